@@ -1,0 +1,208 @@
+"""The four studies, and user-defined tasks, as data (DESIGN.md section 1).
+
+Why data and not code branches: the trainer, the evaluator and the dashboard read a :class:`Task` and do the
+same thing for every study; a new study is a new entry here (or a generic task whose labels come from the
+user's manifest), never a new ``if study == ...`` somewhere else.
+
+>>> get_task("miscarriage").positive_label
+'miscarriage'
+>>> get_task("classification", labels=["cat", "dog"]).labels
+('cat', 'dog')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+from core.errors import InputError
+
+KINDS = ("classification", "segmentation", "multitask", "instance")
+GENERIC_KINDS = ("classification", "segmentation", "instance")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a study trains its network (optimiser, schedule, augmentation, loss)."""
+
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 16
+    epochs: int = 20
+    input_size: int = 224
+    in_channels: int = 1
+    warmup_epochs: int = 0
+    schedule: str = "constant"          # "constant" | "cosine" (after warm-up)
+    early_stopping_metric: str = "val_loss"
+    patience: int = 5
+    class_weighting: str = "none"       # "none" | "inverse_frequency": w_i = N / (K * n_i)
+    balanced_sampling: bool = False     # 50:50 class-balanced sampling (preterm)
+    augment: str = "basic"              # name of an augmentation recipe in core.data.augment
+    loss: str = "cross_entropy"         # "cross_entropy" | "bce_dice" | "joint" | "maskrcnn"
+    seg_alpha: float = 0.5              # L_seg = a*BCE + (1-a)*Dice
+    cls_beta: float = 0.8               # L = L_seg + b*weighted BCE
+    normalization: str = "unit"         # "unit" (0..1) | "imagenet"
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a study is evaluated."""
+
+    cv: str = "holdout"                 # "kfold:K" | "lopo" | "holdout" | "repeated:N"
+    split_fractions: tuple = (0.6, 0.2, 0.2)   # train / val / test for holdout
+    aggregation: str = "mean"           # image scores -> patient score: mean | max | majority
+    metrics: tuple = ("auc",)
+    subgroups: tuple = ()
+    frame_step: int = 80                # cine: keep one frame every N
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kind: str
+    title: str
+    labels: tuple = ()
+    positive_label: str | None = None
+    image_kind: str = "image"
+    default_arch: str = "resnet18"
+    recipe: Recipe = field(default_factory=Recipe)
+    protocol: Protocol = field(default_factory=Protocol)
+    structures: tuple = ()              # instance tasks: structure names (class 1..K)
+    views: dict = field(default_factory=dict)   # instance tasks: view category -> structures
+    uses_rules: bool = False            # CRL/FHR rules apply (miscarriage)
+    paper: dict = field(default_factory=dict)   # the paper's reported figures, for reference on pages
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.structures) if self.kind == "instance" else len(self.labels)
+
+    @property
+    def is_binary(self) -> bool:
+        return len(self.labels) == 2
+
+
+FIRST_TRIMESTER_VIEWS = {
+    "head": ("cranium", "choroid_plexus", "midline_falx"),
+    "neck": ("nasal_bone", "nuchal_translucency", "palate"),
+    "thorax": ("thoracic_circumference", "heart"),
+    "abdomen": ("abdominal_circumference", "stomach"),
+    "extremity": ("upper_arm", "forearm", "hand", "thigh", "calf", "foot"),
+    "spine": ("spine",),
+}
+FIRST_TRIMESTER_STRUCTURES = tuple(s for group in FIRST_TRIMESTER_VIEWS.values() for s in group)
+CNS_ANOMALIES = ("anencephaly", "encephalocele", "holoprosencephaly", "rachischisis")
+
+_STUDIES = {
+    "miscarriage": Task(
+        name="miscarriage",
+        kind="classification",
+        title="Miscarriage risk from the early gestational sac (6-8 weeks)",
+        labels=("live_birth", "miscarriage"),
+        positive_label="miscarriage",
+        image_kind="gestational_sac",
+        default_arch="vgg19",
+        recipe=Recipe(optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=16, epochs=50, input_size=224,
+                      augment="miscarriage", early_stopping_metric="val_auc", patience=10),
+        protocol=Protocol(cv="kfold:10", aggregation="mean",
+                          metrics=("accuracy", "sensitivity", "specificity", "ppv", "npv", "auc"),
+                          subgroups=("ga_week", "plane")),
+        uses_rules=True,
+        paper={"auc_retrospective": (0.857, 0.793, 0.922), "auc_prospective": (0.885, 0.846, 0.925),
+               "levelset_dice": 0.9069, "levelset_recall": 0.9456, "levelset_precision": 0.8786},
+    ),
+    "preterm": Task(
+        name="preterm",
+        kind="multitask",
+        title="Preterm birth from transvaginal cervix images",
+        labels=("term", "preterm"),
+        positive_label="preterm",
+        image_kind="cervix",
+        default_arch="unet_cls",
+        recipe=Recipe(optimizer="adam", lr=1e-4, weight_decay=5e-4, batch_size=4, epochs=500, input_size=256,
+                      augment="preterm", loss="joint", seg_alpha=0.5, cls_beta=0.8,
+                      class_weighting="inverse_frequency", balanced_sampling=True,
+                      early_stopping_metric="val_loss", patience=50),
+        protocol=Protocol(cv="holdout", split_fractions=(0.6, 0.2, 0.2),
+                          metrics=("iou", "sensitivity", "specificity", "auc")),
+        paper={"iou_unet": 0.913, "iou_fcn": 0.755, "iou_deeplabv3": 0.756, "iou_multitask": (0.923, 0.081),
+               "sensitivity": 0.677, "specificity": 0.951, "auc": 0.723},
+    ),
+    "cns": Task(
+        name="cns",
+        kind="classification",
+        title="Fetal CNS anomalies (five-class: normal + four anomalies)",
+        labels=("normal",) + CNS_ANOMALIES,
+        positive_label=None,
+        image_kind="fetal_cns",
+        default_arch="resnet34",
+        recipe=Recipe(optimizer="adamw", lr=5e-4, weight_decay=0.05, batch_size=32, epochs=30, input_size=224,
+                      in_channels=3, warmup_epochs=1, schedule="cosine", early_stopping_metric="val_accuracy",
+                      patience=5, class_weighting="inverse_frequency", augment="cns",
+                      normalization="imagenet"),
+        protocol=Protocol(cv="lopo", aggregation="mean",
+                          metrics=("accuracy", "precision", "recall", "f1", "auroc"),
+                          subgroups=("trimester", "before_20_weeks"), frame_step=80),
+        paper={"image_accuracy": 0.73, "image_auroc": 0.874, "patient_accuracy": 0.945,
+               "patient_auroc": 0.993, "five_class_accuracy": 0.9825, "micro_auc": 0.97, "macro_auc": 0.95,
+               "mann_whitney_p": 0.1432},
+    ),
+    "first_trimester": Task(
+        name="first_trimester",
+        kind="instance",
+        title="First-trimester fetal anatomy (17 structures, 11-13+6 weeks)",
+        labels=tuple(FIRST_TRIMESTER_VIEWS),
+        image_kind="first_trimester",
+        default_arch="maskrcnn_mobilenet",
+        structures=FIRST_TRIMESTER_STRUCTURES,
+        views=FIRST_TRIMESTER_VIEWS,
+        recipe=Recipe(optimizer="sgd", lr=5e-3, weight_decay=1e-4, batch_size=4, epochs=20, input_size=256,
+                      in_channels=3, loss="maskrcnn", augment="instance", early_stopping_metric="val_loss"),
+        protocol=Protocol(cv="repeated:5", metrics=("mask_map50", "box_map50", "view_accuracy")),
+        paper={"mask_map": (0.622, 0.010), "box_map": (0.662, 0.011), "category_accuracy": 0.984,
+               "maskrcnn_map": 0.722, "yolact_fps": 25.4, "maskrcnn_fps": 11.4},
+    ),
+}
+# The paper's four-class CNS variant (anomalies only).
+_STUDIES["cns4"] = replace(_STUDIES["cns"], name="cns4", labels=CNS_ANOMALIES,
+                           title="Fetal CNS anomalies (four anomaly classes)")
+
+_GENERIC = {
+    "classification": Task(name="classification", kind="classification", title="Image classification (your labels)",
+                           default_arch="resnet18", protocol=Protocol(cv="holdout")),
+    "segmentation": Task(name="segmentation", kind="segmentation", title="Binary segmentation (your masks)",
+                         default_arch="unet",
+                         recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=8, epochs=30, input_size=128,
+                                       loss="bce_dice", augment="segmentation", patience=8),
+                         protocol=Protocol(cv="holdout", metrics=("dice", "iou"))),
+    "instance": Task(name="instance", kind="instance", title="Instance segmentation (your structures)",
+                     default_arch="maskrcnn_mobilenet",
+                     recipe=Recipe(optimizer="sgd", lr=5e-3, batch_size=4, epochs=20, input_size=256,
+                                   in_channels=3, loss="maskrcnn", augment="instance"),
+                     protocol=Protocol(cv="holdout", metrics=("mask_map50",))),
+}
+
+
+def list_tasks() -> list[str]:
+    """Names accepted by ``--task``: the studies, then the generic kinds."""
+    return list(_STUDIES) + list(_GENERIC)
+
+
+def get_task(name: str, *, labels: Iterable[str] | None = None, structures: Iterable[str] | None = None) -> Task:
+    """The task called ``name``.
+
+    For the generic kinds the label set (or instance structures) comes from the user's manifest: pass
+    ``labels`` / ``structures``; they are sorted so the class index never depends on row order.
+    """
+    if name in _STUDIES:
+        return _STUDIES[name]
+    if name in _GENERIC:
+        task = _GENERIC[name]
+        if labels is not None:
+            uniq = tuple(sorted({str(x) for x in labels}))
+            task = replace(task, labels=uniq, positive_label=uniq[-1] if len(uniq) == 2 else None)
+        if structures is not None:
+            task = replace(task, structures=tuple(sorted({str(x) for x in structures})))
+        return task
+    raise InputError(f"unknown task {name!r}; choose one of: {', '.join(list_tasks())}")

@@ -1,0 +1,1 @@
+"""SonoDash Streamlit shell: routing, shared components, cached resources."""

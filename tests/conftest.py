@@ -1,0 +1,20 @@
+"""Shared test settings: tiny inputs, one torch thread per test process, seeded RNGs."""
+
+import os
+
+os.environ.setdefault("SONODASH_HOME", os.path.join(os.path.dirname(__file__), "..", "var", "test-home"))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    import numpy as np
+
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Every test gets its own SONODASH_HOME so stores and runs never leak between tests."""
+    monkeypatch.setenv("SONODASH_HOME", str(tmp_path / "home"))
