@@ -1,0 +1,55 @@
+"""Schema migrations, applied programmatically on first use of an engine.
+
+Why programmatic: users never run ``alembic upgrade`` by hand; the first SonoDash process that opens a store
+brings it to the newest schema. The whole upgrade runs in one transaction that holds the write lock (SQLite:
+``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock, DDL being transactional there), so ten
+processes opening a fresh store at once migrate it exactly once and the others find it already at head.
+
+Adding tables (e.g. the reader study): declare them on :data:`core.store.schema.Base` in a new module that
+``core/store/migrations/env.py`` imports, and add a revision file in ``core/store/migrations/versions/`` whose
+``down_revision`` is the current head.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from core.store.engine import MIGRATIONS_DIR
+
+_PG_LOCK_KEY = 0x50D0DA5  # any constant shared by every SonoDash process
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic config pointing at the package's migrations (no alembic.ini needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision in the package."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database behind ``engine`` to ``revision`` inside one locked transaction."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

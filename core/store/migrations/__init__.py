@@ -1,0 +1,1 @@
+"""Alembic migrations of the SonoDash store (applied by :func:`core.store.migrate.upgrade`)."""
