@@ -1,0 +1,27 @@
+"""Every dashboard page, opened in a real browser, shows content and no error or traceback."""
+
+import pytest
+
+from dashboard.pages_registry import PAGES
+
+pytestmark = pytest.mark.e2e
+ALL_PAGES = [spec for specs in PAGES.values() for spec in specs]
+
+
+def _settle(page):
+    page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
+    page.wait_for_function(
+        "() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=120_000)
+    page.wait_for_timeout(500)
+
+
+@pytest.mark.parametrize("spec", ALL_PAGES, ids=[s.url for s in ALL_PAGES])
+def test_page_shows_content_without_errors(server, page, artifacts, spec):
+    page.goto(f"{server['url']}/{'' if spec.default else spec.url}")
+    _settle(page)
+    main = page.locator("[data-testid='stMain']")
+    assert main.locator("h1").count() >= 1, f"{spec.title}: no heading"
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    assert "Traceback" not in main.inner_text()
+    page.screenshot(path=str(artifacts / f"page-{spec.url}.png"), full_page=True)
