@@ -1,0 +1,149 @@
+"""One registry for every network SonoDash can build (torchvision's ``models`` style).
+
+Why one registry: the trainer, the bundle loader, the benchmark and the dashboard all turn an architecture
+*name* into a network; if each kept its own table they would drift. Families live one per file
+(:mod:`core.models.classifiers`, :mod:`core.models.unet`, :mod:`core.models.segnets`, and the instance models of
+:mod:`core.models.instance`) and register themselves with :func:`register_model`; the registry imports them
+lazily the first time a name is looked up, so importing :mod:`core.models` stays cheap.
+
+>>> m = build_model("smallcnn", num_classes=2, in_channels=1)
+>>> model_kind("unet_cls")
+'multitask'
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+from core.errors import InputError
+
+MODEL_KINDS = ("classification", "segmentation", "multitask", "instance")
+# Families imported on first use. "core.models.instance" belongs to the instance engineer and may be absent.
+_FAMILY_MODULES = ("core.models.classifiers", "core.models.unet", "core.models.segnets")
+_OPTIONAL_FAMILY_MODULES = ("core.models.instance",)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about one architecture.
+
+    ``builder(*, num_classes, in_channels, **kw) -> nn.Module`` builds a randomly initialised network with the
+    final layout (heads sized for ``num_classes``, first conv for ``in_channels``). ``weights`` is the
+    torchvision weights enum *class* whose ImageNet entry can initialise it (or None), and
+    ``weights_prefix`` the key prefix under which those weights live inside our module (a segmentation
+    network keeps its ResNet under ``backbone.``). ``cam_layer`` is the dotted name of the layer Grad-CAM
+    should hook by default, or a function ``model -> module``.
+    """
+
+    name: str
+    builder: Callable
+    kind: str
+    weights: object = None
+    weights_prefix: str = ""
+    cam_layer: object = None
+    description: str = ""
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_loaded = False
+
+
+def register_model(name: str, *, kind: str, weights=None, weights_prefix: str = "", cam_layer=None,
+                   description: str = "", replace: bool = False):
+    """Decorator registering a builder under ``name``.
+
+    >>> @register_model("my_net", kind="classification")          # doctest: +SKIP
+    ... def my_net(*, num_classes, in_channels=1): ...
+    """
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind must be one of {MODEL_KINDS}, got {kind!r}")
+
+    def decorator(builder: Callable) -> Callable:
+        if name in _REGISTRY and not replace and _REGISTRY[name].builder is not builder:
+            raise ValueError(f"model {name!r} is already registered")
+        doc = (builder.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = ModelSpec(name=name, builder=builder, kind=kind, weights=weights,
+                                    weights_prefix=weights_prefix, cam_layer=cam_layer,
+                                    description=description or (doc[0] if doc else ""))
+        return builder
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for mod in _FAMILY_MODULES:
+        importlib.import_module(mod)
+    for mod in _OPTIONAL_FAMILY_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as err:  # the file is not there (yet); any other failure is a real bug
+            if err.name != mod:
+                raise
+    _loaded = True
+
+
+def list_models(kind: str | None = None) -> list[str]:
+    """Registered architecture names, optionally only those of one ``kind``."""
+    _ensure_loaded()
+    if kind is not None and kind not in MODEL_KINDS:
+        raise InputError(f"unknown model kind {kind!r}; choose one of: {', '.join(MODEL_KINDS)}")
+    return sorted(n for n, s in _REGISTRY.items() if kind is None or s.kind == kind)
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of ``name``; unknown names are the user's error (``--arch``)."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise InputError(f"unknown architecture {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def model_kind(name: str) -> str:
+    """"classification" | "segmentation" | "multitask" | "instance" for architecture ``name``."""
+    return get_model_spec(name).kind
+
+
+def build_model(name: str, *, num_classes: int, in_channels: int = 1, weights=None, **kw):
+    """Build architecture ``name`` with ``num_classes`` outputs and ``in_channels`` input channels.
+
+    ``weights``: None (random init), ``"imagenet"``/``"DEFAULT"``, an enum entry name such as
+    ``"IMAGENET1K_V1"`` or ``"ResNet34_Weights.IMAGENET1K_V1"``, or a torchvision ``WeightsEnum``. ImageNet
+    weights are used only when their file is already in the local torch hub cache; otherwise the network is
+    trained from scratch and a warning says so. Nothing is ever downloaded. What happened is recorded on
+    the returned module as ``model.sonodash_build`` (architecture, kwargs, ``pretrained``, ``weights``), which
+    :func:`core.models.bundle.save_bundle` copies into the bundle's json.
+
+    For segmentation architectures ``num_classes`` is the number of mask channels (1 = binary mask); for
+    ``unet_cls`` it is the number of classes of the classification head (the mask has one channel).
+    """
+    from core.models.weights import apply_pretrained
+
+    spec = get_model_spec(name)
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+        raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if not isinstance(in_channels, int) or isinstance(in_channels, bool) or not 1 <= in_channels <= 16:
+        raise InputError(f"in_channels must be an integer in 1..16, got {in_channels!r}")
+    try:
+        model = spec.builder(num_classes=num_classes, in_channels=in_channels, **kw)
+    except TypeError as err:
+        raise InputError(f"architecture {name!r}: bad option ({err})") from None
+    info = apply_pretrained(model, spec, weights)
+    model.sonodash_build = {"architecture": name, "kind": spec.kind, "num_classes": num_classes,
+                            "in_channels": in_channels, "arch_kwargs": dict(kw), **info}
+    return model
+
+
+def cam_target_layer(model, name: str):
+    """The module Grad-CAM should hook for architecture ``name`` (None when the family names none)."""
+    spec = get_model_spec(name)
+    if spec.cam_layer is None:
+        return None
+    if callable(spec.cam_layer):
+        return spec.cam_layer(model)
+    return model.get_submodule(spec.cam_layer)
