@@ -1,0 +1,61 @@
+"""Write de-identified copies of DICOM files (PS3.15 Annex E Basic Profile, private tags removed, UIDs
+remapped consistently, burned-in banner rectangles zeroed in every frame, BurnedInAnnotation NO only after).
+
+IN a file: OUT is the output file. IN a folder: every DICOM under it is written to the folder OUT as
+<new SOPInstanceUID>.dcm (original names may hold identifiers); other files are skipped. Banner rectangles
+per manufacturer/model come from --banners (JSON list of {"manufacturer", "model", "rects": [[top, left,
+bottom, right], ...]} as fractions); default: the top 8 % of rows. Exit 2 when any DICOM could not be cleaned.
+"""
+
+from __future__ import annotations
+
+import sys
+
+NAME = "deidentify"
+HELP = "de-identify DICOM files or a folder of them (Annex E Basic Profile + burned-in banner removal)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("input", metavar="IN", help="DICOM file or folder")
+    parser.add_argument("output", metavar="OUT", help="output file (IN a file) or folder (IN a folder)")
+    parser.add_argument("--banners", metavar="JSON", help="banner rectangles per manufacturer/model")
+    parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from core.cli._util import print_json
+    from core.errors import InputError
+    from core.io import DeidConfig, deidentify_file, deidentify_tree, load_banner_rules
+
+    config = DeidConfig(banner_rules=load_banner_rules(args.banners) if args.banners else None)
+    src, dst = Path(args.input), Path(args.output)
+    if src.is_dir():
+        if dst.exists() and not dst.is_dir():
+            raise InputError(f"{dst}: IN is a folder, so OUT must be a folder")
+        results = deidentify_tree(src, dst, config=config)
+    elif src.is_file():
+        if dst.is_dir():
+            raise InputError(f"{dst}: IN is a file, so OUT must be a file name, not a folder")
+        if dst.resolve() == src.resolve():
+            raise InputError(f"{dst}: OUT must differ from IN")
+        try:
+            results = [deidentify_file(src, dst, config=config)]
+        except InputError as err:
+            results = [{"file": str(src), "ok": False, "error": str(err)}]
+    else:
+        raise InputError(f"{src}: not found")
+    failed = [r for r in results if not r["ok"] and not r.get("skipped")]
+    for row in results:
+        if args.json:
+            print_json(row)
+        elif row["ok"]:
+            print(f"{row['file']} -> {row['out']}", flush=True)
+        elif row.get("skipped"):
+            print(f"skipped {row['file']} (not DICOM)", flush=True)
+        else:
+            print(f"error: {row['error']}", file=sys.stderr, flush=True)
+    if not any(r["ok"] for r in results) and not failed:
+        raise InputError(f"{src}: no DICOM file found")
+    return 2 if failed else 0

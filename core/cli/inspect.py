@@ -1,0 +1,60 @@
+"""Show what the input gate sees in each file: kind, size, frames, pixel spacing.
+
+Every file is fully decoded (a truncated body is only found that way). With --json one object per line:
+{"file", "ok": true, "kind", "width", "height", "frames", "pixel_spacing_mm"} or {"file", "ok": false,
+"error"}. Exit 0 when every file is readable, 2 when any is not; without --json each bad file is one line on
+stderr. DICOM is de-identified on reading, as everywhere in SonoDash.
+"""
+
+from __future__ import annotations
+
+import sys
+
+NAME = "inspect"
+HELP = "what the input gate sees in image, DICOM and cine files (kind, size, frames, spacing)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="image, DICOM or cine files")
+    parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    parser.add_argument("--frame-step", type=int, default=80, help="keep one cine frame in N (default 80)")
+
+
+def _inspect_one(path: str, frame_step: int) -> dict:
+    from core.errors import InputError
+    from core.io import load_image
+
+    try:
+        img = load_image(path, frame_step=frame_step)
+    except InputError as err:
+        return {"file": path, "ok": False, "error": str(err)}
+    except Exception as err:  # noqa: BLE001 - one bad file must not stop the others; reported, not raised
+        return {"file": path, "ok": False, "error": f"{path}: internal error while reading ({type(err).__name__})"}
+    return {"file": path, "ok": True, "kind": img.kind, "width": img.width, "height": img.height,
+            "frames": int(img.n_source_frames), "pixel_spacing_mm": img.pixel_spacing_mm}
+
+
+def _line(row: dict) -> str:
+    spacing = row["pixel_spacing_mm"]
+    spacing_text = f"{spacing:.4g} mm/px" if spacing else "no pixel spacing"
+    return (f"{row['file']}: {row['kind']} {row['width']}x{row['height']}, {row['frames']} frame"
+            f"{'' if row['frames'] == 1 else 's'}, {spacing_text}")
+
+
+def run(args) -> int:
+    from core.cli._util import print_json
+    from core.errors import InputError
+
+    if args.frame_step < 1:
+        raise InputError(f"--frame-step must be >= 1, got {args.frame_step}")
+    all_ok = True
+    for path in args.files:
+        row = _inspect_one(path, args.frame_step)
+        all_ok &= row["ok"]
+        if args.json:
+            print_json(row)
+        elif row["ok"]:
+            print(_line(row), flush=True)
+        else:
+            print(f"error: {row['error']}", file=sys.stderr, flush=True)
+    return 0 if all_ok else 2
