@@ -43,7 +43,7 @@ def check_scores(y_score, *, name: str = "y_score") -> np.ndarray:
     """Return ``y_score`` as a float64 vector; reject non-numeric, NaN and infinite values by position."""
     arr = _as_1d(y_score, name=name)
     if arr.dtype.kind in "fiub":
-        out = arr.astype(np.float64)
+        out = np.asarray(arr, dtype=np.float64)
     else:
         out = np.empty(arr.size, dtype=np.float64)
         for i, v in enumerate(arr):
@@ -83,6 +83,10 @@ def check_binary_truth(y_true, *, pos_label=None, name: str = "y_true") -> np.nd
     A vector holding one class only is accepted here; metrics that need both classes warn and give NaN.
     """
     arr = _as_1d(y_true, name=name)
+    if pos_label is None and arr.dtype.kind in "biuf":
+        fast = _numeric_zero_one(arr, name)
+        if fast is not None:
+            return fast
     if arr.dtype.kind == "f" and np.isnan(arr).any():
         i = int(np.flatnonzero(np.isnan(arr))[0])
         raise InputError(f"{name}[{i}] is missing (NaN)")
@@ -105,6 +109,16 @@ def check_binary_truth(y_true, *, pos_label=None, name: str = "y_true") -> np.nd
             raise InputError(f"{name} has labels {labels!r}, not 0/1; pass pos_label= to say which is positive")
         raise InputError(f"{name}[{i}] = {bad!r} is not 0 or 1")
     return np.asarray([float(v) for v in arr.tolist()], dtype=np.float64).astype(np.int8)
+
+
+def _numeric_zero_one(arr: np.ndarray, name: str):
+    """Vectorised path for numeric 0/1 truth (a million cases in milliseconds); None to fall back."""
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int8)
+    ok = (arr == 0) | (arr == 1)
+    if ok.all():
+        return arr.astype(np.int8)
+    return None
 
 
 def check_binary_pair(y_true, y_score, *, pos_label=None, score_name: str = "y_score"):

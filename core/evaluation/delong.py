@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.stats import norm, rankdata  # rankdata: the bootstrap's plain AUC
 
 from core.evaluation._validation import (
     both_classes, check_binary_pair, check_binary_truth, check_confidence, check_scores, undefined,
@@ -22,16 +22,42 @@ from core.evaluation._validation import (
 from core.errors import InputError
 
 
+def _midranks_sorted(v: np.ndarray) -> np.ndarray:
+    """1-based midranks of an already sorted vector: a tie block at positions a..b-1 gets (a + 1 + b) / 2."""
+    new = np.empty(v.size, dtype=bool)
+    new[0] = True
+    np.not_equal(v[1:], v[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], v.size)
+    return np.repeat((starts + ends + 1) / 2.0, ends - starts)
+
+
 def _components(y_true: np.ndarray, scores: np.ndarray):
-    """AUCs (k,), V10 (k, m) and V01 (k, n) for a (k, N) stack of score vectors."""
-    pos, neg = scores[:, y_true == 1], scores[:, y_true == 0]
-    m, n = pos.shape[1], neg.shape[1]
-    tx = rankdata(pos, axis=1)
-    ty = rankdata(neg, axis=1)
-    tz = rankdata(np.concatenate([pos, neg], axis=1), axis=1)
-    aucs = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
-    v10 = (tz[:, :m] - tx) / n
-    v01 = 1.0 - (tz[:, m:] - ty) / m
+    """AUCs (k,), V10 (k, m) and V01 (k, n) for a (k, N) stack of score vectors.
+
+    One sort per score vector: the combined midranks Z come from the sorted scores, and the within-class
+    midranks X (positives) and Y (negatives) from the same sorted order restricted to each class, which is
+    itself sorted. Components are scattered back to case order so that two scores' components line up.
+    """
+    is_pos = y_true == 1
+    m = int(is_pos.sum())
+    n = y_true.size - m
+    within = np.empty(y_true.size, dtype=np.int64)   # case -> its index among its own class
+    within[is_pos] = np.arange(m)
+    within[~is_pos] = np.arange(n)
+    k = scores.shape[0]
+    aucs, v10, v01 = np.empty(k), np.empty((k, m)), np.empty((k, n))
+    for r in range(k):
+        order = np.argsort(scores[r])
+        z_sorted = scores[r][order]
+        tz = _midranks_sorted(z_sorted)
+        pos_sorted = is_pos[order]
+        p_cases, n_cases = order[pos_sorted], order[~pos_sorted]
+        tx = _midranks_sorted(z_sorted[pos_sorted])
+        ty = _midranks_sorted(z_sorted[~pos_sorted])
+        v10[r, within[p_cases]] = (tz[pos_sorted] - tx) / n
+        v01[r, within[n_cases]] = 1.0 - (tz[~pos_sorted] - ty) / m
+        aucs[r] = (tz[pos_sorted].sum() - m * (m + 1) / 2.0) / (m * n)
     return aucs, v10, v01
 
 
