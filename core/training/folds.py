@@ -1,0 +1,173 @@
+"""One fold of a cross-validation run: datasets, fit, held-out predictions, the fold's bundle.
+
+Why a separate module: :mod:`core.training.run` decides *which* folds run (resume skips finished ones) and
+pools their results; this module knows how to train and score one fold. A fold is finished when
+``folds/K/result.json`` exists: it is written last, after the bundle and the prediction tables, so a run killed
+anywhere inside a fold redoes (or resumes from its epoch checkpoint) only that fold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core.data.augment import build_transform
+from core.data.datasets import Pictures, SampleDataset, read_mask
+from core.data.splits import Split
+from core.training import distributed as dist_util
+from core.training.adapters import Adapter, dice_score, iou_score
+from core.training.checkpoint import write_json
+from core.training.losses import class_weights
+from core.training.trainer import FitConfig, Trainer
+
+
+@dataclass
+class FoldPlan:
+    """Everything a fold needs that is the same for every fold of a run."""
+
+    task: object                  # core.tasks.Task
+    arch: str
+    kind: str                     # classification | segmentation | multitask (the network's kind)
+    pictures: Pictures
+    targets: np.ndarray | None    # class index per sample
+    class_names: tuple
+    config: FitConfig
+    input_size: int
+    batch_size: int
+    in_channels: int
+    seed: int
+    device: torch.device
+    arch_kwargs: dict
+    bundle_meta: dict             # task, class names, preprocessing, recipe ... (fold bundles add metrics)
+
+
+def _indices(plan: FoldPlan, patients) -> np.ndarray:
+    keep = set(str(p) for p in patients)
+    return np.flatnonzero(plan.pictures.records["patient_id"].isin(keep).to_numpy())
+
+
+def _loader(plan: FoldPlan, idx, *, train: bool, fold: int):
+    task = plan.task
+    transform = build_transform(task.recipe.augment if train else _eval_recipe(task.recipe.augment), train=train,
+                                input_size=plan.input_size, normalization=task.recipe.normalization,
+                                in_channels=plan.in_channels)
+    ds = SampleDataset(plan.pictures, idx, transform=transform, targets=plan.targets, seed=plan.seed * 7919 + fold)
+    if not train:
+        return torch.utils.data.DataLoader(ds, batch_size=plan.batch_size, shuffle=False)
+    gen = torch.Generator().manual_seed(plan.seed * 7919 + fold)
+    ds.generator = gen
+    weights = None
+    if task.recipe.balanced_sampling and plan.targets is not None:
+        t = plan.targets[idx]
+        counts = np.bincount(t, minlength=len(plan.class_names)).astype(float)
+        weights = torch.as_tensor(1.0 / counts[t], dtype=torch.double)   # 50:50 draws per class
+    sampler = dist_util.train_sampler(ds, seed=plan.seed + fold, generator=gen, weights=weights)
+    drop_last = len(idx) > plan.batch_size        # a final batch of one breaks batch norm
+    return torch.utils.data.DataLoader(ds, batch_size=plan.batch_size, sampler=sampler, drop_last=drop_last)
+
+
+def _eval_recipe(name: str) -> str:
+    """Evaluation keeps only the deterministic part of a recipe (the CNS centre crop)."""
+    return "cns" if name == "cns" else "none"
+
+
+def build_fold_model(plan: FoldPlan, fold: int):
+    """A fresh network, its random initialisation seeded per fold without touching global RNG state."""
+    from core.models import build_model
+
+    num_classes = 1 if plan.kind == "segmentation" else len(plan.class_names)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(plan.seed * 104_729 + fold)
+        return build_model(plan.arch, num_classes=num_classes, in_channels=plan.in_channels, **plan.arch_kwargs)
+
+
+def _upsampled_mask(prob: np.ndarray, height: int, width: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(prob.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+
+
+def _prediction_tables(plan: FoldPlan, pred: dict, fold: int, split_name: str):
+    """(classification rows or None, per-case segmentation rows or None) for the held-out samples."""
+    recs = plan.pictures.records.iloc[pred["indices"]].reset_index(drop=True)
+    meta_cols = [c for c in recs.columns if c not in ("case", "patient_id", "image_path", "mask_path", "label")]
+    base = pd.DataFrame({"case": recs["case"], "patient_id": recs["patient_id"]})
+    cls_rows = seg_rows = None
+    if pred.get("probs") is not None:
+        probs = pred["probs"]
+        truth_idx = plan.targets[pred["indices"]]
+        cls_rows = base.copy()
+        cls_rows["truth"] = [plan.class_names[i] for i in truth_idx]
+        pos = _positive_index(plan)
+        cls_rows["score"] = probs[:, pos] if pos is not None else probs[np.arange(len(probs)), probs.argmax(1)]
+        for j, name in enumerate(plan.class_names):
+            cls_rows[f"score_{name}"] = probs[:, j]
+        cls_rows["prediction"] = [plan.class_names[i] for i in probs.argmax(1)]
+        cls_rows["fold"] = fold
+        cls_rows["split"] = split_name
+        for c in meta_cols:
+            cls_rows[c] = recs[c].to_numpy()
+    if pred.get("seg") is not None:
+        dices, ious, areas, truths = [], [], [], []
+        for prob, (_, r) in zip(pred["seg"], recs.iterrows()):
+            truth = read_mask(r["mask_path"], row=r.get("row"))
+            mask = _upsampled_mask(prob, truth.shape[0], truth.shape[1])
+            dices.append(dice_score(mask, truth))
+            ious.append(iou_score(mask, truth))
+            areas.append(int(mask.sum()))
+            truths.append(int(truth.sum()))
+        seg_rows = base.copy()
+        seg_rows["dice"], seg_rows["iou"] = dices, ious
+        seg_rows["area_pred_px"], seg_rows["area_truth_px"] = areas, truths
+        seg_rows["fold"] = fold
+        seg_rows["split"] = split_name
+        for c in meta_cols:
+            seg_rows[c] = recs[c].to_numpy()
+    return cls_rows, seg_rows
+
+
+def _positive_index(plan: FoldPlan):
+    if len(plan.class_names) != 2:
+        return None
+    pos = plan.task.positive_label
+    return plan.class_names.index(pos) if pos in plan.class_names else 1
+
+
+def run_fold(plan: FoldPlan, split: Split, fold: int, n_folds: int, fold_dir: Path, *,
+             emit: Callable | None = None) -> dict:
+    """Train fold ``fold`` (resuming from its checkpoint), write its bundle, predictions and result.json."""
+    from core.models import save_bundle
+
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    train_idx, val_idx, test_idx = (_indices(plan, p) for p in (split.train, split.val, split.test))
+    adapter = Adapter(plan.kind, targets=plan.targets, masks=plan.pictures.masks,
+                      alpha=plan.task.recipe.seg_alpha, beta=plan.task.recipe.cls_beta)
+    if plan.task.recipe.class_weighting == "inverse_frequency" and plan.targets is not None:
+        adapter.class_weight = class_weights(plan.targets[train_idx], num_classes=len(plan.class_names))
+    model = build_fold_model(plan, fold)
+    trainer = Trainer(model, loss_fn=adapter.loss, metrics_fn=adapter.metrics, config=plan.config,
+                      device=plan.device, emit=emit, fold=fold, n_folds=n_folds)
+    fit = trainer.fit(_loader(plan, train_idx, train=True, fold=fold), _loader(plan, val_idx, train=False, fold=fold),
+                      checkpoint_path=fold_dir / "checkpoint.pt")
+    pred = trainer.predict(_loader(plan, test_idx, train=False, fold=fold))
+    cls_rows, seg_rows = _prediction_tables(plan, pred, fold, split.name)
+    result = {"fold": fold, "name": split.name, "best_epoch": fit["best_epoch"], "epochs_run": fit["epochs_run"],
+              "best_val": fit["best_metrics"], "monitor": plan.config.monitor, "history": fit["history"],
+              "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx))}
+    if dist_util.is_main():
+        meta = {**plan.bundle_meta, "fold": fold, "metrics": {"best_val": fit["best_metrics"]}}
+        save_bundle(fold_dir / "bundle", model.cpu(), meta)
+        if cls_rows is not None:
+            cls_rows.to_csv(fold_dir / "predictions.csv", index=False)
+        if seg_rows is not None:
+            seg_rows.to_csv(fold_dir / "per_case.csv", index=False)
+        write_json(fold_dir / "result.json", result)
+        (fold_dir / "checkpoint.pt").unlink(missing_ok=True)
+    dist_util.barrier()
+    model.to(plan.device)
+    return result

@@ -1,0 +1,279 @@
+"""``train()``: a whole run — manifest → patient-level splits → one model per fold → ensemble bundle + metrics.
+
+Why this layout of the run folder (RUN_DIR)::
+
+    run.json               the settings (task, arch, cv, epochs, input size, seed, data fingerprint)
+    splits.json            the fold assignment, written before any training and reused by --resume
+    folds/K/checkpoint.pt  last finished epoch of an unfinished fold (deleted when the fold ends)
+    folds/K/bundle/        the fold's best-on-validation model
+    folds/K/result.json    written last: the fold is finished and is never redone
+    oof_predictions.csv    every held-out case: case, patient_id, truth, score, fold, + manifest metadata
+    per_case.csv           segmentation: Dice / IoU of every held-out case
+    bundle/                the final model: the averaging ensemble of the fold models (up to
+                           MAX_ENSEMBLE members; more folds, e.g. leave-one-patient-out on many patients,
+                           keep the best fold's model), meta "ensemble_members" lists every fold bundle
+    metrics.json           the run's metrics (also returned)
+
+``--resume`` re-reads run.json and splits.json, skips folds with a result.json and restarts an unfinished
+fold from its epoch checkpoint, so a killed run ends with exactly the folds and assignment it started with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core.data.augment import base_size
+from core.data.datasets import load_pictures
+from core.data.splits import Split, fixed_split, make_splits, parse_cv, patient_labels
+from core.errors import InputError
+from core.training import distributed as dist_util
+from core.training.callbacks import fan_out
+from core.training.checkpoint import read_json, write_json
+from core.training.folds import FoldPlan, run_fold
+from core.training.metrics import run_metrics
+from core.training.trainer import FitConfig
+
+ARCH_ALIASES = {"fcn": "fcn_resnet50", "deeplabv3": "deeplabv3_resnet50", "deeplab": "deeplabv3_resnet50"}
+MAX_ENSEMBLE = 10
+# Defaults on a CPU-only machine, where the papers' 224–256 px and hundreds of epochs take days.
+CPU_INPUT_SIZE = 128
+CPU_MAX_EPOCHS = 12
+CPU_UNET_WIDTH = 16
+
+
+class RunError(InputError):
+    """A run folder that cannot be used as asked (exists without --resume, resume of another run)."""
+
+
+def _resolve(task_name, manifest, arch):
+    from core.data.manifest import load_manifest
+    from core.models.registry import model_kind
+    from core.tasks import get_task
+
+    base = get_task(task_name) if isinstance(task_name, str) else task_name
+    man = manifest if hasattr(manifest, "df") else load_manifest(manifest, task=base.name)
+    task = base
+    if base.name in ("classification",) and "label" in man.df.columns:
+        task = get_task(base.name, labels=man.df["label"].astype(str).tolist())
+    arch = ARCH_ALIASES.get(arch or task.default_arch, arch or task.default_arch)
+    kind = model_kind(arch)
+    allowed = {"classification": ("classification",), "segmentation": ("segmentation", "multitask"),
+               "multitask": ("segmentation", "multitask", "classification"), "instance": ("instance",)}
+    if kind not in allowed[task.kind]:
+        raise InputError(f"--arch {arch} is a {kind} network; task {task.name} ({task.kind}) needs one of: "
+                         f"{', '.join(allowed[task.kind])}")
+    needs = {"classification": ["label"], "segmentation": ["mask_path"], "multitask": ["label", "mask_path"]}[kind]
+    for col in needs:
+        if col not in man.df.columns or man.df[col].isna().any():
+            raise InputError(f"manifest {man.root}: column {col} is required for a {kind} network ({arch})")
+    return task, man, arch, kind
+
+
+def _fingerprint(df: pd.DataFrame) -> str:
+    cols = [c for c in ("image_path", "patient_id", "label", "mask_path") if c in df.columns]
+    h = hashlib.sha256(df[cols].astype(str).to_csv(index=False).encode()).hexdigest()
+    return h[:16]
+
+
+def _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, device) -> dict:
+    r = task.recipe
+    cpu = device.type == "cpu"
+    size = int(input_size or (min(r.input_size, CPU_INPUT_SIZE) if cpu else r.input_size))
+    n_epochs = int(epochs or (min(r.epochs, CPU_MAX_EPOCHS) if cpu else r.epochs))
+    arch_kwargs = {"width": CPU_UNET_WIDTH} if cpu and arch in ("unet", "unet_cls") else {}
+    monitor = r.early_stopping_metric
+    if kind == "segmentation" and monitor in ("val_auc", "val_accuracy"):
+        monitor = "val_dice"
+    if kind == "classification" and monitor == "val_dice":
+        monitor = "val_auc"
+    if size < 8 or n_epochs < 1:
+        raise InputError("--input-size must be >= 8 and --epochs >= 1")
+    return {"task": task.name, "arch": arch, "kind": kind, "cv": cv or task.protocol.cv, "epochs": n_epochs,
+            "input_size": size, "batch_size": int(batch_size or r.batch_size), "seed": int(seed),
+            "monitor": monitor, "arch_kwargs": arch_kwargs, "in_channels": r.in_channels}
+
+
+def _splits(man, task, kind, settings) -> list[Split]:
+    df = man.df
+    patients = sorted(df["patient_id"].astype(str).unique())
+    scheme, _ = parse_cv(settings["cv"])
+    if scheme == "holdout" and "split" in df.columns and df["split"].notna().all():
+        return [fixed_split(df["patient_id"].astype(str), df["split"])]
+    labels = None
+    if kind != "segmentation" and "label" in df.columns:
+        lab = patient_labels(df.assign(patient_id=df["patient_id"].astype(str)), positive=task.positive_label)
+        labels = [lab[p] for p in patients]
+    return make_splits(patients, labels=labels, cv=settings["cv"], seed=settings["seed"],
+                       fractions=task.protocol.split_fractions)
+
+
+def _prepare_run_dir(out, settings, fingerprint, resume) -> tuple[Path, dict | None]:
+    from core.paths import sonodash_home
+
+    if out is None:
+        if resume:
+            raise RunError("--resume needs --out RUN_DIR (the folder of the run to continue)")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = sonodash_home() / "runs" / f"{settings['task']}-{settings['arch']}-{stamp}"
+    run_dir = Path(out)
+    saved = run_dir / "run.json"
+    if saved.exists():
+        if not resume:
+            raise RunError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
+        old = read_json(saved)
+        if old.get("fingerprint") != fingerprint:
+            raise RunError(f"{run_dir}: was trained on a different manifest; --resume needs the same data")
+        return run_dir, old
+    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+        raise RunError(f"{run_dir}: exists and is not empty; choose another --out")
+    return run_dir, None
+
+
+def train(task, manifest, arch=None, cv=None, epochs=None, out=None, resume=False, progress: Callable | None = None,
+          *, seed: int = 0, input_size: int | None = None, batch_size: int | None = None,
+          device: str | None = None) -> dict:
+    """Train ``arch`` on ``manifest`` for ``task`` with the protocol ``cv``; returns run_dir, bundle, metrics.
+
+    ``progress(event: dict)`` receives the events of :mod:`core.training.callbacks`. ``None`` values take the
+    task recipe's defaults (on a CPU-only machine at most CPU_INPUT_SIZE px and CPU_MAX_EPOCHS epochs).
+    """
+    from core.tasks import get_task
+
+    base = get_task(task) if isinstance(task, str) else task
+    if base.kind == "instance":
+        from core.training.instance import train_instance
+
+        return train_instance(task, manifest, arch=arch, cv=cv, epochs=epochs, out=out, resume=resume,
+                              progress=progress, seed=seed)
+    dist_util.init_from_env()
+    dev = torch.device(device) if device else dist_util.device_for_rank()
+    task, man, arch, kind = _resolve(base, manifest, arch)
+    if kind == "instance":
+        raise InputError(f"--arch {arch} is an instance network; use --task instance or first_trimester")
+    fingerprint = _fingerprint(man.df)
+    settings = _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, dev)
+    run_dir, old = _prepare_run_dir(out, settings, fingerprint, resume)
+    if old is not None:
+        settings = old["settings"]
+    if (run_dir / "splits.json").exists():
+        splits = [Split.from_dict(d) for d in read_json(run_dir / "splits.json")["splits"]]
+    else:
+        splits = _splits(man, task, kind, settings)
+    if dist_util.is_main():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "splits.json", {"cv": settings["cv"], "seed": settings["seed"],
+                                             "splits": [s.to_dict() for s in splits]})
+        if old is None:
+            write_json(run_dir / "run.json", {"settings": settings, "fingerprint": fingerprint,
+                                              "manifest": str(getattr(man, "path", man.root)),
+                                              "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    dist_util.barrier()
+    return _run_folds(task, man, settings, splits, run_dir, dev, progress)
+
+
+def _class_names(task, man) -> tuple:
+    if task.labels:
+        return tuple(task.labels)
+    return tuple(sorted(man.df["label"].astype(str).unique()))
+
+
+def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dict:
+    from core.tasks import Recipe  # noqa: F401 - documents where recipe fields come from
+
+    kind = settings["kind"]
+    class_names = _class_names(task, man) if kind != "segmentation" else ()
+    pictures = load_pictures(man.df, root=man.root, size=base_size(task.recipe.augment, settings["input_size"]),
+                             in_channels=settings["in_channels"], with_masks=kind != "classification",
+                             frame_step=task.protocol.frame_step, progress=None)
+    targets = None
+    if class_names:
+        index = {c: i for i, c in enumerate(class_names)}
+        bad = sorted(set(pictures.records["label"].astype(str)) - set(index))
+        if bad:
+            raise InputError(f"manifest: label {bad[0]!r} is not one of {', '.join(class_names)}")
+        targets = pictures.records["label"].astype(str).map(index).to_numpy(dtype=np.int64)
+    r = task.recipe
+    config = FitConfig(epochs=settings["epochs"], optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay,
+                       warmup_epochs=r.warmup_epochs, schedule=r.schedule, monitor=settings["monitor"],
+                       patience=r.patience, amp=dev.type == "cuda")
+    recipe = {**asdict(replace(r, input_size=settings["input_size"], epochs=settings["epochs"],
+                               batch_size=settings["batch_size"])), "monitor": settings["monitor"]}
+    meta = {"task": task.name, "kind": kind, "class_names": list(class_names) or None,
+            "positive_label": task.positive_label, "input_size": settings["input_size"],
+            "normalization": r.normalization, "resize_mode": "center_crop" if r.augment == "cns" else "stretch",
+            "threshold": 0.5, "recipe": recipe, "cv": settings["cv"], "seed": settings["seed"],
+            "data_fingerprint": read_json(run_dir / "run.json")["fingerprint"] if (run_dir / "run.json").exists()
+            else _fingerprint(man.df)}
+    if kind == "segmentation":
+        meta.pop("class_names")
+    plan = FoldPlan(task=task, arch=settings["arch"], kind=kind, pictures=pictures, targets=targets,
+                    class_names=class_names, config=config, input_size=settings["input_size"],
+                    batch_size=settings["batch_size"], in_channels=settings["in_channels"], seed=settings["seed"],
+                    device=dev, arch_kwargs=settings["arch_kwargs"], bundle_meta=meta)
+    emit = fan_out([progress])
+    results = []
+    for k, split in enumerate(splits):
+        fold_dir = run_dir / "folds" / str(k)
+        if (fold_dir / "result.json").exists():
+            results.append(read_json(fold_dir / "result.json"))
+            emit({"event": "fold_skipped", "fold": k, "n_folds": len(splits)})
+            continue
+        results.append(run_fold(plan, split, k, len(splits), fold_dir, emit=emit))
+    return _finish(task, settings, splits, results, run_dir, meta)
+
+
+def _read_tables(run_dir: Path, n: int, name: str) -> pd.DataFrame | None:
+    parts = [pd.read_csv(run_dir / "folds" / str(k) / name) for k in range(n)
+             if (run_dir / "folds" / str(k) / name).exists()]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _finish(task, settings, splits, results, run_dir: Path, meta) -> dict:
+    from core.models import load_bundle, save_bundle
+    from core.models.ensemble import ModelEnsemble
+
+    oof = _read_tables(run_dir, len(splits), "predictions.csv")
+    per_case = _read_tables(run_dir, len(splits), "per_case.csv")
+    scheme, _ = parse_cv(settings["cv"])
+    metrics = run_metrics(oof, per_case, aggregation=task.protocol.aggregation, by_fold=scheme == "repeated",
+                          positive=task.positive_label)
+    metrics["n_folds"] = len(splits)
+    bundle_dir = run_dir / "bundle"
+    if dist_util.is_main():
+        if oof is not None:
+            oof.to_csv(run_dir / "oof_predictions.csv", index=False)
+        if per_case is not None:
+            per_case.to_csv(run_dir / "per_case.csv", index=False)
+        members = [f"../folds/{k}/bundle" for k in range(len(splits))]
+        best = max(range(len(results)), key=lambda k: _best_score(results[k]))
+        final_meta = {**meta, "metrics": metrics, "ensemble_members": members, "best_fold": best}
+        if len(splits) <= MAX_ENSEMBLE:
+            model = ModelEnsemble([load_bundle(run_dir / "folds" / str(k) / "bundle")[0] for k in range(len(splits))])
+            final_meta["ensemble"] = "mean of fold-model probabilities"
+        else:
+            model = load_bundle(run_dir / "folds" / str(best) / "bundle")[0]
+            final_meta["ensemble"] = "best fold only (members listed)"
+        if len(splits) == 1:
+            model = model.members[0]
+        save_bundle(bundle_dir, model, final_meta)
+        write_json(run_dir / "metrics.json", metrics)
+    dist_util.barrier()
+    return {"run_dir": str(run_dir), "bundle": str(bundle_dir), "metrics": metrics}
+
+
+def _best_score(result: dict) -> float:
+    from core.training.trainer import monitor_score
+
+    best = result.get("best_val") or {}
+    if "val_loss" not in best:
+        return -math.inf
+    return monitor_score(best, result.get("monitor", "val_loss"))

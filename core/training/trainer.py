@@ -1,0 +1,172 @@
+"""The training loop of one fold: optimiser and schedule from the recipe, early stopping, atomic checkpoints.
+
+Why one small loop for every task: classification, segmentation and the multitask net differ only in the
+loss and in what validation measures; those come in as ``loss_fn`` and ``metrics_fn`` (see
+:mod:`core.training.adapters`), the loop stays the same. The best-on-validation weights are kept (the paper
+protocols keep the best model of each fold), training stops after ``patience`` epochs without improvement,
+and after every epoch the full state (model, optimiser, scheduler, best weights, history) is written
+atomically, so a killed run resumes at the last finished epoch.
+
+Devices: all CPU cores (torch.set_num_threads is set by the caller), a CUDA GPU when present, with automatic
+mixed precision there. Distributed (torchrun): the model is wrapped in DistributedDataParallel by
+:mod:`core.training.distributed`; validation runs on every rank and rank 0's numbers are broadcast so all
+ranks take the same early-stopping decision; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from core.training import distributed as dist_util
+from core.training.checkpoint import load_checkpoint, save_checkpoint
+from core.training.losses import class_probabilities, split_outputs
+from core.training.schedule import build_optimizer, build_scheduler
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_epochs: int = 0
+    schedule: str = "constant"
+    monitor: str = "val_loss"
+    patience: int = 5
+    amp: bool = False
+
+
+def _to_device(batch: dict, device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def monitor_score(metrics: dict, monitor: str) -> float:
+    """Higher is better. A loss is negated; an undefined metric (AUC on a one-class validation set) falls back
+    to the negated validation loss (that stays so for the whole fold, the validation set does not change)."""
+    value = metrics.get(monitor)
+    if value is None or not math.isfinite(float(value)):
+        return -float(metrics["val_loss"])
+    return -float(value) if "loss" in monitor else float(value)
+
+
+class Trainer:
+    """Fits one model on one fold. ``emit(event)`` receives progress events (:mod:`core.training.callbacks`)."""
+
+    def __init__(self, model: torch.nn.Module, *, loss_fn: Callable, metrics_fn: Callable, config: FitConfig,
+                 device: torch.device, emit: Callable | None = None, fold: int = 0, n_folds: int = 1):
+        self.model = model.to(device)
+        self.net = dist_util.wrap_model(self.model, device)
+        self.loss_fn, self.metrics_fn, self.config = loss_fn, metrics_fn, config
+        self.device = device
+        self.emit = emit or (lambda event: None)
+        self.fold, self.n_folds = fold, n_folds
+        self.amp = bool(config.amp and device.type == "cuda")
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
+
+    @torch.no_grad()
+    def predict(self, loader) -> dict:
+        """Mean loss plus per-sample outputs: ``indices``, ``probs`` (N, K) and/or ``seg`` (N, S, S) in [0, 1]."""
+        self.model.eval()
+        losses, weights, idx, probs, segs = [], [], [], [], []
+        for batch in loader:
+            batch = _to_device(batch, self.device)
+            with self._autocast():
+                out = self.model(batch["image"])
+                loss = self.loss_fn(out, batch)
+            losses.append(float(loss))
+            weights.append(len(batch["index"]))
+            seg, cls = split_outputs(out)
+            idx.append(batch["index"].cpu().numpy())
+            if cls is not None:
+                probs.append(class_probabilities(cls).cpu().numpy())
+            if seg is not None:
+                segs.append(torch.sigmoid(seg.float()).cpu().numpy().astype(np.float16))
+        return {"loss": float(np.average(losses, weights=weights)) if losses else float("nan"),
+                "indices": np.concatenate(idx) if idx else np.zeros(0, dtype=np.int64),
+                "probs": np.concatenate(probs) if probs else None,
+                "seg": np.concatenate(segs) if segs else None}
+
+    def _train_epoch(self, loader, optimizer, scheduler, scaler, epoch: int) -> float:
+        self.net.train()
+        total, n = 0.0, 0
+        steps = len(loader)
+        for step, batch in enumerate(loader, start=1):
+            batch = _to_device(batch, self.device)
+            optimizer.zero_grad(set_to_none=True)
+            with self._autocast():
+                loss = self.loss_fn(self.net(batch["image"]), batch)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            k = len(batch["index"])
+            total += float(loss.detach()) * k
+            n += k
+            self.emit({"event": "batch", "fold": self.fold, "epoch": epoch, "step": step, "steps": steps,
+                       "loss": float(loss.detach())})
+        return total / max(n, 1)
+
+    def fit(self, train_loader, val_loader, *, checkpoint_path=None) -> dict:
+        """Train; returns ``best_state`` (CPU state dict), ``best_epoch``, ``best_metrics``, ``history``."""
+        cfg = self.config
+        optimizer = build_optimizer(self.net.parameters(), name=cfg.optimizer, lr=cfg.lr,
+                                    weight_decay=cfg.weight_decay)
+        scheduler = build_scheduler(optimizer, epochs=cfg.epochs, steps_per_epoch=max(len(train_loader), 1),
+                                    warmup_epochs=cfg.warmup_epochs, schedule=cfg.schedule)
+        scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+        state = {"epoch": 0, "best_score": -math.inf, "best_epoch": -1, "best_metrics": {}, "bad_epochs": 0,
+                 "history": [], "best_state": None}
+        if checkpoint_path is not None and checkpoint_path.exists():
+            ck = load_checkpoint(checkpoint_path)
+            self.model.load_state_dict(ck["model"])
+            optimizer.load_state_dict(ck["optimizer"])
+            scheduler.load_state_dict(ck["scheduler"])
+            scaler.load_state_dict(ck["scaler"])
+            state = {k: ck[k] for k in state}
+        self.emit({"event": "fold_start", "fold": self.fold, "n_folds": self.n_folds, "epochs": cfg.epochs,
+                   "start_epoch": state["epoch"]})
+        for epoch in range(state["epoch"], cfg.epochs):
+            if state["bad_epochs"] >= cfg.patience:
+                break
+            for loader in (train_loader,):
+                if hasattr(loader.dataset, "set_epoch"):
+                    loader.dataset.set_epoch(epoch)
+                if hasattr(loader.sampler, "set_epoch"):
+                    loader.sampler.set_epoch(epoch)
+            loss = self._train_epoch(train_loader, optimizer, scheduler, scaler, epoch)
+            pred = self.predict(val_loader)
+            metrics = {"loss": loss, "val_loss": pred["loss"], **self.metrics_fn(pred)}
+            metrics = {k: float(v) for k, v in metrics.items()}     # plain floats: weights_only checkpoints
+            metrics = dist_util.broadcast_object(metrics)
+            score = monitor_score(metrics, cfg.monitor)
+            if score > state["best_score"]:
+                state.update(best_score=score, best_epoch=epoch, best_metrics=metrics, bad_epochs=0,
+                             best_state={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()})
+            else:
+                state["bad_epochs"] += 1
+            state["history"].append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                                     for k, v in metrics.items()})
+            state["epoch"] = epoch + 1
+            value = metrics.get(cfg.monitor)
+            self.emit({"event": "epoch_end", "fold": self.fold, "n_folds": self.n_folds, "epoch": epoch,
+                       "epochs": cfg.epochs, "loss": loss, "val_loss": metrics["val_loss"],
+                       "monitor": cfg.monitor, "value": None if value is None else float(value)})
+            if checkpoint_path is not None and dist_util.is_main():
+                save_checkpoint(checkpoint_path, {
+                    **state, "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict()})
+        if state["best_state"] is None:
+            state["best_state"] = copy.deepcopy({k: v.cpu() for k, v in self.model.state_dict().items()})
+        self.model.load_state_dict(state["best_state"])
+        self.emit({"event": "fold_end", "fold": self.fold, "n_folds": self.n_folds,
+                   "best": {"epoch": state["best_epoch"], **state["best_metrics"]}})
+        return {"best_state": state["best_state"], "best_epoch": state["best_epoch"],
+                "best_metrics": state["best_metrics"], "history": state["history"], "epochs_run": state["epoch"]}
