@@ -24,7 +24,45 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"[:200] if text else type(err).__name__
 
 
-def _open(data: bytes, kind: str, name: str):
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from the first SOFn marker segment, walking the marker chain."""
+    pos = 2
+    while pos + 9 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+            pos += 1 if marker == 0xFF else 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            height = int.from_bytes(data[pos + 5:pos + 7], "big")
+            width = int.from_bytes(data[pos + 7:pos + 9], "big")
+            return width, height
+        if length < 2:
+            return None
+        pos += 2 + length
+    return None
+
+
+def declared_size(data: bytes, kind: str) -> tuple[int, int] | None:
+    """The size the header claims, read without Pillow (PNG IHDR, BMP info header, JPEG SOF), so that even a
+    header too short for Pillow to open is measured against the limits. None: leave it to Pillow."""
+    if kind == "png" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if kind == "bmp" and len(data) >= 26 and int.from_bytes(data[14:18], "little") >= 40:
+        width = int.from_bytes(data[18:22], "little", signed=True)
+        height = int.from_bytes(data[22:26], "little", signed=True)
+        return abs(width), abs(height)
+    if kind == "jpeg":
+        return _jpeg_size(data)
+    return None
+
+
+def _open(data: bytes, kind: str, name: str, limits: GateLimits):
+    size = declared_size(data, kind)
+    if size is not None:
+        limits.check_frame_size(name, *size)
     from PIL import Image
 
     try:
@@ -39,7 +77,7 @@ def _open(data: bytes, kind: str, name: str):
 
 def probe_still(data: bytes, kind: str, name: str, limits: GateLimits) -> dict:
     """Header only: size and page count."""
-    im = _open(data, kind, name)
+    im = _open(data, kind, name, limits)
     width, height = im.size
     limits.check_frame_size(name, width, height)
     return {"kind": kind, "width": width, "height": height, "frames": int(getattr(im, "n_frames", 1) or 1),
@@ -59,12 +97,15 @@ def decode_still(data: bytes, kind: str, name: str, limits: GateLimits) -> tuple
     """Decode the first page/frame; returns (uint8 (1, H, W, 3), metadata)."""
     from PIL import Image
 
-    im = _open(data, kind, name)
+    im = _open(data, kind, name, limits)
     width, height = im.size
     limits.check_frame_size(name, width, height)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            if kind == "png":  # chunk CRCs and IEND: a PNG cut after its image data is still truncated
+                im.verify()
+                im = _open(data, kind, name, limits)
             im.load()
             rgb = _to_array(im)
     except Image.DecompressionBombError as err:
