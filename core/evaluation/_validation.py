@@ -20,6 +20,15 @@ class UndefinedMetricWarning(UserWarning):
     """A metric has no value for these data (e.g. sensitivity without positive cases); NaN is returned."""
 
 
+def show(value) -> str:
+    """``repr`` of a value as the user wrote it: numpy scalars shown as plain numbers (1.5, not np.float64(1.5))."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
 def undefined(message: str) -> float:
     """Warn that a metric is undefined and return NaN (the sklearn convention)."""
     warnings.warn(message, UndefinedMetricWarning, stacklevel=3)
@@ -50,11 +59,11 @@ def check_scores(y_score, *, name: str = "y_score") -> np.ndarray:
             try:
                 out[i] = float(v)
             except (TypeError, ValueError):
-                raise InputError(f"{name}[{i}] = {v!r} is not a number") from None
+                raise InputError(f"{name}[{i}] = {show(v)} is not a number") from None
     bad = np.flatnonzero(~np.isfinite(out))
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"{name}[{i}] = {out[i]!r} is not a finite number ({bad.size} such value(s))")
+        raise InputError(f"{name}[{i}] = {show(out[i])} is not a finite number ({bad.size} such value(s))")
     return out
 
 
@@ -64,7 +73,7 @@ def check_probabilities(y_prob, *, name: str = "y_prob") -> np.ndarray:
     bad = np.flatnonzero((out < 0) | (out > 1))
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"{name}[{i}] = {out[i]!r} is not a probability in [0, 1]")
+        raise InputError(f"{name}[{i}] = {show(out[i])} is not a probability in [0, 1]")
     return out
 
 
@@ -93,21 +102,21 @@ def check_binary_truth(y_true, *, pos_label=None, name: str = "y_true") -> np.nd
     if arr.dtype.kind == "O":
         for i, v in enumerate(arr):
             if v is None or (isinstance(v, float) and math.isnan(v)):
-                raise InputError(f"{name}[{i}] is missing ({v!r})")
+                raise InputError(f"{name}[{i}] is missing ({show(v)})")
     labels = list(dict.fromkeys(arr.tolist()))
     if pos_label is not None:
         if len(labels) > 2:
-            raise InputError(f"{name} has {len(labels)} labels {labels[:5]!r}; a binary metric needs two")
+            raise InputError(f"{name} has {len(labels)} labels {show(labels[:5])}; a binary metric needs two")
         matches = [lab for lab in labels if lab == pos_label or str(lab) == str(pos_label)]
         if not matches and len(labels) == 2:
-            raise InputError(f"pos_label {pos_label!r} is not one of the labels of {name}: {labels!r}")
+            raise InputError(f"pos_label {show(pos_label)} is not one of the labels of {name}: {show(labels)}")
         return np.array([1 if (v == pos_label or str(v) == str(pos_label)) else 0 for v in arr], dtype=np.int8)
     if not _is_zero_one(labels):
         bad = next(v for v in labels if not _is_zero_one([v]))
         i = next(i for i, v in enumerate(arr.tolist()) if v == bad or (v is bad))
         if len(labels) == 2:
-            raise InputError(f"{name} has labels {labels!r}, not 0/1; pass pos_label= to say which is positive")
-        raise InputError(f"{name}[{i}] = {bad!r} is not 0 or 1")
+            raise InputError(f"{name} has labels {show(labels)}, not 0/1; pass pos_label= to say which is positive")
+        raise InputError(f"{name}[{i}] = {show(bad)} is not 0 or 1")
     return np.asarray([float(v) for v in arr.tolist()], dtype=np.float64).astype(np.int8)
 
 
@@ -135,15 +144,15 @@ def check_confidence(confidence) -> float:
     try:
         c = float(confidence)
     except (TypeError, ValueError):
-        raise InputError(f"confidence = {confidence!r} is not a number") from None
+        raise InputError(f"confidence = {show(confidence)} is not a number") from None
     if not 0.0 < c < 1.0:
-        raise InputError(f"confidence = {confidence!r} must lie strictly between 0 and 1 (e.g. 0.95)")
+        raise InputError(f"confidence = {show(confidence)} must lie strictly between 0 and 1 (e.g. 0.95)")
     return c
 
 
 def check_choice(value, choices, *, name: str) -> str:
     if value not in choices:
-        raise InputError(f"{name} = {value!r} is not one of {list(choices)!r}")
+        raise InputError(f"{name} = {show(value)} is not one of {list(choices)!r}")
     return value
 
 
@@ -152,17 +161,17 @@ def check_fraction(value, *, name: str, low: float = 0.0, high: float = 1.0, clo
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{name} = {value!r} is not a number") from None
+        raise InputError(f"{name} = {show(value)} is not a number") from None
     ok = (low <= v <= high) if closed else (low < v < high)
     if not ok or math.isnan(v):
         brackets = ("[", "]") if closed else ("(", ")")
-        raise InputError(f"{name} = {value!r} must lie in {brackets[0]}{low}, {high}{brackets[1]}")
+        raise InputError(f"{name} = {show(value)} must lie in {brackets[0]}{low}, {high}{brackets[1]}")
     return v
 
 
 def check_positive_int(value, *, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name} = {value!r} must be an integer >= {minimum}")
+        raise InputError(f"{name} = {show(value)} must be an integer >= {minimum}")
     return int(value)
 
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from core.evaluation._validation import (
-    check_binary_pair, check_binary_truth, check_choice, check_confidence, check_scores, undefined,
+    check_binary_pair, check_binary_truth, check_choice, check_confidence, check_scores, show, undefined,
 )
 from core.errors import InputError
 
@@ -72,7 +72,7 @@ def _count(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         if isinstance(value, (float, np.floating)) and float(value).is_integer() and value >= 0:
             return int(value)
-        raise InputError(f"{name} = {value!r} must be a non-negative whole number")
+        raise InputError(f"{name} = {show(value)} must be a non-negative whole number")
     return int(value)
 
 
@@ -117,7 +117,7 @@ def predictions_at_threshold(y_score, *, threshold: float = 0.5) -> np.ndarray:
     try:
         thr = float(threshold)
     except (TypeError, ValueError):
-        raise InputError(f"threshold = {threshold!r} is not a number") from None
+        raise InputError(f"threshold = {show(threshold)} is not a number") from None
     if math.isnan(thr):
         raise InputError("threshold is NaN")
     return (s >= thr).astype(np.int8)

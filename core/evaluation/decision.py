@@ -54,7 +54,7 @@ def decision_curve(y_true, y_prob, *, thresholds=None, pos_label=None) -> dict:
     thr = DEFAULT_THRESHOLDS if thresholds is None else check_scores(thresholds, name="thresholds")
     bad = np.flatnonzero((thr <= 0) | (thr >= 1))
     if bad.size:
-        raise InputError(f"thresholds[{int(bad[0])}] = {thr[bad[0]]!r} must lie strictly between 0 and 1")
+        raise InputError(f"thresholds[{int(bad[0])}] = {float(thr[bad[0]])!r} must lie strictly between 0 and 1")
     n = t.size
     odds = thr / (1.0 - thr)
     pos, neg = np.sort(p[t == 1]), np.sort(p[t == 0])

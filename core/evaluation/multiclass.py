@@ -14,7 +14,7 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
-from core.evaluation._validation import check_scores, undefined
+from core.evaluation._validation import check_scores, show, undefined
 from core.errors import InputError
 
 
@@ -44,7 +44,7 @@ def check_multiclass(y_true, y_proba, *, classes=None):
             if isinstance(v, (int, np.integer)) and 0 <= int(v) < k:
                 codes[i] = int(v)
                 continue
-            raise InputError(f"y_true[{i}] = {v!r} is not one of the classes {classes!r}")
+            raise InputError(f"y_true[{i}] = {show(v)} is not one of the classes {classes!r}")
         codes[i] = index[key]
     return codes, flat, classes
 

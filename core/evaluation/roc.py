@@ -13,7 +13,7 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
-from core.evaluation._validation import both_classes, check_binary_pair, check_fraction
+from core.evaluation._validation import both_classes, check_binary_pair, check_fraction, show
 from core.errors import InputError
 
 
@@ -150,11 +150,11 @@ def partial_auc(y_true, y_score, *, fpr_range=(0.0, 0.2), standardized: bool = F
     try:
         lo, hi = (float(v) for v in fpr_range)
     except (TypeError, ValueError):
-        raise InputError(f"fpr_range = {fpr_range!r} must be two numbers (low, high)") from None
+        raise InputError(f"fpr_range = {show(fpr_range)} must be two numbers (low, high)") from None
     check_fraction(lo, name="fpr_range low")
     check_fraction(hi, name="fpr_range high")
     if not hi > lo:
-        raise InputError(f"fpr_range = {fpr_range!r}: high must exceed low")
+        raise InputError(f"fpr_range = {show(fpr_range)}: high must exceed low")
     r = roc_curve(y_true, y_score, pos_label=pos_label)
     if r["fpr"].size == 0:
         return math.nan

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.evaluation._validation import check_binary_truth
+from core.evaluation._validation import check_binary_truth, show
 from core.evaluation.binary import binary_metrics
 from core.errors import InputError
 
@@ -22,7 +22,7 @@ def _flag(v, i):
         return None
     if isinstance(v, (bool, np.bool_)) or v in (0, 1):
         return bool(v)
-    raise InputError(f"flags[{i}] = {v!r} is not True, False or None")
+    raise InputError(f"flags[{i}] = {show(v)} is not True, False or None")
 
 
 def rule_performance(y_true, flags, *, pos_label=None, method: str = "wilson", confidence: float = 0.95) -> dict:

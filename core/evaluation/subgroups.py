@@ -7,13 +7,12 @@ a grouping; a group with one class only gets NaN AUC (with a warning) rather tha
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 
 from core.evaluation._validation import (
-    UndefinedMetricWarning, check_binary_truth, check_choice, check_scores, undefined,
+    UndefinedMetricWarning, check_binary_truth, check_choice, check_scores, show, undefined,
 )
 from core.evaluation.binary import binary_metrics
 from core.evaluation.delong import delong_ci
@@ -77,7 +76,7 @@ def subgroup_metrics(df, *, by: str, truth: str, score: str, threshold: float = 
     rows = []
     for key, idx in groups:
         t, s = t_all[idx], s_all[idx]
-        row = {"group": key, "n": int(idx.size), "n_pos": int(t.sum())}
+        row = {"group": _plain(key), "n": int(idx.size), "n_pos": int(t.sum())}
         with warnings.catch_warnings():
             # a one-class week is expected in small studies: the row says NaN, one warning below says why
             warnings.simplefilter("ignore", UndefinedMetricWarning)
@@ -92,7 +91,7 @@ def subgroup_metrics(df, *, by: str, truth: str, score: str, threshold: float = 
     table = pd.DataFrame(rows)
     undefined_groups = table.loc[table["auc"].isna(), "group"].tolist()
     if undefined_groups:
-        undefined(f"AUC undefined in group(s) {undefined_groups!r} of {by_c!r} (one class only or too few cases)")
+        undefined(f"AUC undefined in group(s) {show(undefined_groups)} of {by_c!r} (one class only or too few cases)")
     return table
 
 
@@ -138,10 +137,10 @@ def mann_whitney_by_group(df, *, by: str, score: str, groups=None, alternative: 
     present = sorted(df[by_c].dropna().unique(), key=_sort_key)
     chosen = list(groups) if groups is not None else present
     if len(chosen) != 2:
-        raise InputError(f"column {by_c!r} has groups {present!r}; name exactly two with groups=")
+        raise InputError(f"column {by_c!r} has groups {show(present)}; name exactly two with groups=")
     for g in chosen:
         if g not in present:
-            raise InputError(f"group {g!r} is not a value of column {by_c!r} (values: {present!r})")
+            raise InputError(f"group {show(g)} is not a value of column {by_c!r} (values: {show(present)})")
     a = df.loc[df[by_c] == chosen[0], score_c].to_numpy()
     b = df.loc[df[by_c] == chosen[1], score_c].to_numpy()
     out = mann_whitney(a, b, alternative=alternative)
