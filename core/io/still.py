@@ -66,13 +66,16 @@ def _open(data: bytes, kind: str, name: str, limits: GateLimits):
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data), formats=_PIL_FORMATS[kind])
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        with warnings.catch_warnings(record=True):  # e.g. "Corrupt EXIF data": never printed, size checked next
+            warnings.simplefilter("always")
+            im = Image.open(io.BytesIO(data), formats=_PIL_FORMATS[kind])
+    except Image.DecompressionBombError as err:
         raise TooManyPixelsError(name, f"Pillow refused the declared size ({_describe(err)})") from None
+    except Image.UnidentifiedImageError:
+        raise CorruptFileError(name, f"{kind.upper()} header is damaged or incomplete") from None
     except Exception as err:  # noqa: BLE001 - any parser failure on a hostile header is a corrupt file
         raise CorruptFileError(name, f"not a readable {kind.upper()} header ({_describe(err)})") from None
+    return im
 
 
 def probe_still(data: bytes, kind: str, name: str, limits: GateLimits) -> dict:
