@@ -1,0 +1,252 @@
+"""Instance segmentation: torchvision Mask R-CNN, two backbones, and the predictor that runs a bundle.
+
+Why Mask R-CNN: the first-trimester paper's own model (YOLACT) is not in torchvision, and the paper reports
+Mask R-CNN as the more accurate of the two (mAP 0.722 vs 0.622); torchvision ships it, so we use it rather
+than re-implement a detector. Two variants:
+
+* ``maskrcnn``: ``maskrcnn_resnet50_fpn_v2``, the accurate one (slow on a CPU).
+* ``maskrcnn_mobilenet``: a MobileNetV3-Large FPN backbone with small anchors and a 256-pixel working size,
+  so a 2-core CPU trains it in minutes and runs it at a few frames per second.
+
+Class ids: 0 is background, structure ``task.structures[i]`` is class ``i + 1``; ``num_classes`` given to the
+builders is the number of *structures* (the background class is added here), like every other registry entry
+where ``num_classes`` is the number of things the user names. No builder downloads anything: backbones start
+from random weights (``weights=None``) or from a local safetensors file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import mobilenet_backbone
+from torchvision.ops import MultiScaleRoIAlign
+
+from core.errors import InputError
+
+ARCHS = ("maskrcnn", "maskrcnn_mobilenet")
+DEFAULT_SCORE_THRESHOLD = 0.3
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_GRAY_MEAN, _GRAY_STD = (0.449,), (0.226,)
+
+
+def _normalization(in_channels: int) -> tuple[tuple, tuple]:
+    if in_channels == 3:
+        return _IMAGENET_MEAN, _IMAGENET_STD
+    if in_channels == 1:
+        return _GRAY_MEAN, _GRAY_STD
+    raise InputError(f"in_channels={in_channels}: instance models take 1 (gray) or 3 (RGB) channels")
+
+
+def _check_num_classes(num_classes: int) -> int:
+    if int(num_classes) < 1:
+        raise InputError(f"num_classes={num_classes}: an instance model needs at least one structure")
+    return int(num_classes)
+
+
+def _load_local_weights(model: nn.Module, weights) -> nn.Module:
+    """``weights`` is None (random init) or a local .safetensors file; never a download."""
+    if weights is None:
+        return model
+    path = Path(weights) if isinstance(weights, (str, Path)) else None
+    if path is None or path.suffix != ".safetensors" or not path.is_file():
+        raise InputError(f"weights={weights!r}: give None or an existing local .safetensors file (no downloads)")
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(path)), strict=True)
+    return model
+
+
+def _first_conv_to_gray(parent: nn.Module, attr: str) -> None:
+    """Swap a 3-channel stem convolution for a 1-channel one (same geometry), for gray-scale input."""
+    old = getattr(parent, attr) if not attr.isdigit() else parent[int(attr)]
+    new = nn.Conv2d(1, old.out_channels, old.kernel_size, old.stride, old.padding, bias=old.bias is not None)
+    if attr.isdigit():
+        parent[int(attr)] = new
+    else:
+        setattr(parent, attr, new)
+
+
+def maskrcnn(*, num_classes: int, in_channels: int = 3, weights=None, min_size: int = 512,
+             max_size: int = 683, **kwargs) -> MaskRCNN:
+    """torchvision ``maskrcnn_resnet50_fpn_v2`` from random weights (BatchNorm trainable, all layers)."""
+    num_classes = _check_num_classes(num_classes)
+    mean, std = _normalization(in_channels)
+    model = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=num_classes + 1,
+                                     min_size=min_size, max_size=max_size,
+                                     image_mean=list(mean), image_std=list(std), **kwargs)
+    if in_channels == 1:
+        _first_conv_to_gray(model.backbone.body, "conv1")
+    return _load_local_weights(model, weights)
+
+
+def maskrcnn_mobilenet(*, num_classes: int, in_channels: int = 3, weights=None, min_size: int = 256,
+                       max_size: int = 342, **kwargs) -> MaskRCNN:
+    """Mask R-CNN on a MobileNetV3-Large FPN backbone, sized for CPUs.
+
+    Why these choices: with no pretrained weights BatchNorm must train (torchvision's default frozen
+    BatchNorm would be an identity); the FPN takes the stride 8/16/32 stages (plus max-pool) so that
+    structures a few tens of pixels wide in a 256-pixel image still land on a fine enough feature map,
+    with one anchor size per level (16..128 px); fewer RPN proposals and RoI samples keep a CPU step short.
+    """
+    num_classes = _check_num_classes(num_classes)
+    mean, std = _normalization(in_channels)
+    probe = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=False,
+                               norm_layer=nn.BatchNorm2d, trainable_layers=6)
+    n_stages = 1 + sum(1 for b in probe[0] if getattr(b, "_is_cn", False)) + 1
+    backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
+                                  norm_layer=nn.BatchNorm2d, trainable_layers=n_stages,
+                                  returned_layers=[n_stages - 3, n_stages - 2, n_stages - 1])
+    if in_channels == 1:
+        _first_conv_to_gray(backbone.body["0"], "0")
+    levels = ["0", "1", "2"]
+    anchors = AnchorGenerator(sizes=((16,), (32,), (64,), (128,)), aspect_ratios=((0.5, 1.0, 2.0),) * 4)
+    options = dict(min_size=min_size, max_size=max_size, image_mean=list(mean), image_std=list(std),
+                   rpn_anchor_generator=anchors,
+                   box_roi_pool=MultiScaleRoIAlign(levels, output_size=7, sampling_ratio=2),
+                   mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
+                   rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300,
+                   rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=150,
+                   box_batch_size_per_image=128, box_detections_per_img=50)
+    options.update(kwargs)
+    model = MaskRCNN(backbone, num_classes=num_classes + 1, **options)
+    return _load_local_weights(model, weights)
+
+
+BUILDERS = {"maskrcnn": maskrcnn, "maskrcnn_mobilenet": maskrcnn_mobilenet}
+
+
+def build_instance_model(name: str, *, num_classes: int, in_channels: int = 3, weights=None, **kwargs):
+    """Build one of :data:`ARCHS` (used when the shared registry is not the caller)."""
+    if name not in BUILDERS:
+        raise InputError(f"unknown instance architecture {name!r}; choose one of: {', '.join(ARCHS)}")
+    return BUILDERS[name](num_classes=num_classes, in_channels=in_channels, weights=weights, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- prediction
+@dataclass
+class Instances:
+    """Detections of one image at its original size (numpy, ready to draw or score).
+
+    ``labels`` are class ids (1 = first structure); ``names`` the matching structure names.
+    """
+
+    boxes: np.ndarray                       # (N, 4) float32 x0, y0, x1, y1
+    scores: np.ndarray                      # (N,) float32
+    labels: np.ndarray                      # (N,) int64
+    masks: np.ndarray                       # (N, H, W) bool
+    names: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    def top_per_structure(self) -> dict:
+        """Structure name -> index of its highest-confidence detection (the paper's per-structure rule)."""
+        best: dict = {}
+        for i in np.argsort(-self.scores, kind="stable"):
+            best.setdefault(self.names[i], int(i))
+        return best
+
+
+def to_model_input(image, *, in_channels: int = 3) -> torch.Tensor:
+    """HxW or HxWx3 (uint8 or float in [0, 1]) -> float CxHxW tensor in [0, 1] with ``in_channels``."""
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[..., :3]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3)):
+        raise InputError(f"image of shape {arr.shape}: expected HxW or HxWx3")
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255.0
+    else:
+        arr = np.clip(arr.astype(np.float32), 0.0, 1.0)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if in_channels == 1:
+        arr = arr if arr.ndim == 2 else arr.mean(axis=2)
+        return torch.from_numpy(np.ascontiguousarray(arr))[None]
+    arr = np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+def outputs_to_instances(output: dict, structures, *, score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+                         mask_threshold: float = 0.5) -> Instances:
+    """One torchvision output dict -> :class:`Instances` above the confidence threshold."""
+    keep = output["scores"] >= score_threshold
+    boxes = output["boxes"][keep].detach().cpu().numpy().astype(np.float32)
+    scores = output["scores"][keep].detach().cpu().numpy().astype(np.float32)
+    labels = output["labels"][keep].detach().cpu().numpy().astype(np.int64)
+    masks = output["masks"][keep]
+    masks = (masks[:, 0] >= mask_threshold).cpu().numpy() if masks.numel() else \
+        np.zeros((0,) + tuple(output["masks"].shape[-2:]), dtype=bool)
+    names = [structures[k - 1] if 0 < k <= len(structures) else f"class_{k}" for k in labels]
+    return Instances(boxes=boxes, scores=scores, labels=labels, masks=masks, names=names)
+
+
+def predict_view(instances: Instances, views: dict) -> str | None:
+    """The view category whose detected structures carry the largest summed confidence (None if nothing).
+
+    Why a sum of confidences: a view is recognised by the anatomy it shows, and several confident
+    structures of one view outweigh a single stray detection from another.
+    """
+    totals = {view: 0.0 for view in views}
+    owner = {s: view for view, group in views.items() for s in group}
+    for name, idx in instances.top_per_structure().items():
+        if name in owner:
+            totals[owner[name]] += float(instances.scores[idx])
+    best = max(totals, key=totals.get) if totals else None
+    return best if best is not None and totals[best] > 0 else None
+
+
+class InstancePredictor:
+    """Runs an instance bundle on user images (preprocessing comes from the bundle's meta)."""
+
+    def __init__(self, model: nn.Module, meta: dict):
+        self.model = model.eval()
+        self.meta = dict(meta)
+        self.structures = tuple(meta.get("structures") or ())
+        self.views = dict(meta.get("views") or {})
+        self.in_channels = int(meta.get("in_channels", 3))
+        self.score_threshold = float(meta.get("score_threshold", DEFAULT_SCORE_THRESHOLD))
+
+    @property
+    def class_names(self) -> tuple:
+        return self.structures
+
+    @torch.inference_mode()
+    def predict_instances(self, images, *, score_threshold: float | None = None) -> list[Instances]:
+        """One :class:`Instances` per image (HxW / HxWx3 arrays or LoadedImage: first frame)."""
+        thr = self.score_threshold if score_threshold is None else float(score_threshold)
+        tensors = [to_model_input(getattr(im, "image", im), in_channels=self.in_channels) for im in images]
+        outputs = self.model(tensors) if tensors else []
+        return [outputs_to_instances(o, self.structures, score_threshold=thr) for o in outputs]
+
+    def predict_view(self, instances: Instances) -> str | None:
+        return predict_view(instances, self.views)
+
+
+def load_instance_predictor(bundle_dir) -> InstancePredictor:
+    """An :class:`InstancePredictor` from a bundle saved by the instance trainer."""
+    from core.models.bundle import load_bundle
+
+    model, meta = load_bundle(bundle_dir)
+    if meta.get("kind", "instance") != "instance" or not meta.get("structures"):
+        raise InputError(f"{bundle_dir}: not an instance-segmentation bundle (no structures in model.json)")
+    return InstancePredictor(model, meta)
+
+
+def _register() -> None:
+    """Enter both builders in the shared registry (it imports this module lazily on first lookup)."""
+    from core.models.registry import register_model
+
+    register_model("maskrcnn", kind="instance",
+                   description="Mask R-CNN, ResNet-50 FPN v2 (torchvision), accurate, slow on CPU")(maskrcnn)
+    register_model("maskrcnn_mobilenet", kind="instance",
+                   description="Mask R-CNN, MobileNetV3-Large FPN, 256 px, for CPUs")(maskrcnn_mobilenet)
+
+
+_register()
