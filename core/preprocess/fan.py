@@ -28,8 +28,8 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == best
 
 
-def fan_mask(image, *, threshold: float = 0.06, smooth_fraction: float = 0.015, convex: bool = True,
-             min_area_fraction: float = 0.05) -> np.ndarray:
+def fan_mask(image, *, threshold: float = 0.06, smooth_fraction: float = 0.015, open_fraction: float = 0.03,
+             convex: bool = True, min_area_fraction: float = 0.05) -> np.ndarray:
     """Boolean HxW mask of the ultrasound fan.
 
     Parameters
@@ -37,6 +37,8 @@ def fan_mask(image, *, threshold: float = 0.06, smooth_fraction: float = 0.015, 
     threshold : gray level (0..1) of the smoothed image above which a pixel is "imaged"; scanner frames are
         near black, tissue speckle is not.
     smooth_fraction : Gaussian sigma as a fraction of the shorter image side (averages the speckle).
+    open_fraction : size of the morphological opening (fraction of the shorter side) that separates the fan
+        from burned-in text and rulers.
     convex : return the convex hull of the region (fans and linear-probe rectangles are convex), so that dark
         structures touching the fan edge belong to it.
     min_area_fraction : below this share of the image the "fan" is not trusted and the whole image is used
@@ -46,7 +48,11 @@ def fan_mask(image, *, threshold: float = 0.06, smooth_fraction: float = 0.015, 
     h, w = gray.shape
     sigma = max(1.0, smooth_fraction * min(h, w))
     smooth = cv2.GaussianBlur(gray, (0, 0), sigma)
-    region = _largest_component(smooth > threshold)
+    # An opening cuts the thin bridges that smoothing builds between the fan and nearby text or ruler ticks.
+    k = max(3, int(round(open_fraction * min(h, w))) | 1)
+    bright = cv2.morphologyEx((smooth > threshold).astype(np.uint8), cv2.MORPH_OPEN,
+                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    region = _largest_component(bright)
     if region.sum() < min_area_fraction * h * w:
         return np.ones((h, w), dtype=bool)
     region = ndimage.binary_fill_holes(region)

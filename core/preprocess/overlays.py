@@ -15,11 +15,11 @@ from core.errors import InputError
 from core.preprocess.normalize import to_uint8
 
 # OpenCV hue is 0..179 (degrees / 2). Yellow is ~30, green ~60.
-YELLOW_GREEN_HUES = ((15, 45), (45, 90))
+YELLOW_GREEN_HUES = ((15, 45), (45, 85))
 
 
-def overlay_mask(image, *, min_saturation: int = 60, min_value: int = 40, hue_ranges=None,
-                 dilate_px: int = 1) -> np.ndarray:
+def overlay_mask(image, *, min_saturation: int = 50, min_value: int = 40, hue_ranges=None,
+                 dilate_px: int = 0) -> np.ndarray:
     """Boolean HxW mask of coloured (non-gray) pixels.
 
     Parameters
@@ -28,7 +28,8 @@ def overlay_mask(image, *, min_saturation: int = 60, min_value: int = 40, hue_ra
     min_saturation, min_value : HSV thresholds on the 0..255 scale; gray pixels have saturation ~0.
     hue_ranges : ``None`` for any hue, else ``((lo, hi), ...)`` on OpenCV's 0..179 hue scale, e.g.
         :data:`YELLOW_GREEN_HUES` for the preterm study's calipers only.
-    dilate_px : grow the mask so anti-aliased, less saturated edges of the strokes are inpainted too.
+    dilate_px : grow the mask (for blurred or JPEG-smeared strokes). Off by default: every extra pixel
+        inpainted loses real speckle, and sharp strokes are caught whole by the saturation threshold.
 
     >>> img = np.zeros((5, 5, 3), np.uint8); img[2, 2] = (255, 255, 0)
     >>> int(overlay_mask(img, dilate_px=0).sum())
