@@ -5,8 +5,8 @@
 prints {"auc", "auc_ci": [lo, hi], "auc2", "auc2_ci", "delong_p", "n", "n_pos", "positive", ...}: the AUC
 with its DeLong 95 % CI, and with a second score on the same cases the second AUC and the paired DeLong
 p-value. Column names match exactly first, then ignoring case and surrounding spaces. Truth values are 0/1
-or two labels; name the positive one with --positive (default for labels other than 0/1: the one that sorts
-last, and the output says which). Every score must be a number: a bad row stops with exit code 2 naming its
+or two labels; with labels other than 0/1 name the positive one with --positive (never guessed; the
+output repeats it). Every score must be a number: a bad row stops with exit code 2 naming its
 CSV line.
 """
 
@@ -88,13 +88,13 @@ def _truth(df, col, positive, path):
             raise InputError(f"{path}: --positive {positive!r} is not a value of column {col!r} (values: {labels!r})")
         if len(labels) > 2:
             raise InputError(f"{path}: column {col!r} has {len(labels)} values {labels[:6]!r}; ROC needs two")
-        return np.array([v == pos for v in values], dtype=np.int8), pos, False
+        return np.array([v == pos for v in values], dtype=np.int8), pos
     numeric = _as_zero_one(labels)
     if numeric is not None:
-        return np.array([numeric[v] for v in values], dtype=np.int8), "1", False
+        return np.array([numeric[v] for v in values], dtype=np.int8), "1"
     if len(labels) != 2:
         raise InputError(f"{path}: column {col!r} has values {labels[:6]!r}; expected 0/1 or two labels")
-    return np.array([v == labels[1] for v in values], dtype=np.int8), labels[1], True
+    raise InputError(f"{path}: column {col!r} has labels {labels!r}; say which is positive with --positive LABEL")
 
 
 def _as_zero_one(labels):
@@ -137,7 +137,7 @@ def _run_roc(args) -> int:
         score2_col = resolve_column(df, args.score2) if args.score2 is not None else None
     except InputError as err:
         raise InputError(f"{path}: {err}") from None
-    y, positive, guessed = _truth(df, truth_col, args.positive, path)
+    y, positive = _truth(df, truth_col, args.positive, path)
     s1 = _numbers(df, score_col, path)
     s2 = _numbers(df, score2_col, path) if score2_col is not None else None
     n_pos = int(y.sum())
@@ -158,8 +158,6 @@ def _run_roc(args) -> int:
         notes = [str(w.message) for w in caught if issubclass(w.category, UndefinedMetricWarning)]
     out.update(n=int(y.size), n_pos=n_pos, positive=positive, truth=truth_col, score=score_col,
                score2=score2_col, confidence=conf, ci_method="delong")
-    if guessed:
-        notes.append(f"positive class {positive!r} taken as the label that sorts last; use --positive to change")
     if args.json:
         for note in notes:
             print(f"note: {note}", file=__import__("sys").stderr)
