@@ -38,11 +38,12 @@ def bezier_curve(points, n: int = 100) -> np.ndarray:
 
 
 def bezier_mask(points, shape, thickness_px: float, *, n: int | None = None) -> np.ndarray:
-    """Boolean mask of ``shape`` (H, W): the curve of ``points`` drawn ``thickness_px`` pixels wide.
+    """Boolean mask of ``shape`` (H, W): every pixel within ``thickness_px / 2`` of the curve of ``points``.
 
     The curve is sampled densely enough (about one sample per pixel of control-polygon length) that the
-    polyline is indistinguishable from the curve, then drawn with OpenCV's anti-alias-free line drawing so
-    that the mask is a pure function of the control points (no sub-pixel randomness).
+    polyline is indistinguishable from the curve, drawn one pixel wide, and widened by an exact Euclidean
+    distance transform -- so the band is ``thickness_px`` wide with round ends, a pure function of the
+    control points (OpenCV's own thick lines come out one pixel wider than asked).
     """
     import cv2
 
@@ -55,9 +56,12 @@ def bezier_mask(points, shape, thickness_px: float, *, n: int | None = None) -> 
     if n is None:
         length = float(np.sum(np.linalg.norm(np.diff(pts, axis=0), axis=1)))
         n = max(2, int(np.ceil(length)) + 1)
-    curve = bezier_curve(pts, n)
-    canvas = np.zeros((h, w), np.uint8)
+    pad = int(np.ceil(thickness_px / 2.0)) + 1  # a curve just outside the image still reaches into it
+    curve = bezier_curve(pts, n) + pad
+    canvas = np.full((h + 2 * pad, w + 2 * pad), 255, np.uint8)
     poly = np.round(curve).astype(np.int32).reshape(-1, 1, 2)
-    cv2.polylines(canvas, [poly], isClosed=False, color=1, thickness=max(1, int(round(thickness_px))),
-                  lineType=cv2.LINE_8)
-    return canvas.astype(bool)
+    cv2.polylines(canvas, [poly], isClosed=False, color=0, thickness=1, lineType=cv2.LINE_8)
+    if canvas.min() > 0:  # the curve lies entirely outside the (padded) image
+        return np.zeros((h, w), bool)
+    dist = cv2.distanceTransform(canvas, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return dist[pad:pad + h, pad:pad + w] <= thickness_px / 2.0
