@@ -15,5 +15,12 @@ class PageSpec:
 PAGES = {
     "SonoDash": [
         PageSpec("home.py", "Home", ":material/home:", "home", default=True),
+        PageSpec("analyze.py", "Analyze", ":material/biotech:", "analyze"),
+        PageSpec("compare.py", "CNN versus rules", ":material/compare_arrows:", "compare"),
+        PageSpec("evaluations.py", "Evaluations", ":material/monitoring:", "evaluations"),
+    ],
+    "Models": [
+        PageSpec("train.py", "Train", ":material/model_training:", "train"),
+        PageSpec("models.py", "Models", ":material/inventory_2:", "models"),
     ],
 }

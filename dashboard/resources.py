@@ -1,4 +1,9 @@
-"""Cached resources and tables for the pages (models once per process, tables per content)."""
+"""Cached resources and tables for the pages.
+
+Models are loaded once per process (``st.cache_resource``; read-only after load, shared by every session),
+tables are cached by content (``st.cache_data`` with a short TTL so new runs and evaluations show up).
+First start: :func:`bootstrap` registers the demo bundles and evaluations in an empty store.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,24 @@ import pandas as pd
 import streamlit as st
 
 from core.paths import SAMPLE_DATA
+
+STUDIES = ("miscarriage", "preterm", "cns", "first_trimester")
+
+
+@st.cache_resource(show_spinner="Preparing the demo models and evaluations…")
+def bootstrap() -> list[str]:
+    """Once per server process: demo bundles and evaluations into an empty store."""
+    from core.demo import register_demo_assets
+
+    return register_demo_assets()
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def predictor(bundle_path: str):
+    """A model bundle loaded once per process and shared (read-only) by every session."""
+    from core.models import load_predictor
+
+    return load_predictor(bundle_path)
 
 
 @st.cache_data(show_spinner=False)
@@ -22,3 +45,43 @@ def sample_data_overview() -> pd.DataFrame:
             "manifest": str(manifest.relative_to(SAMPLE_DATA.parent)),
         })
     return pd.DataFrame(rows)
+
+
+@st.cache_data(show_spinner=False)
+def showcase(study: str) -> pd.DataFrame:
+    """The showcase manifest of ``study`` with absolute image paths (empty when there is none)."""
+    path = SAMPLE_DATA / study / "manifest.csv"
+    if not path.is_file():
+        return pd.DataFrame()
+    df = pd.read_csv(path)
+    df["image_path"] = [str((path.parent / p).resolve()) for p in df["image_path"]]
+    return df
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def bundles(task: str | None = None) -> pd.DataFrame:
+    from core import store
+
+    return store.list_bundles(task)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def evaluations(task: str | None = None) -> pd.DataFrame:
+    from core import store
+
+    return store.list_evaluations(task)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def evaluation(name: str):
+    """(meta, per-case DataFrame) of a stored evaluation."""
+    from core import store
+
+    return store.load_evaluation(name)
+
+
+def clear_tables() -> None:
+    """After a write (new default model, saved case): show it at once."""
+    bundles.clear()
+    evaluations.clear()
+    evaluation.clear()

@@ -1,0 +1,82 @@
+"""A one-page HTML report of one analysed case (images embedded, no identifiers, works offline).
+
+Why HTML: it prints to PDF from any browser, needs no extra dependency, and opens on machines without
+SonoDash. It carries what the clinician saw: the images with contour and heat map, the CNN result with its
+uncertainty, the rule panel, the clinician's decision and note, and the research-use disclaimer.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from datetime import datetime, timezone
+
+import cv2
+import numpy as np
+
+DISCLAIMER = ("Research software, not a medical device. Predictions must not be used for clinical decisions "
+              "without independent confirmation.")
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """RGB uint8 -> PNG bytes (for downloads and the report)."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("could not encode the image as PNG")
+    return buf.tobytes()
+
+
+def contour_image(result) -> np.ndarray:
+    """The image with the segmentation contour drawn (or the image itself without a mask)."""
+    if result.mask is None:
+        return result.image
+    from core.segmentation.levelset import draw_contours
+
+    return draw_contours(result.image, result.mask)
+
+
+def _img(rgb: np.ndarray, caption: str) -> str:
+    data = base64.b64encode(png_bytes(rgb)).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def case_report_html(analysis, *, study: str, decision: str | None = None, note: str = "",
+                     clinical: dict | None = None) -> str:
+    """The report as a self-contained HTML page."""
+    rows = [("Study", study), ("Model", (analysis.model or {}).get("architecture")),
+            ("CNN probability", analysis.probability), ("Operating threshold", analysis.threshold),
+            ("CNN decision", analysis.predicted_class),
+            ("Uncertainty (SD)", (analysis.uncertainty or {}).get("sd")),
+            ("Clinician decision", decision or analysis.predicted_class)]
+    for key, value in (clinical or {}).items():
+        rows.append((key.replace("_", " "), value))
+    for key, value in (analysis.rules or {}).items():
+        rows.append((f"rule: {key.replace('_', ' ')}", value))
+    table = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in rows)
+    figures = []
+    for r in analysis.images:
+        label = f"{r.name} (frame {r.frame})" if r.kind == "video" else r.name
+        figures.append(_img(contour_image(r), f"{label}: segmentation"))
+        if r.overlay is not None:
+            figures.append(_img(r.overlay, f"{label}: {analysis.cam_method} overlay"))
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in analysis.warnings)
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>SonoDash case report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse}}
+th,td{{border:1px solid #ccc;padding:4px 8px;text-align:left}}figure{{display:inline-block;margin:8px}}
+img{{max-width:28em}}.disclaimer{{color:#a00}}</style></head><body>
+<h1>SonoDash case report</h1><p class="disclaimer">{html.escape(DISCLAIMER)}</p>
+<table>{table}</table>{'<h2>Warnings</h2><ul>' + warnings + '</ul>' if warnings else ''}
+<h2>Note</h2><p>{html.escape(note) or '—'}</p><h2>Images</h2>{''.join(figures)}
+<p><small>Created {created}.</small></p></body></html>"""
