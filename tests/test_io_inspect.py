@@ -124,3 +124,16 @@ def test_inspect_all_good_exits_0(tmp_path):
     assert rows[0]["kind"] == "video" and rows[0]["frames"] == 5 and rows[0]["pixel_spacing_mm"] is None
     assert rows[1] == {"file": str(still), "ok": True, "kind": "bmp", "width": 32, "height": 24, "frames": 1,
                        "pixel_spacing_mm": None}
+
+
+def test_library_log_records_do_not_add_stderr_lines(tmp_path):
+    """Pillow logs an error for an absurd TIFF SamplesPerPixel; inspect still prints exactly one line."""
+    tiff = bytearray(still_bytes(_noise(11), "TIFF"))
+    entry = tiff.index(b"\x15\x01\x03\x00\x01\x00\x00\x00")  # tag 277 SamplesPerPixel, SHORT, count 1
+    tiff[entry + 8:entry + 10] = (36867).to_bytes(2, "little")
+    path = tmp_path / "samples.tif"
+    path.write_bytes(bytes(tiff))
+    proc = subprocess.run([sys.executable, "-m", "core", "inspect", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [proc.stderr.strip()] and proc.stderr.startswith(f"error: {path}: ")

@@ -39,7 +39,7 @@ _DUMMY = {"DA": "19000101", "TM": "000000", "DT": "19000101000000", "PN": "ANONY
 _NUMERIC = {"US", "SS", "UL", "SL", "FL", "FD", "UV", "SV", "AT"}
 _RESOLVE = {"X/Z": "Z", "X/D": "D", "X/Z/D": "Z", "Z/D": "Z", "X/Z/U*": "K"}
 DICOM_ROOT = "1.2.840.10008"
-METHOD = "SonoDash PS3.15 Annex E Basic Profile; private tags removed; UIDs remapped"
+METHOD = ["SonoDash: PS3.15 Annex E Basic Profile", "private tags removed, UIDs remapped"]
 
 
 @dataclass(frozen=True)
@@ -215,20 +215,24 @@ def deidentify_dataset(ds, *, config: DeidConfig | None = None, name: str = "DIC
         if config.clean_pixels:
             counts["pixels_cleaned"] = clean_pixels(ds, config.banner_rules)
         _clean_header(ds, mapper, counts)
+        _mark(ds, counts)
+        _clean_file_meta(ds, mapper)
     except Exception as err:  # noqa: BLE001 - any failure means the object is not known to be clean
         raise DeidentificationError(name, f"de-identification failed ({type(err).__name__})") from None
+    return counts
+
+
+def _mark(ds, counts: dict) -> None:
+    """The attributes that tell a receiver what was done (PS3.15 E.1.1 and PS3.3 C.12.1)."""
     if counts["pixels_cleaned"]:
         ds.BurnedInAnnotation = "NO"
     ds.PatientIdentityRemoved = "YES"
     ds.LongitudinalTemporalInformationModified = "REMOVED"
-    method = METHOD + ("; burned-in banner rectangles zeroed" if counts["pixels_cleaned"] else "")
-    ds.DeidentificationMethod = method[:64]
+    ds.DeidentificationMethod = METHOD + (["burned-in banner rectangles zeroed"] if counts["pixels_cleaned"] else [])
     codes = [_code_item("113100", "Basic Application Confidentiality Profile")]
     if counts["pixels_cleaned"]:
         codes.append(_code_item("113101", "Clean Pixel Data Option"))
     ds.DeidentificationMethodCodeSequence = codes
-    _clean_file_meta(ds, mapper)
-    return counts
 
 
 def _clean_file_meta(ds, mapper: UidMapper) -> None:

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from core.io.deid import DeidConfig, deidentify_dataset
-from core.io.dicom import read_dataset
+from core.io.dicom import quiet, read_dataset
 from core.io.errors import DeidentificationError, UnsupportedFormatError
 from core.io.gate import detect_kind, read_source
 from core.io.limits import DEFAULT_LIMITS, GateLimits
@@ -28,10 +28,11 @@ def deidentify_bytes(data: bytes, *, name: str = "upload", config: DeidConfig | 
     limits.check_file_size(name, len(data))
     if detect_kind(data, name) != "dicom":
         raise UnsupportedFormatError(name, "not a DICOM file; only DICOM can be de-identified")
-    ds = read_dataset(data, name)
-    if any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        geometry(ds, name, limits)  # declared size within limits before the pixels are decoded
-    deidentify_dataset(ds, config=config, name=name)
+    with quiet():
+        ds = read_dataset(data, name)
+        if any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+            geometry(ds, name, limits)  # declared size within limits before the pixels are decoded
+        deidentify_dataset(ds, config=config, name=name)
     return ds
 
 
@@ -40,7 +41,8 @@ def _write(ds, dst: Path, name: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".deid-", suffix=".dcm", dir=dst.parent)
     os.close(fd)
     try:
-        ds.save_as(tmp, enforce_file_format=True)
+        with quiet():
+            ds.save_as(tmp, enforce_file_format=True)
         os.replace(tmp, dst)
     except Exception as err:  # noqa: BLE001 - nothing half-written may remain
         Path(tmp).unlink(missing_ok=True)

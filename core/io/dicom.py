@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -22,6 +23,17 @@ from core.io.limits import GateLimits
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _REQUIRED = ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation")
+
+
+@contextmanager
+def quiet():
+    """Keep pydicom from printing or logging attribute values (its validation messages quote them, and a
+    value may be a patient's name): value validation off and warnings recorded, for the enclosed block."""
+    from pydicom import config
+
+    with warnings.catch_warnings(record=True), config.disable_value_validation():
+        warnings.simplefilter("always")
+        yield
 
 
 def _describe(err: BaseException) -> str:
@@ -37,7 +49,11 @@ def read_dataset(data: bytes, name: str):
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
             ds = pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
-            ds.remove_private_tags()  # also forces every element to parse now, inside this try
+            for _ in ds.file_meta if hasattr(ds, "file_meta") else ():
+                pass  # pydicom converts elements lazily: force every one now, inside this try
+            ds.remove_private_tags()
+            for _ in ds.iterall():
+                pass
     except Exception as err:  # noqa: BLE001 - hostile headers fail in many ways inside pydicom
         raise CorruptFileError(name, f"DICOM header cannot be parsed ({_describe(err)})") from None
     return ds
@@ -174,6 +190,13 @@ def decode_dicom(data: bytes, name: str, limits: GateLimits, frame_step: int, *,
 
 def safe_metadata(ds) -> dict:
     """Technical attributes only (whitelist): nothing that identifies a patient, operator or site."""
+    try:
+        return _safe_metadata(ds)
+    except Exception:  # noqa: BLE001 - metadata is informative only; a damaged attribute drops it
+        return {}
+
+
+def _safe_metadata(ds) -> dict:
     from pydicom.uid import UID
 
     meta = {}

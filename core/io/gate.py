@@ -126,17 +126,18 @@ def _load_dicom(data: bytes, label: str, limits: GateLimits, frame_step: int, *,
 
     from core.io.deid import DeidConfig, deidentify_dataset
 
-    frames, n_frames, ds = _dicom.decode_dicom(data, label, limits, frame_step)
-    spacing, source = _dicom.pixel_spacing_mm(ds)
-    meta = {"frame_step": frame_step, "pixel_spacing_source": source, "deidentified": bool(deidentify)}
-    if deidentify:
-        config = deid_config or DeidConfig()
-        rects = rects_for(str(ds.get("Manufacturer", "")), str(ds.get("ManufacturerModelName", "")),
-                          config.banner_rules)
-        deidentify_dataset(ds, config=replace(config, clean_pixels=False), name=label)
-        apply_banner(frames, rects)
-        meta["banner_rects"] = [list(r) for r in rects]
-    meta.update(_dicom.safe_metadata(ds))
+    with _dicom.quiet():
+        frames, n_frames, ds = _dicom.decode_dicom(data, label, limits, frame_step)
+        spacing, source = _dicom.pixel_spacing_mm(ds)
+        meta = {"frame_step": frame_step, "pixel_spacing_source": source, "deidentified": bool(deidentify)}
+        if deidentify:
+            config = deid_config or DeidConfig()
+            rects = rects_for(str(ds.get("Manufacturer", "")), str(ds.get("ManufacturerModelName", "")),
+                              config.banner_rules)
+            deidentify_dataset(ds, config=replace(config, clean_pixels=False), name=label)
+            apply_banner(frames, rects)
+            meta["banner_rects"] = [list(r) for r in rects]
+        meta.update(_dicom.safe_metadata(ds))
     return LoadedImage(frames=frames, kind="dicom", name=label, pixel_spacing_mm=spacing,
                        n_source_frames=n_frames, metadata=meta)
 
@@ -151,7 +152,8 @@ def probe(path, *, limits: GateLimits | None = None, name: str | None = None) ->
         return probe_still(data, kind, label, limits)
     if kind == "video":
         return probe_video(data, label, limits)
-    ds = _dicom.read_dataset(data, label)
-    width, height, n_frames = _dicom.geometry(ds, label, limits)
-    return {"kind": "dicom", "width": width, "height": height, "frames": n_frames,
-            "pixel_spacing_mm": _dicom.pixel_spacing_mm(ds)[0]}
+    with _dicom.quiet():
+        ds = _dicom.read_dataset(data, label)
+        width, height, n_frames = _dicom.geometry(ds, label, limits)
+        spacing = _dicom.pixel_spacing_mm(ds)[0]
+    return {"kind": "dicom", "width": width, "height": height, "frames": n_frames, "pixel_spacing_mm": spacing}

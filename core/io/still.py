@@ -78,12 +78,22 @@ def _open(data: bytes, kind: str, name: str, limits: GateLimits):
     return im
 
 
+def _pages(im) -> int:
+    """Page count without letting a damaged IFD chain escape (Pillow walks it lazily)."""
+    try:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            return max(1, int(getattr(im, "n_frames", 1) or 1))
+    except Exception:  # noqa: BLE001 - the first page decoded; later pages are not used
+        return 1
+
+
 def probe_still(data: bytes, kind: str, name: str, limits: GateLimits) -> dict:
     """Header only: size and page count."""
     im = _open(data, kind, name, limits)
     width, height = im.size
     limits.check_frame_size(name, width, height)
-    return {"kind": kind, "width": width, "height": height, "frames": int(getattr(im, "n_frames", 1) or 1),
+    return {"kind": kind, "width": width, "height": height, "frames": _pages(im),
             "pixel_spacing_mm": None}
 
 
@@ -119,7 +129,7 @@ def decode_still(data: bytes, kind: str, name: str, limits: GateLimits) -> tuple
         raise CorruptFileError(name, f"{kind.upper()} data cannot be decoded ({_describe(err)})") from None
     if rgb.shape[:2] != (height, width):
         raise CorruptFileError(name, f"decoded size {rgb.shape[1]}x{rgb.shape[0]} differs from the header")
-    meta = {"mode": im.mode, "pages": int(getattr(im, "n_frames", 1) or 1)}
+    meta = {"mode": im.mode, "pages": _pages(im)}
     if caught:
         meta["warnings"] = [str(w.message).splitlines()[0][:200] for w in caught]
     return rgb[None], meta

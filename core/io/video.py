@@ -36,8 +36,13 @@ def _open(data: bytes, name: str):
 
 
 def _declared(stream) -> tuple[int, int, int]:
-    ctx = stream.codec_context
-    return int(ctx.width or 0), int(ctx.height or 0), int(stream.frames or 0)
+    """(width, height, frames) as the container declares them; 0 where unknown or unreadable."""
+    ctx = getattr(stream, "codec_context", None)
+    try:
+        width, height = (int(ctx.width or 0), int(ctx.height or 0)) if ctx is not None else (0, 0)
+        return width, height, max(0, int(stream.frames or 0))
+    except Exception:  # noqa: BLE001 - damaged stream headers: fall back to what decoding finds
+        return 0, 0, 0
 
 
 def probe_video(data: bytes, name: str, limits: GateLimits) -> dict:
