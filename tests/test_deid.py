@@ -212,3 +212,26 @@ def test_bad_banner_rules_and_non_dicom(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1 and "not a DICOM" in proc.stderr
     assert not (tmp_path / "o.dcm").exists()
+
+
+def test_showcase_dicom_is_cleaned_and_reports_spacing(tmp_path):
+    """The committed showcase DICOMs carry fake identifiers; none survives deidentify or ingest."""
+    from core.paths import SAMPLE_DATA
+
+    files = sorted(SAMPLE_DATA.rglob("*.dcm"))
+    if not files:
+        pytest.skip("no showcase DICOM in sample_data")
+    src = files[0]
+    original = pydicom.dcmread(src)
+    planted = sorted({str(e.value) for e in original.iterall()
+                      if (e.tag.is_private or int(e.tag) in BASIC_PROFILE) and e.VR in ("PN", "LO", "SH", "DA")
+                      and len(str(e.value)) >= 6 and not e.tag.is_private_creator})
+    assert planted
+    out = tmp_path / "clean.dcm"
+    proc = subprocess.run([sys.executable, "-m", "core", "deidentify", str(src), str(out)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    _assert_clean(out.read_bytes(), planted)
+    img = load_image(src)
+    assert img.pixel_spacing_mm is not None and img.pixel_spacing_mm > 0
+    _assert_clean(json.dumps(img.metadata, default=str).encode(), planted)
