@@ -13,8 +13,28 @@ from core.paths import REPO_ROOT
 
 
 def _stats(*args):
+    """The real command line in a fresh process (what a researcher's script runs)."""
     return subprocess.run([sys.executable, "-m", "core", "stats", *args], capture_output=True, text=True,
                           cwd=REPO_ROOT, timeout=120)
+
+
+class _Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def stats_inproc(capsys):
+    """The same command through core.cli.main in this process: same parser and exit codes, no start-up cost."""
+    from core.cli import main
+
+    def call(*args):
+        capsys.readouterr()
+        code = main(["stats", *args])
+        out = capsys.readouterr()
+        return _Result(code, out.out, out.err)
+
+    return call
 
 
 def _write(path, header, rows):
@@ -50,21 +70,21 @@ def test_spaced_mixed_case_columns_json(tmp_path, cohort):
     assert out["truth"] == "Outcome Label" and out["score2"] == "Rule Score (logistic)"
 
 
-def test_zero_one_truth_single_score_and_text(tmp_path, cohort):
+def test_zero_one_truth_single_score_and_text(stats_inproc, tmp_path, cohort):
     y, s1, _ = cohort
     csv = _write(tmp_path / "s.csv", ["truth", "score"], zip(y, s1))
-    out = json.loads(_stats("roc", "--csv", str(csv), "--truth", "TRUTH", "--score", "Score", "--json").stdout)
+    out = json.loads(stats_inproc("roc", "--csv", str(csv), "--truth", "TRUTH", "--score", "Score", "--json").stdout)
     assert out["auc2"] is None and out["auc2_ci"] is None and out["delong_p"] is None
     assert out["auc_ci"][0] < out["auc"] < out["auc_ci"][1] and out["positive"] == "1"
-    proc = _stats("roc", "--csv", str(csv), "--truth", "truth", "--score", "score")
+    proc = stats_inproc("roc", "--csv", str(csv), "--truth", "truth", "--score", "score")
     assert proc.returncode == 0 and "AUC score" in proc.stdout and "DeLong" in proc.stdout
 
 
-def test_two_labels_need_positive(tmp_path):
+def test_two_labels_need_positive(stats_inproc, tmp_path):
     csv = _write(tmp_path / "s.csv", ["label", "p"], [("term", 0.1), ("preterm", 0.9), ("term", 0.3), ("preterm", 0.4)])
-    proc = _stats("roc", "--csv", str(csv), "--truth", "label", "--score", "p", "--json")
+    proc = stats_inproc("roc", "--csv", str(csv), "--truth", "label", "--score", "p", "--json")
     assert proc.returncode == 2 and "--positive" in proc.stderr and "'preterm', 'term'" in proc.stderr
-    proc = _stats("roc", "--csv", str(csv), "--truth", "label", "--score", "p", "--positive", "preterm", "--json")
+    proc = stats_inproc("roc", "--csv", str(csv), "--truth", "label", "--score", "p", "--positive", "preterm", "--json")
     out = json.loads(proc.stdout)
     assert out["auc"] == 1.0 and out["positive"] == "preterm"
 
@@ -83,15 +103,15 @@ def test_non_numeric_score_row_exits_2_naming_the_line(tmp_path, bad, expect):
     (["--truth", "nope", "--score", "score"], "column 'nope' not found"),
     (["--truth", "truth", "--score", "score", "--positive", "2"], "--positive '2'"),
 ])
-def test_other_bad_inputs_exit_2(tmp_path, args, expect):
+def test_other_bad_inputs_exit_2(stats_inproc, tmp_path, args, expect):
     csv = _write(tmp_path / "s.csv", ["truth", "score"], [(0, 0.1), (1, 0.2)])
-    proc = _stats("roc", "--csv", str(csv), *args)
+    proc = stats_inproc("roc", "--csv", str(csv), *args)
     assert proc.returncode == 2 and expect in proc.stderr
 
 
-def test_one_class_and_missing_file_exit_2(tmp_path):
+def test_one_class_and_missing_file_exit_2(stats_inproc, tmp_path):
     csv = _write(tmp_path / "s.csv", ["truth", "score"], [(1, 0.1), (1, 0.2)])
-    proc = _stats("roc", "--csv", str(csv), "--truth", "truth", "--score", "score")
+    proc = stats_inproc("roc", "--csv", str(csv), "--truth", "truth", "--score", "score")
     assert proc.returncode == 2 and "only positives" in proc.stderr
-    proc = _stats("roc", "--csv", str(tmp_path / "none.csv"), "--truth", "t", "--score", "s")
+    proc = stats_inproc("roc", "--csv", str(tmp_path / "none.csv"), "--truth", "t", "--score", "s")
     assert proc.returncode == 2 and "not found" in proc.stderr
