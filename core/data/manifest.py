@@ -349,6 +349,9 @@ def _build(csv_path, root, header, rows, task, fixed) -> Manifest:
         if col in df:
             df[col] = df[col].astype(float)
     df["row"] = df["row"].astype(int)
+    for col in ("mask_path", "instances_path"):  # optional files left empty: None, never "" posing as a path
+        if col in df:
+            df[col] = df[col].astype(object).where(df[col] != "", None)
     for col in header:  # extra metadata columns that hold only numbers become float (subgroups, biometry)
         if col not in NUMERIC_COLUMNS and col not in REQUIRED_BY_KIND["instance"] + ("label", "mask_path", "plane",
                                                                                         "split", "row"):
