@@ -96,7 +96,14 @@ def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10, strategy: st
 
 
 def calibration_summary(y_true, y_prob, *, n_bins: int = 10, strategy: str = "uniform", pos_label=None) -> dict:
-    """Reliability curve, Brier score and ECE in one call (what the evaluation page draws)."""
+    """Reliability curve, Brier score and ECE in one call (what the evaluation page draws).
+
+    Examples
+    --------
+    >>> r = calibration_summary([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], n_bins=2)
+    >>> round(r["brier"], 4), round(r["ece"], 4)
+    (0.025, 0.15)
+    """
     return {
         "curve": reliability_curve(y_true, y_prob, n_bins=n_bins, strategy=strategy, pos_label=pos_label),
         "brier": brier_score(y_true, y_prob, pos_label=pos_label),

@@ -26,6 +26,12 @@ def resolve_column(df, name: str) -> str:
 
     Why: users name columns as they like ("Ground Truth", "cnn score"); a near-miss should still be found,
     but two columns that differ only in case must not be silently merged.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> resolve_column(pd.DataFrame(columns=["Patient ID", "CNN Score"]), "cnn score")
+    'CNN Score'
     """
     if name in df.columns:
         return name
