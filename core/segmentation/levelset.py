@@ -4,12 +4,13 @@ Pipeline (DESIGN.md section 1): region of interest (the fan, or a user box) -> l
 morphological Chan-Vese, or the morphological geodesic active contour) -> largest connected component ->
 filled convex hull (the smallest convex polygon holding it) -> contour drawn on the original image.
 
-Why these choices: a gestational sac is an anechoic (dark) region inside the bright speckle of the fan. The
-level set runs on a smoothed, down-scaled copy of the ROI (speckle averages out, and 20 iterations on 128 px
-take tens of milliseconds), starts from an Otsu split so it converges quickly, and keeps the dark phase. Dark
-pixels outside the ROI (the scanner's black frame) are set to the ROI's median so they never join the sac.
-Of the dark components, those touching the ROI edge (shadowing, the frame) are dropped and the largest one,
-weighted by closeness to the ROI centre, is the sac; the convex hull then closes it over bright echoes inside.
+Why these choices: a gestational sac is an anechoic (dark) region inside the bright speckle of the fan. All
+work happens on a median-filtered, smoothed, down-scaled copy of the ROI (speckle averages out, and the level
+set takes milliseconds on 128 px). Pixels outside the ROI (the scanner's black frame) are set to the ROI's
+median so they never join the sac. A seed blob is chosen first (core.segmentation.seed: dark, not touching
+the ROI edge, contrasting with its rim, central); the level set then evolves from it in a box around it and
+keeps its dark phase, whose component holding the seed is filled by its convex hull, which closes the
+contour over the embryo, the yolk sac and debris inside the sac.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from skimage.filters import threshold_otsu
 from skimage.morphology import convex_hull_image
 from skimage.segmentation import (inverse_gaussian_gradient, morphological_chan_vese,
                                   morphological_geodesic_active_contour)
@@ -27,6 +27,7 @@ from core.errors import InputError
 from core.preprocess.fan import Box, bounding_box, check_box, fan_mask
 from core.preprocess.normalize import as_array, to_gray, to_uint8
 from core.preprocess.overlays import remove_overlays
+from core.segmentation.seed import pick_seed
 
 METHODS = ("chan_vese", "geodesic")
 
@@ -36,19 +37,20 @@ class LevelSetParams:
     """Tunable parameters of :func:`segment_levelset`; the defaults suit 6-8 week sacs in a B-mode fan."""
 
     method: str = "chan_vese"       # "chan_vese" (region-based) | "geodesic" (edge-based, shrinks onto edges)
-    iterations: int = 20            # level-set iterations
+    iterations: int = 20            # level-set iterations (each moves the contour by about one working pixel)
     smoothing: int = 1              # curvature smoothing steps per iteration
-    lambda1: float = 1.5            # Chan-Vese weight of the dark region (> lambda2: only clearly dark pixels,
-    lambda2: float = 1.0            #   so the sac does not leak into darker tissue) / of the bright region
-    refine_iterations: int = 10     # local Chan-Vese (equal weights) around the chosen blob; 0 turns it off
-    refine_margin: float = 0.2      # how far (fraction of the blob's size) the refinement may move the edge
-    balloon: float = -1.0           # geodesic: negative shrinks the contour from the dilated initial guess
+    lambda1: float = 1.0            # Chan-Vese weight of the inside (sac) region
+    lambda2: float = 1.0            # Chan-Vese weight of the outside region
+    balloon: float = -1.0           # geodesic: negative shrinks the contour from the dilated seed
+    margin: float = 0.5             # level-set box around the seed, and how far the edge may move (seed size)
     working_size: int = 128         # longest ROI side after down-scaling, in pixels (speed and speckle)
-    blur_sigma: float = 1.5         # Gaussian sigma in working pixels before the level set
-    close_px: int = 3               # closing radius (working px) joining a sac split by debris or an embryo
-    edge_margin: float = 0.02       # ROI border band (fraction of the working size) that disqualifies a blob
-    min_area_fraction: float = 0.002  # smallest accepted sac, as a fraction of the ROI area
-    centre_weight: float = 1.0      # 0: plain largest component; higher favours components near the centre
+    median_px: int = 5              # median filter (odd kernel, working px; 0 = off): removes speckle, keeps edges
+    blur_sigma: float = 1.5         # Gaussian sigma in working pixels after the median
+    close_px: int = 3               # seed: closing radius (working px) joining a sac split by debris or an embryo
+    open_px: int = 2                # seed: opening radius (working px) cutting thin bridges to dark tissue
+    edge_margin: float = 0.02       # seed: ROI border band (fraction of the working size) that disqualifies a blob
+    min_area_fraction: float = 0.002  # seed: smallest accepted sac, as a fraction of the ROI area
+    centre_weight: float = 1.0      # seed: 0 ignores position; higher favours blobs near the ROI centre
     convex_hull: bool = True        # fill the component's convex hull (the paper's "smallest convex polygon")
     inpaint_overlays: bool = True   # remove coloured calipers before segmenting
 
@@ -56,8 +58,10 @@ class LevelSetParams:
         if self.method not in METHODS:
             raise InputError(f"level set: method must be one of {METHODS}, got {self.method!r}")
         checks = {"iterations": self.iterations >= 1, "smoothing": self.smoothing >= 0,
-                  "refine_iterations": self.refine_iterations >= 0, "refine_margin": self.refine_margin >= 0,
-                  "working_size": self.working_size >= 16, "close_px": self.close_px >= 0, "blur_sigma": self.blur_sigma >= 0,
+                  "lambda1": self.lambda1 > 0, "lambda2": self.lambda2 > 0, "margin": 0 <= self.margin <= 2,
+                  "working_size": self.working_size >= 16, "blur_sigma": self.blur_sigma >= 0,
+                  "median_px": self.median_px == 0 or (self.median_px >= 3 and self.median_px % 2 == 1),
+                  "close_px": self.close_px >= 0, "open_px": self.open_px >= 0,
                   "edge_margin": 0 <= self.edge_margin < 0.5, "min_area_fraction": 0 <= self.min_area_fraction < 1,
                   "centre_weight": self.centre_weight >= 0}
         for name, ok in checks.items():
@@ -86,83 +90,39 @@ def _working_roi(gray: np.ndarray, roi_mask: np.ndarray, box: Box, size: int):
     return crop, region
 
 
-def _dark_phase(img: np.ndarray, region: np.ndarray, params: LevelSetParams) -> np.ndarray:
-    """Run the level set on ``img`` (already smoothed, ROI-only) and return its dark phase inside ``region``."""
-    inside = img[region]
-    init = (img < threshold_otsu(inside)) & region if np.ptp(inside) > 1e-6 else region.copy()
-    if not init.any():
-        return np.zeros_like(region)
-    if params.method == "chan_vese":
-        ls = morphological_chan_vese(img, num_iter=params.iterations, init_level_set=init.astype(np.int8),
-                                     smoothing=params.smoothing, lambda1=params.lambda1,
-                                     lambda2=params.lambda2).astype(bool)
-    else:
-        grown = cv2.dilate(init.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-        edges = inverse_gaussian_gradient(img)
-        ls = morphological_geodesic_active_contour(edges, num_iter=params.iterations,
-                                                   init_level_set=grown.astype(np.int8),
-                                                   smoothing=params.smoothing, balloon=params.balloon).astype(bool)
-    inside_ls, outside_ls = img[ls & region], img[~ls & region]
-    if inside_ls.size and outside_ls.size and inside_ls.mean() > outside_ls.mean():
-        ls = ~ls  # Chan-Vese's phases carry no order: keep the darker one
-    return ls & region
+def _evolve(img: np.ndarray, seed: np.ndarray, region: np.ndarray, params: LevelSetParams) -> np.ndarray:
+    """Run the level set in a box around ``seed`` and return the dark region grown from it.
 
-
-def _pick_component(dark: np.ndarray, region: np.ndarray, params: LevelSetParams) -> np.ndarray:
-    """The dark blob most likely to be the sac: not touching the ROI edge, large and central."""
-    h, w = dark.shape
-    band = max(1, int(round(params.edge_margin * max(h, w))))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
-    padded = np.pad(region, 1).astype(np.uint8)
-    core = (cv2.erode(padded, kernel) > 0)[1:-1, 1:-1]
-    n, labels, stats, centroids = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return np.zeros_like(dark)
-    edge_labels = set(np.unique(labels[dark & ~core]).tolist())
-    rows, cols = np.nonzero(region)
-    cy, cx = rows.mean(), cols.mean()
-    radius = 0.5 * np.hypot(np.ptp(rows) + 1, np.ptp(cols) + 1)
-    min_area = params.min_area_fraction * region.sum()
-    best, best_score = 0, 0.0
-    for k in range(1, n):
-        area = stats[k, cv2.CC_STAT_AREA]
-        if k in edge_labels or area < min_area:
-            continue
-        d = np.hypot(centroids[k][0] - cx, centroids[k][1] - cy) / radius
-        score = area / (1.0 + params.centre_weight * d * d)
-        if score > best_score:
-            best, best_score = k, score
-    return labels == best if best else np.zeros_like(dark)
-
-
-def _refine(img: np.ndarray, blob: np.ndarray, region: np.ndarray, params: LevelSetParams) -> np.ndarray:
-    """Re-run Chan-Vese with equal weights in a box around ``blob``.
-
-    Why: the global split is strict (lambda1 > lambda2) so that the sac is found without leaking into darker
-    tissue, which leaves its edge a little inside the true one. Locally there are just two populations, the
-    cavity and its bright rim, and equal weights put the edge midway between them, where it belongs.
+    Locally there are two populations, the cavity and its rim/tissue, so Chan-Vese with equal weights puts
+    the edge midway between them, where it belongs; the growth is limited to ``margin`` of the seed's size.
     """
-    if params.refine_iterations == 0 or not blob.any():
-        return blob
-    x, y, w, h = cv2.boundingRect(blob.astype(np.uint8))
-    pad = int(round(params.refine_margin * max(w, h))) + 2
+    x, y, w, h = cv2.boundingRect(seed.astype(np.uint8))
+    pad = int(round(params.margin * max(w, h))) + 2
     rows = slice(max(0, y - pad), min(img.shape[0], y + h + pad))
     cols = slice(max(0, x - pad), min(img.shape[1], x + w + pad))
-    sub, init = img[rows, cols], blob[rows, cols]
-    ls = morphological_chan_vese(sub, num_iter=params.refine_iterations, init_level_set=init.astype(np.int8),
-                                 smoothing=params.smoothing).astype(bool)
-    if ls.any() and (~ls).any() and sub[ls].mean() > sub[~ls].mean():
-        ls = ~ls
+    sub, init = img[rows, cols], seed[rows, cols]
+    if params.method == "chan_vese":
+        ls = morphological_chan_vese(sub, num_iter=params.iterations, init_level_set=init.astype(np.int8),
+                                     smoothing=params.smoothing, lambda1=params.lambda1,
+                                     lambda2=params.lambda2).astype(bool)
+        if ls.any() and (~ls).any() and sub[ls].mean() > sub[~ls].mean():
+            ls = ~ls  # Chan-Vese's two phases carry no order: keep the darker one
+    else:
+        grown = cv2.dilate(init.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        ls = morphological_geodesic_active_contour(inverse_gaussian_gradient(sub), num_iter=params.iterations,
+                                                   init_level_set=grown.astype(np.int8), smoothing=params.smoothing,
+                                                   balloon=params.balloon).astype(bool)
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1))
     ls &= region[rows, cols] & (cv2.dilate(init.astype(np.uint8), disk) > 0)
+    # Largest connected component, here: the one holding most of the seed.
     n, labels = cv2.connectedComponents(ls.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return blob
-    overlap = np.bincount(labels[init], minlength=n)
-    overlap[0] = 0
-    out = np.zeros_like(blob)
-    out[rows, cols] = labels == int(np.argmax(overlap))
-    return out if out.any() else blob
+    out = np.zeros_like(seed)
+    if n > 1:
+        overlap = np.bincount(labels[init], minlength=n)
+        overlap[0] = 0
+        if overlap.max() > 0:
+            out[rows, cols] = labels == int(np.argmax(overlap))
+    return out if out.any() else seed
 
 
 def segment_levelset(image, *, roi: Box | None = None, params: LevelSetParams = LevelSetParams()) -> LevelSetResult:
@@ -193,13 +153,17 @@ def segment_levelset(image, *, roi: Box | None = None, params: LevelSetParams = 
     work, region = _working_roi(gray, roi_mask, box, params.working_size)
     work = work.copy()
     work[~region] = np.median(work[region])
+    if params.median_px:
+        work = cv2.medianBlur(np.clip(work * 255 + 0.5, 0, 255).astype(np.uint8), params.median_px) / 255.0
+        work = work.astype(np.float32)
     if params.blur_sigma > 0:
         work = cv2.GaussianBlur(work, (0, 0), params.blur_sigma)
-    dark = _dark_phase(work, region, params)
-    if params.close_px > 0:
-        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * params.close_px + 1,) * 2)
-        dark = (cv2.morphologyEx(dark.astype(np.uint8), cv2.MORPH_CLOSE, disk) > 0) & region
-    sac = _refine(work, _pick_component(dark, region, params), region, params)
+    options = dict(close_px=params.close_px, open_px=params.open_px, edge_margin=params.edge_margin,
+                   min_area_fraction=params.min_area_fraction, centre_weight=params.centre_weight)
+    seed = pick_seed(work, region, **options)
+    if roi is not None and not seed.any():  # a tight user box may cut through the sac: accept edge blobs
+        seed = pick_seed(work, region, touching_allowed=True, **options)
+    sac = _evolve(work, seed, region, params) if seed.any() else seed
     if params.convex_hull and sac.any():
         sac = convex_hull_image(sac)
     x0, y0, x1, y1 = box
