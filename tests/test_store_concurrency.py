@@ -37,9 +37,12 @@ def _cases(worker: int, batch: int, n: int):
     })
 
 
-def _writer(home: str, worker: int, barrier) -> None:
+def _writer(home: str, worker: int, barrier, db_url: str | None = None) -> None:
     os.environ["SONODASH_HOME"] = home
-    os.environ.pop("SONODASH_DB_URL", None)
+    if db_url:
+        os.environ["SONODASH_DB_URL"] = db_url
+    else:
+        os.environ.pop("SONODASH_DB_URL", None)
     import core.store as store
 
     store.get_engine()  # ten processes migrate a fresh store at the same time
