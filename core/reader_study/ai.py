@@ -1,0 +1,97 @@
+"""AI output per study case: computed once through ``core.pipeline.analyze`` and cached in the store.
+
+Why cached: every reader of a study must see the same AI output for a case (same probability, same Grad-CAM
+overlay, same rules), whatever machine or model version answers later, and the analysis compares readers with
+exactly that output. Two processes computing the same case at once is harmless: the unique key on
+``case_id`` keeps the first row, the second process reads it back.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+AI_FIELDS = ("probability", "probabilities", "predicted_class", "rules", "overlay_png", "model", "warnings")
+
+
+def _png(rgb) -> bytes | None:
+    if rgb is None:
+        return None
+    import cv2
+
+    ok, buf = cv2.imencode(".png", rgb[..., ::-1])
+    return buf.tobytes() if ok else None
+
+
+def _compute(images: list, clinical: dict, *, bundle_path: str | None, positive_label: str) -> dict:
+    """AI output for one case; a case the model cannot read gets no probability and a warning."""
+    from core.errors import InputError
+
+    if bundle_path is None:
+        return {"probability": None, "probabilities": None, "predicted_class": None, "rules": None,
+                "overlay_png": None, "model": None, "warnings": ["no AI model for this study"]}
+    from core.pipeline import analyze
+
+    try:
+        res = analyze(images, dict(clinical or {}), model=_predictor(bundle_path), cam="gradcam",
+                      uncertainty=False)
+    except InputError as err:
+        return {"probability": None, "probabilities": None, "predicted_class": None, "rules": None,
+                "overlay_png": None, "model": bundle_path, "warnings": [str(err)]}
+    probs = res.probabilities or {}
+    prob = probs.get(positive_label, res.probability if len(probs) <= 2 else None)
+    overlay = next((r.overlay for r in res.images if r.overlay is not None), None)
+    return {"probability": None if prob is None else float(prob), "probabilities": dict(probs) or None,
+            "predicted_class": res.predicted_class, "rules": res.rules, "overlay_png": _png(overlay),
+            "model": bundle_path, "warnings": list(res.warnings)}
+
+
+_PREDICTORS: dict = {}
+
+
+def _predictor(bundle_path: str):
+    """One loaded predictor per bundle and process (loading is the slow part of a case)."""
+    if bundle_path not in _PREDICTORS:
+        from core.models import load_predictor
+
+        _PREDICTORS[bundle_path] = load_predictor(bundle_path)
+    return _PREDICTORS[bundle_path]
+
+
+def case_ai(case_id: int) -> dict:
+    """The cached AI output of a study case, computed and stored on first request."""
+    from core.reader_study.schema import CaseAI, ReaderStudy, StudyCase
+    from core.store import session_scope
+
+    with session_scope(write=False) as session:
+        row = session.scalar(select(CaseAI).where(CaseAI.case_id == int(case_id)))
+        if row is not None:
+            return {f: getattr(row, f) for f in AI_FIELDS}
+        case = session.get(StudyCase, int(case_id))
+        study = session.get(ReaderStudy, case.study_id)
+        images, clinical = list(case.images), dict(case.clinical or {})
+        bundle_path, positive = study.bundle_path, study.positive_label
+    out = _compute(images, clinical, bundle_path=bundle_path, positive_label=positive)
+    try:
+        with session_scope() as session:
+            session.add(CaseAI(case_id=int(case_id), **out))
+    except IntegrityError:
+        return case_ai(case_id)
+    return out
+
+
+def precompute(study_id: int, *, progress=None) -> int:
+    """Compute the AI output of every case of a study that has none yet; returns how many were computed."""
+    from core.reader_study.schema import CaseAI, StudyCase
+    from core.store import session_scope
+
+    with session_scope(write=False) as session:
+        done = set(session.scalars(select(CaseAI.case_id).join(StudyCase, StudyCase.id == CaseAI.case_id)
+                                   .where(StudyCase.study_id == int(study_id))))
+        todo = [c for c in session.scalars(select(StudyCase.id).where(StudyCase.study_id == int(study_id))
+                                           .order_by(StudyCase.position)) if c not in done]
+    for k, cid in enumerate(todo):
+        case_ai(cid)
+        if progress is not None:
+            progress(k + 1, len(todo))
+    return len(todo)

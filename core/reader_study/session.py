@@ -1,0 +1,321 @@
+"""The reader-facing API: everything a signed-in reader may see and do, and nothing more.
+
+Why blinding lives here and not in the pages: a page can be changed, inspected or bypassed, so the only
+objects a reader's session ever gets are the frozen dataclasses below. None of them has a field for the ground
+truth, another reader's answers, the case's source path or patient key, and :class:`CaseItem` carries AI
+output only in the aided phase, and in a sequential study only after the reader's unaided answer to that
+case is stored. Once the aided phase of a case is opened, the unaided answer can no longer be changed (it
+would no longer be unaided). Answers are append-only: a permitted change stores a new version.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from core.reader_study.errors import AccessDenied, StudyError
+
+PHASES = {"unaided": ("unaided",), "aided": ("aided",), "sequential": ("unaided", "aided")}
+MAX_TEXT = 5000
+
+
+@dataclass(frozen=True)
+class StudyView:
+    id: int
+    name: str
+    design: str
+    labels: tuple
+    positive_label: str
+    questions: dict
+    allow_changes: bool
+    status: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class AIView:
+    """The AI output shown in the aided phase (identical for every reader)."""
+
+    probability: float | None
+    positive_label: str
+    predicted_class: str | None
+    rules: dict | None
+    overlay: object | None            # RGB uint8 HxWx3 (Grad-CAM overlay of the first image)
+    warnings: tuple
+
+
+@dataclass(frozen=True)
+class MyAnswer:
+    case_id: int
+    number: int
+    phase: str
+    version: int
+    label: str
+    confidence: float
+    free_text: str
+    region: tuple | None
+    seconds: float | None
+    created: datetime
+
+
+@dataclass(frozen=True)
+class CaseItem:
+    """One case in one phase, as the reader sees it."""
+
+    study_id: int
+    case_id: int
+    number: int                       # 1-based position in this reader's order
+    n_cases: int
+    phase: str
+    images: tuple                     # RGB uint8 arrays (first frame of each image)
+    clinical: dict
+    ai: AIView | None
+    previous: MyAnswer | None
+    can_change: bool
+
+
+def _naive_utc(t: datetime) -> datetime:
+    return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t
+
+
+def _load_images(paths: list) -> tuple:
+    from core.io import load_image
+
+    return tuple(load_image(p, frame_step=10 ** 9).image for p in paths)
+
+
+def _decode_png(data: bytes | None):
+    if not data:
+        return None
+    import cv2
+    import numpy as np
+
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    return None if bgr is None else bgr[..., ::-1].copy()
+
+
+def _check_region(region) -> tuple | None:
+    if region is None:
+        return None
+    try:
+        x0, y0, x1, y1 = (float(v) for v in region)
+    except (TypeError, ValueError) as exc:
+        raise StudyError(f"region {region!r}: give four numbers x0, y0, x1, y1") from exc
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise StudyError(f"region {region!r}: values must be finite")
+    return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+class ReaderSession:
+    """A signed-in reader's view of their studies. Construct it with the user id the sign-in produced."""
+
+    def __init__(self, user_id: int):
+        from core.accounts import get_user
+
+        account = get_user(int(user_id))
+        if account is None or not account.active:
+            raise AccessDenied(f"user {user_id} is not an active account")
+        self._user = account.id
+
+    @property
+    def user_id(self) -> int:
+        return self._user
+
+    # ------------------------------------------------------------------------------------------ internals
+    def _context(self, session, study_id: int):
+        from core.reader_study.schema import ReaderStudy, StudyReader
+
+        assignment = session.scalar(select(StudyReader).where(StudyReader.study_id == int(study_id),
+                                                              StudyReader.user_id == self._user))
+        if assignment is None:
+            raise AccessDenied(f"study {study_id}: you are not a reader of this study")
+        return session.get(ReaderStudy, int(study_id)), assignment
+
+    def _answers(self, session, study_id: int) -> dict:
+        """{(case_id, phase): latest Answer row} for this reader only."""
+        from core.reader_study.schema import Answer
+
+        rows = session.scalars(select(Answer).where(Answer.study_id == int(study_id), Answer.user_id == self._user)
+                               .order_by(Answer.version))
+        return {(r.case_id, r.phase): r for r in rows}
+
+    def _case_ids(self, session, study_id: int, order: list) -> list[int]:
+        from core.reader_study.schema import StudyCase
+
+        by_pos = dict(session.execute(select(StudyCase.position, StudyCase.id)
+                                      .where(StudyCase.study_id == int(study_id))).all())
+        return [by_pos[p] for p in order]
+
+    def _opened(self, session, case_id: int, phase: str):
+        from core.reader_study.schema import CaseOpen
+
+        return session.scalar(select(CaseOpen.opened).where(CaseOpen.case_id == case_id, CaseOpen.user_id == self._user,
+                                                            CaseOpen.phase == phase))
+
+    def _mark_open(self, case_id: int, phase: str) -> None:
+        from core.reader_study.schema import CaseOpen
+        from core.store import session_scope
+
+        with session_scope(write=False) as session:
+            if self._opened(session, case_id, phase) is not None:
+                return
+        try:
+            with session_scope() as session:
+                if self._opened(session, case_id, phase) is None:
+                    session.add(CaseOpen(case_id=case_id, user_id=self._user, phase=phase))
+        except IntegrityError:
+            pass  # another tab of the same reader opened it first: the first time counts
+
+    @staticmethod
+    def _my_answer(row, number: int) -> MyAnswer:
+        return MyAnswer(case_id=row.case_id, number=number, phase=row.phase, version=row.version, label=row.label,
+                        confidence=row.confidence, free_text=row.free_text,
+                        region=tuple(row.region) if row.region else None, seconds=row.seconds, created=row.created)
+
+    def _may_change(self, session, study, case_id: int, phase: str) -> bool:
+        if not study.allow_changes or study.status != "open":
+            return False
+        if study.design == "sequential" and phase == "unaided":
+            return self._opened(session, case_id, "aided") is None
+        return True
+
+    # ------------------------------------------------------------------------------------------ public API
+    def studies(self) -> list[StudyView]:
+        """The studies this reader is assigned to, with their progress."""
+        from core.reader_study.schema import Answer, ReaderStudy, StudyReader
+        from core.store import session_scope
+
+        out = []
+        with session_scope(write=False) as session:
+            for study, assignment in session.execute(
+                    select(ReaderStudy, StudyReader).join(StudyReader, StudyReader.study_id == ReaderStudy.id)
+                    .where(StudyReader.user_id == self._user).order_by(ReaderStudy.id.desc())).all():
+                done = session.scalar(select(func.count()).select_from(Answer).where(
+                    Answer.study_id == study.id, Answer.user_id == self._user, Answer.version == 1))
+                out.append(StudyView(id=study.id, name=study.name, design=study.design, labels=tuple(study.labels),
+                                     positive_label=study.positive_label, questions=dict(study.questions),
+                                     allow_changes=study.allow_changes, status=study.status, done=int(done or 0),
+                                     total=len(assignment.case_order) * len(PHASES[study.design])))
+        return out
+
+    def progress(self, study_id: int) -> dict:
+        """{"done", "total"} readings (case x phase) of this reader in the study."""
+        from core.store import session_scope
+
+        with session_scope(write=False) as session:
+            study, assignment = self._context(session, study_id)
+            return {"done": len(self._answers(session, study_id)),
+                    "total": len(assignment.case_order) * len(PHASES[study.design])}
+
+    def next_item(self, study_id: int) -> CaseItem | None:
+        """The first reading this reader has not answered (resume point), or None when all are done."""
+        from core.store import session_scope
+
+        with session_scope(write=False) as session:
+            study, assignment = self._context(session, study_id)
+            answers = self._answers(session, study_id)
+            for number, case_id in enumerate(self._case_ids(session, study_id, assignment.case_order), start=1):
+                for phase in PHASES[study.design]:
+                    if (case_id, phase) not in answers:
+                        return self.item(study_id, number, phase)
+        return None
+
+    def item(self, study_id: int, number: int, phase: str) -> CaseItem:
+        """Reading ``number`` (1-based, this reader's order) in ``phase``; opening it starts its clock."""
+        from core.reader_study.ai import case_ai
+        from core.reader_study.schema import StudyCase
+        from core.store import session_scope
+
+        with session_scope(write=False) as session:
+            study, assignment = self._context(session, study_id)
+            if phase not in PHASES[study.design]:
+                raise AccessDenied(f"study {study.name} has no {phase} phase")
+            ids = self._case_ids(session, study_id, assignment.case_order)
+            if not 1 <= int(number) <= len(ids):
+                raise StudyError(f"case number {number}: the study has {len(ids)} cases")
+            case_id = ids[int(number) - 1]
+            answers = self._answers(session, study_id)
+            if phase == "aided" and study.design == "sequential" and (case_id, "unaided") not in answers:
+                raise AccessDenied("the aided reading of a case opens only after its unaided answer is saved")
+            case = session.get(StudyCase, case_id)
+            paths, clinical = list(case.images), dict(case.clinical or {})
+            prev = answers.get((case_id, phase))
+            previous = self._my_answer(prev, int(number)) if prev is not None else None
+            can_change = previous is None or self._may_change(session, study, case_id, phase)
+            positive, n_cases = study.positive_label, len(ids)
+        ai = None
+        if phase == "aided":
+            out = case_ai(case_id)
+            ai = AIView(probability=out["probability"], positive_label=positive, predicted_class=out["predicted_class"],
+                        rules=out["rules"], overlay=_decode_png(out["overlay_png"]), warnings=tuple(out["warnings"]))
+        self._mark_open(case_id, phase)
+        return CaseItem(study_id=int(study_id), case_id=case_id, number=int(number), n_cases=n_cases, phase=phase,
+                        images=_load_images(paths), clinical=clinical, ai=ai, previous=previous, can_change=can_change)
+
+    def submit(self, study_id: int, case_id: int, phase: str, *, label: str, confidence: float,
+               free_text: str = "", region=None) -> MyAnswer:
+        """Store this reader's answer (a new version when changes are permitted); returns what was stored."""
+        from core.reader_study.schema import Answer
+        from core.store import session_scope
+
+        free_text = str(free_text or "")
+        if len(free_text) > MAX_TEXT:
+            raise StudyError(f"free text has {len(free_text)} characters, limit {MAX_TEXT}")
+        try:
+            confidence = float(confidence)
+        except (TypeError, ValueError) as exc:
+            raise StudyError(f"confidence {confidence!r}: give a number from 0 to 100") from exc
+        if not (math.isfinite(confidence) and 0.0 <= confidence <= 100.0):
+            raise StudyError(f"confidence {confidence!r}: give a number from 0 to 100")
+        region = _check_region(region)
+        for attempt in range(3):
+            try:
+                with session_scope() as session:
+                    study, assignment = self._context(session, study_id)
+                    if study.status != "open":
+                        raise AccessDenied(f"study {study.name} is closed")
+                    if phase not in PHASES[study.design]:
+                        raise AccessDenied(f"study {study.name} has no {phase} phase")
+                    if label not in study.labels:
+                        raise StudyError(f"label {label!r}: choose one of {', '.join(study.labels)}")
+                    ids = self._case_ids(session, study_id, assignment.case_order)
+                    if int(case_id) not in ids:
+                        raise AccessDenied(f"case {case_id} is not part of study {study.name}")
+                    answers = self._answers(session, study_id)
+                    if phase == "aided" and study.design == "sequential" and (case_id, "unaided") not in answers:
+                        raise AccessDenied("answer the unaided reading of this case first")
+                    prev = answers.get((int(case_id), phase))
+                    if prev is not None and not self._may_change(session, study, int(case_id), phase):
+                        raise AccessDenied("this answer can no longer be changed")
+                    opened = self._opened(session, int(case_id), phase)
+                    now = datetime.now(timezone.utc)
+                    seconds = None if opened is None else max(
+                        0.0, (_naive_utc(now) - _naive_utc(opened)).total_seconds())
+                    row = Answer(study_id=int(study_id), case_id=int(case_id), user_id=self._user, phase=phase,
+                                 version=1 if prev is None else prev.version + 1, label=label, confidence=confidence,
+                                 free_text=free_text, region=list(region) if region else None, seconds=seconds,
+                                 created_by=self._user, created=now)
+                    session.add(row)
+                    session.flush()
+                    return self._my_answer(row, ids.index(int(case_id)) + 1)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise StudyError("the answer could not be stored")  # unreachable: the loop returns or raises
+
+    def my_answers(self, study_id: int) -> list[MyAnswer]:
+        """This reader's latest answers in the study, in their reading order."""
+        from core.store import session_scope
+
+        with session_scope(write=False) as session:
+            study, assignment = self._context(session, study_id)
+            ids = self._case_ids(session, study_id, assignment.case_order)
+            number = {cid: k + 1 for k, cid in enumerate(ids)}
+            rows = self._answers(session, study_id).values()
+            return sorted((self._my_answer(r, number[r.case_id]) for r in rows),
+                          key=lambda a: (a.number, PHASES[study.design].index(a.phase)))

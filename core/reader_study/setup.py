@@ -1,0 +1,245 @@
+"""Study setup for organizers: cases from a manifest or a stored evaluation, design, readers, case orders.
+
+Why cases are frozen into the study: a reader study must be reproducible after the manifest moves or the
+evaluation is replaced, so each case's image paths, clinical values and truth are copied into
+``study_cases`` when the study is created. Each reader's case order is drawn once from
+``np.random.default_rng([seed, user_id])`` and stored, so it is the same on every device and after a restart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+
+from core.reader_study.errors import StudyError
+
+DESIGNS = ("unaided", "aided", "sequential")
+CLINICAL_FIELDS = ("ga_weeks", "crl_mm", "fhr_bpm")
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+DEFAULT_QUESTIONS = {"label": True, "confidence": True, "free_text": True, "region": True}
+MAX_IMAGES_PER_CASE = 4
+
+
+@dataclass
+class CaseSpec:
+    """One case before it is frozen into a study."""
+
+    case_key: str
+    images: list
+    truth: str
+    clinical: dict = field(default_factory=dict)
+
+
+def _clinical(row) -> dict:
+    out = {}
+    for key in CLINICAL_FIELDS:
+        value = row.get(key) if hasattr(row, "get") else None
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            out[key] = float(value)
+    return out
+
+
+def cases_from_manifest(csv_path, *, task: str | None = None, unit: str = "patient", limit: int | None = None,
+                        seed: int = 0) -> list[CaseSpec]:
+    """Cases from a dataset manifest: one per patient (``unit="patient"``) or per still image (``"image"``).
+
+    Cine clips are left out (a reader study shows still images). ``limit`` keeps a random subset of that many
+    cases, drawn with ``seed`` and stratified by nothing (the organizer sees the class counts).
+    """
+    from core.data.manifest import load_manifest
+
+    if unit not in ("patient", "image"):
+        raise StudyError(f"unit {unit!r}: choose patient or image")
+    df = load_manifest(csv_path, task=task).df
+    if "label" not in df.columns:
+        raise StudyError(f"{csv_path}: a reader study needs a 'label' column (the ground truth)")
+    df = df[[Path(str(p)).suffix.lower() not in VIDEO_SUFFIXES for p in df["image_path"]]]
+    cases = []
+    if unit == "image":
+        for rec in df.to_dict("records"):
+            cases.append(CaseSpec(case_key=f"{rec['patient_id']}/{Path(rec['image_path']).name}",
+                                  images=[str(rec["image_path"])], truth=str(rec["label"]), clinical=_clinical(rec)))
+    else:
+        for pid, group in df.groupby("patient_id", sort=True):
+            labels = group["label"].astype(str).unique()
+            if len(labels) != 1:
+                raise StudyError(f"{csv_path}: patient {pid} has several labels ({', '.join(labels)})")
+            rec = group.iloc[0].to_dict()
+            cases.append(CaseSpec(case_key=str(pid), images=[str(p) for p in group["image_path"]][:MAX_IMAGES_PER_CASE],
+                                  truth=str(labels[0]), clinical=_clinical(rec)))
+    return _subset(cases, limit, seed)
+
+
+def cases_from_evaluation(name: str, *, limit: int | None = None, seed: int = 0) -> list[CaseSpec]:
+    """Cases from a stored evaluation whose case ids are image files on this machine (one case per image)."""
+    from core import store
+
+    _meta, df = store.load_evaluation(name)
+    cases = []
+    for rec in df.to_dict("records"):
+        path = Path(str(rec.get("case_id", "")))
+        if rec.get("truth") is None or not path.is_file() or path.suffix.lower() in VIDEO_SUFFIXES:
+            continue
+        subgroups = rec.get("subgroups") if isinstance(rec.get("subgroups"), dict) else rec
+        cases.append(CaseSpec(case_key=str(rec["case_id"]), images=[str(path)], truth=str(rec["truth"]),
+                              clinical=_clinical(subgroups)))
+    if not cases:
+        raise StudyError(f"evaluation {name}: none of its cases is an image file on this machine")
+    return _subset(cases, limit, seed)
+
+
+def _subset(cases: list[CaseSpec], limit: int | None, seed: int) -> list[CaseSpec]:
+    if not cases:
+        raise StudyError("no cases: the source holds no still images with a label")
+    if limit is None or limit >= len(cases):
+        return cases
+    if limit < 1:
+        raise StudyError(f"number of cases {limit}: must be at least 1")
+    keep = np.sort(np.random.default_rng(seed).choice(len(cases), size=int(limit), replace=False))
+    return [cases[i] for i in keep]
+
+
+def reader_order(n_cases: int, *, seed: int, user_id: int) -> list[int]:
+    """The reader's case order (positions 0..n-1), reproducible from the study seed and the reader id."""
+    return [int(i) for i in np.random.default_rng([int(seed), int(user_id)]).permutation(n_cases)]
+
+
+def _resolve_readers(readers) -> list[int]:
+    from core.accounts import get_user
+
+    ids = []
+    for r in readers or []:
+        account = get_user(int(r) if isinstance(r, (int, np.integer)) else str(r))
+        if account is None:
+            raise StudyError(f"reader {r!r} does not exist")
+        if account.role != "reader":
+            raise StudyError(f"user {account.username} is an {account.role}, not a reader")
+        ids.append(account.id)
+    return sorted(set(ids))
+
+
+def _labels_for(task: str | None, cases: list[CaseSpec], labels, positive_label):
+    if labels is None:
+        labels = None
+        if task:
+            from core.tasks import get_task
+
+            try:
+                labels = list(get_task(task).labels)
+                positive_label = positive_label or get_task(task).positive_label
+            except Exception:  # noqa: BLE001 - a user-defined task without labels: use the cases' truths
+                labels = None
+        labels = labels or sorted({c.truth for c in cases})
+    labels = [str(x) for x in labels]
+    missing = sorted({c.truth for c in cases} - set(labels))
+    if missing:
+        raise StudyError(f"case truths {', '.join(missing)} are not among the labels {', '.join(labels)}")
+    positive_label = positive_label or labels[-1]
+    if positive_label not in labels:
+        raise StudyError(f"positive label {positive_label!r} is not one of {', '.join(labels)}")
+    return labels, positive_label
+
+
+def create_study(name: str, *, task: str, cases: list[CaseSpec], readers=(), design: str = "sequential",
+                 labels=None, positive_label: str | None = None, allow_changes: bool = False,
+                 seed: int | None = None, questions: dict | None = None, organizer_id: int | None = None,
+                 bundle_path: str | None = "default", source: dict | None = None) -> int:
+    """Freeze ``cases`` into a new study and assign ``readers`` (user names or ids); returns the study id.
+
+    ``bundle_path="default"`` takes the task's default bundle from the store (None = no AI output).
+    """
+    from core.reader_study.schema import ReaderStudy, StudyCase, StudyReader
+    from core.store import default_bundle, session_scope
+
+    name = str(name or "").strip()
+    if not name or len(name) > 200:
+        raise StudyError("study name: 1-200 characters are required")
+    if design not in DESIGNS:
+        raise StudyError(f"design {design!r}: choose one of {', '.join(DESIGNS)}")
+    if not cases:
+        raise StudyError(f"study {name}: no cases")
+    labels, positive_label = _labels_for(task, cases, labels, positive_label)
+    if bundle_path == "default":
+        bundle = default_bundle(task) if task else None
+        bundle_path = bundle["path"] if bundle else None
+    if design != "unaided" and bundle_path is None:
+        raise StudyError(f"study {name}: the {design} design needs an AI model, and task {task} has no default "
+                         "model in the store (register one on the Models page)")
+    seed = int(seed if seed is not None else np.random.default_rng().integers(0, 2 ** 31 - 1))
+    reader_ids = _resolve_readers(readers)
+    with session_scope() as session:
+        if session.scalar(select(ReaderStudy.id).where(ReaderStudy.name == name)) is not None:
+            raise StudyError(f"a study named {name} already exists")
+        study = ReaderStudy(name=name, task=task, design=design, labels=labels, positive_label=positive_label,
+                            questions={**DEFAULT_QUESTIONS, **(questions or {})}, allow_changes=bool(allow_changes),
+                            seed=seed, status="open", source=source or {}, bundle_path=bundle_path,
+                            created_by=organizer_id)
+        session.add(study)
+        session.flush()
+        for pos, c in enumerate(cases):
+            session.add(StudyCase(study_id=study.id, position=pos, case_key=c.case_key, images=list(c.images),
+                                  clinical=dict(c.clinical), truth=c.truth))
+        for uid in reader_ids:
+            session.add(StudyReader(study_id=study.id, user_id=uid,
+                                    case_order=reader_order(len(cases), seed=seed, user_id=uid)))
+        return study.id
+
+
+def assign_readers(study_id: int, readers) -> None:
+    """Add readers to an existing study (already assigned readers are kept as they are)."""
+    from core.reader_study.schema import StudyCase, StudyReader
+    from core.store import session_scope
+
+    study = get_study(study_id)
+    ids = _resolve_readers(readers)
+    with session_scope() as session:
+        n = session.scalar(select(func.count()).select_from(StudyCase).where(StudyCase.study_id == study_id))
+        have = set(session.scalars(select(StudyReader.user_id).where(StudyReader.study_id == study_id)))
+        for uid in ids:
+            if uid not in have:
+                session.add(StudyReader(study_id=study_id, user_id=uid,
+                                        case_order=reader_order(n, seed=study["seed"], user_id=uid)))
+
+
+STUDY_COLUMNS = ("id", "name", "task", "design", "labels", "positive_label", "questions", "allow_changes",
+                 "seed", "status", "source", "bundle_path", "created_by", "created")
+
+
+def get_study(study_id: int) -> dict:
+    """The study's settings (no cases, no truth)."""
+    from core.reader_study.schema import ReaderStudy
+    from core.store import session_scope
+
+    with session_scope(write=False) as session:
+        row = session.get(ReaderStudy, int(study_id))
+        if row is None:
+            raise StudyError(f"study {study_id} does not exist")
+        return {c: getattr(row, c) for c in STUDY_COLUMNS}
+
+
+def list_studies() -> list[dict]:
+    """Every study's settings, newest first."""
+    from core.reader_study.schema import ReaderStudy
+    from core.store import session_scope
+
+    with session_scope(write=False) as session:
+        rows = session.scalars(select(ReaderStudy).order_by(ReaderStudy.id.desc()))
+        return [{c: getattr(r, c) for c in STUDY_COLUMNS} for r in rows]
+
+
+def set_status(study_id: int, status: str) -> None:
+    """Open or close a study (a closed study accepts no answers)."""
+    from core.reader_study.schema import ReaderStudy
+    from core.store import session_scope
+
+    if status not in ("open", "closed"):
+        raise StudyError(f"status {status!r}: choose open or closed")
+    with session_scope() as session:
+        row = session.get(ReaderStudy, int(study_id))
+        if row is None:
+            raise StudyError(f"study {study_id} does not exist")
+        row.status = status
