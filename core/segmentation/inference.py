@@ -36,7 +36,7 @@ def load_segmenter(model: str, *, params: LevelSetParams = LevelSetParams(), roi
     from core.models import load_predictor
 
     predictor = load_predictor(path)
-    if not hasattr(predictor, "predict_mask"):
+    if not getattr(predictor, "has_masks", hasattr(predictor, "predict_mask")):
         raise InputError(f"--model {model}: this bundle is not a segmentation model")
 
     def _predict(image):
