@@ -1,0 +1,130 @@
+"""Speed benchmark: our paths measured against the bare library calls they wrap (issue 6).
+
+Why ratios: absolute milliseconds depend on the machine; the ratio "our predict path / the bare torchvision
+forward on the same batch" shows what our code adds (preprocessing, softmax, batching), and "Grad-CAM /
+forward" what an explanation costs. GFLOPs per image (torch's FlopCounterMode) times images per second
+gives the achieved GFLOP/s, to read against the machine's peak. Each figure is a median of repeats after
+a warm-up.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BATCH = 8
+THROUGHPUT_BATCH = 32
+
+
+def _median_seconds(fn, *, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _images(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def gflops_per_image(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Forward FLOPs of one image, counted by torch (multiply-add = 2 FLOPs), in GFLOPs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(x[:1])
+    return counter.get_total_flops() / 1e9
+
+
+def bench_predictor(name: str, predictor, *, size: int, repeats: int = 5, analyze_repeats: int = 20) -> dict:
+    """All figures of one model: predict overhead, Grad-CAM cost, analyze() latency, throughput, GFLOPs."""
+    from core.explain.cam import compute_cams
+    from core.pipeline import analyze
+
+    images = _images(BATCH, size)
+    x = predictor.preprocess(images).to(predictor.device)
+    model = predictor.model
+
+    def bare():
+        with torch.inference_mode():
+            model(x)
+
+    forward = _median_seconds(bare, repeats=repeats)
+    ours = _median_seconds(lambda: predictor.predict_proba(images), repeats=repeats)
+    arch = predictor.meta["architecture"]
+    net = model.members[0] if hasattr(model, "members") else model
+    x1 = x[:1]
+
+    def one_forward():
+        with torch.inference_mode():
+            net(x1)
+
+    forward1 = _median_seconds(one_forward, repeats=repeats)
+    cam = _median_seconds(lambda: compute_cams(net, x1, arch=arch, method="gradcam", target_class=0),
+                          repeats=repeats)
+    one = _images(1, 256, seed=1)
+    latency = _median_seconds(lambda: analyze(one, model=predictor, cam="gradcam"), repeats=analyze_repeats,
+                              warmup=2)
+    batch = _images(THROUGHPUT_BATCH, size, seed=2)
+    per_batch = _median_seconds(lambda: predictor.predict_proba(batch), repeats=max(2, repeats // 2))
+    gflops = gflops_per_image(model, x)
+    ips = THROUGHPUT_BATCH / per_batch
+    return {"name": name, "input": f"{BATCH}x{predictor.meta['in_channels']}x{size}x{size}",
+            "predict_overhead_ratio": round(ours / forward, 3), "gradcam_over_forward": round(cam / forward1, 3),
+            "analyze_ms_median": round(latency * 1000, 1), "throughput_ips": round(ips, 1),
+            "gflops": round(gflops, 6), "achieved_gflops": round(gflops * ips, 2),
+            "forward_ms": round(forward * 1000, 2), "predict_ms": round(ours * 1000, 2)}
+
+
+def _reference_predictor(arch: str, folder: Path):
+    """A randomly initialised study network saved as a bundle and loaded through the normal path."""
+    from core.models import load_predictor, save_bundle
+    from core.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes=2, in_channels=1)
+    meta = {"task": "miscarriage", "class_names": ["live_birth", "miscarriage"], "input_size": 224,
+            "normalization": "unit", "name": f"{arch} (random init)"}
+    return load_predictor(save_bundle(folder / arch, model, meta))
+
+
+def run_bench(*, demo_only: bool = False, references=("vgg19", "resnet34"), repeats: int = 5,
+              analyze_repeats: int = 20, progress=None) -> dict:
+    """The benchmark of every demo bundle and the reference architectures at 224x224."""
+    from core.demo import DEMO_SPECS, demo_bundle
+    from core.models import load_predictor
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rows = []
+    jobs = [(f"demo:{s.study}", demo_bundle(s.study)) for s in DEMO_SPECS if demo_bundle(s.study) is not None]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, bundle in jobs:
+            predictor = load_predictor(bundle)
+            if not predictor.has_classes:
+                continue
+            if progress:
+                progress(name)
+            rows.append(bench_predictor(name, predictor, size=int(predictor.meta["input_size"]), repeats=repeats,
+                                        analyze_repeats=analyze_repeats))
+        if not demo_only:
+            for arch in references:
+                if progress:
+                    progress(arch)
+                predictor = _reference_predictor(arch, Path(tmp))
+                rows.append(bench_predictor(arch, predictor, size=224, repeats=repeats,
+                                            analyze_repeats=max(3, analyze_repeats // 4)))
+    return {"device": device if device == "cpu" else torch.cuda.get_device_name(0),
+            "threads": torch.get_num_threads(), "models": rows}

@@ -1,0 +1,38 @@
+"""python -m core bench: speed of our predict path, Grad-CAM and analyze() against the bare torch forward.
+
+For each demo model and for vgg19 and resnet34 at 224x224: predict-path time / bare forward on the same
+batch, Grad-CAM time / forward time, analyze() latency of one 256x256 image (median of 20), batch-32
+throughput, GFLOPs per image and achieved GFLOP/s. Runs on the GPU when one is present.
+"""
+
+NAME = "bench"
+HELP = "speed benchmark (ratios against the bare torch forward)"
+
+
+def add_arguments(parser):
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--demo-only", action="store_true", help="skip the 224x224 vgg19/resnet34 references")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (median; default 5)")
+
+
+def run(args) -> int:
+    import sys
+
+    from core.bench import run_bench
+    from core.cli._util import print_json
+    from core.errors import InputError
+
+    if args.repeats < 1:
+        raise InputError(f"--repeats must be at least 1, got {args.repeats}")
+    result = run_bench(demo_only=args.demo_only, repeats=args.repeats,
+                       progress=lambda name: print(f"benchmarking {name}…", file=sys.stderr))
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"device: {result['device']} ({result['threads']} threads)")
+    cols = ["name", "input", "predict_overhead_ratio", "gradcam_over_forward", "analyze_ms_median",
+            "throughput_ips", "gflops", "achieved_gflops"]
+    print("  ".join(f"{c:>22}" for c in cols))
+    for row in result["models"]:
+        print("  ".join(f"{str(row[c]):>22}" for c in cols))
+    return 0
