@@ -1,0 +1,131 @@
+"""Instance models: registry entries, tiny forward passes, bundle round trip, predictor, cine and FPS."""
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import InputError
+from core.evaluation.instance_speed import bench_instance_models, run_cine
+from core.models.instance import (InstancePredictor, Instances, load_instance_predictor, maskrcnn_mobilenet,
+                                  predict_view, to_model_input)
+from core.models.registry import build_model, list_models, model_kind
+
+TINY = {"min_size": 64, "max_size": 96}
+
+
+def _target(size=64):
+    masks = torch.zeros(1, size, size, dtype=torch.uint8)
+    masks[0, 10:30, 20:50] = 1
+    return {"boxes": torch.tensor([[20.0, 10.0, 50.0, 30.0]]), "labels": torch.tensor([2]), "masks": masks}
+
+
+def test_both_archs_are_registered_as_instance_models():
+    assert {"maskrcnn", "maskrcnn_mobilenet"} <= set(list_models("instance"))
+    assert model_kind("maskrcnn_mobilenet") == "instance"
+
+
+@pytest.mark.parametrize("arch", ["maskrcnn_mobilenet", "maskrcnn"])
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_tiny_train_step_and_inference(arch, in_channels):
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes=3, in_channels=in_channels, **TINY)
+    # num_classes counts structures; the background class is added by the builder
+    assert model.roi_heads.box_predictor.cls_score.out_features == 4
+    model.train()
+    losses = model([torch.rand(in_channels, 64, 64)], [_target()])
+    assert {"loss_classifier", "loss_mask", "loss_objectness"} <= set(losses)
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    model.eval()
+    with torch.no_grad():
+        out = model([torch.rand(in_channels, 48, 80)])[0]
+    assert out["masks"].shape[-2:] == (48, 80)
+    assert out["boxes"].shape[1] == 4
+
+
+def test_bad_options_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="in_channels"):
+        maskrcnn_mobilenet(num_classes=2, in_channels=2)
+    with pytest.raises(InputError, match="num_classes"):
+        maskrcnn_mobilenet(num_classes=0)
+    with pytest.raises(InputError, match="safetensors"):
+        maskrcnn_mobilenet(num_classes=2, weights="DEFAULT")
+
+
+def _predictor(tmp_path):
+    from core.models.bundle import save_bundle
+
+    torch.manual_seed(0)
+    model = build_model("maskrcnn_mobilenet", num_classes=3, in_channels=3, **TINY)
+    meta = {"kind": "instance", "structures": ["a", "b", "c"], "class_names": ["a", "b", "c"],
+            "views": {"v1": ["a", "b"], "v2": ["c"]}, "input_size": 64, "normalization": "imagenet",
+            "score_threshold": 0.0}
+    save_bundle(tmp_path / "bundle", model, meta)
+    return load_instance_predictor(tmp_path / "bundle"), model
+
+
+def test_bundle_round_trip_and_prediction_at_original_size(tmp_path, rng):
+    predictor, model = _predictor(tmp_path)
+    assert predictor.class_names == ("a", "b", "c")
+    image = rng.integers(0, 256, (50, 70), dtype=np.uint8)
+    [inst] = predictor.predict_instances([image])
+    assert inst.masks.shape[1:] == (50, 70) and inst.masks.dtype == bool
+    assert len(inst.names) == len(inst) == inst.boxes.shape[0]
+    assert set(inst.names) <= {"a", "b", "c"}
+    # same weights as the saved model: identical raw detections
+    with torch.no_grad():
+        raw = model.eval()([to_model_input(image)])[0]
+    assert np.allclose(np.sort(raw["scores"].numpy())[::-1][:len(inst)], np.sort(inst.scores)[::-1], atol=1e-5)
+
+
+def test_non_instance_bundle_is_refused(tmp_path):
+    from core.models.bundle import save_bundle
+
+    model = build_model("smallcnn", num_classes=2, in_channels=1)
+    save_bundle(tmp_path / "cls", model, {"class_names": ["x", "y"], "input_size": 32})
+    with pytest.raises(InputError, match="instance"):
+        load_instance_predictor(tmp_path / "cls")
+
+
+def test_to_model_input_shapes():
+    assert to_model_input(np.zeros((5, 6), np.uint8)).shape == (3, 5, 6)
+    assert to_model_input(np.ones((5, 6, 3), np.float32), in_channels=1).shape == (1, 5, 6)
+    with pytest.raises(InputError, match="shape"):
+        to_model_input(np.zeros((2, 5, 6, 3)))
+
+
+def test_predict_view_sums_confidences():
+    inst = Instances(boxes=np.zeros((3, 4)), scores=np.array([0.9, 0.5, 0.45]), labels=np.array([3, 1, 2]),
+                     masks=np.zeros((3, 4, 4), bool), names=["c", "a", "b"])
+    views = {"v1": ("a", "b"), "v2": ("c",)}
+    assert predict_view(inst, views) == "v1"          # 0.5 + 0.45 > 0.9
+    assert inst.top_per_structure() == {"c": 0, "a": 1, "b": 2}
+    empty = Instances(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int), np.zeros((0, 4, 4), bool), [])
+    assert predict_view(empty, views) is None
+
+
+class _Clip:
+    def __init__(self, frames):
+        self.frames = frames
+        self.n_source_frames = len(frames)
+
+
+def test_cine_runs_frame_by_frame(tmp_path, rng):
+    predictor, _ = _predictor(tmp_path)
+    clip = _Clip(rng.integers(0, 256, (3, 48, 64, 3), dtype=np.uint8))
+    seen = []
+    result = run_cine(predictor, clip, progress=lambda i, n: seen.append((i, n)))
+    assert [f.index for f in result.frames] == [0, 1, 2]
+    assert seen[-1] == (3, 3)
+    assert np.isfinite(result.fps) and result.fps > 0
+    out = result.to_dict()
+    assert out["n_frames"] == 3 and all(0 <= v <= 1 for v in out["structure_presence"].values())
+    with pytest.raises(InputError, match="frame_step"):
+        run_cine(predictor, clip, frame_step=0)
+
+
+def test_bench_reports_fps_per_arch():
+    rows = bench_instance_models(archs=("maskrcnn_mobilenet",), size=64, n_frames=1, devices=["cpu"])
+    assert rows[0]["name"] == "maskrcnn_mobilenet" and rows[0]["device"] == "cpu"
+    assert rows[0]["fps"] > 0 and rows[0]["n_frames"] == 1
