@@ -15,9 +15,15 @@ from core.paths import SAMPLE_DATA
 STUDIES = ("miscarriage", "preterm", "cns", "first_trimester")
 
 
-@st.cache_resource(show_spinner="Preparing the demo models and evaluations…")
 def bootstrap() -> list[str]:
-    """Once per server process: demo bundles and evaluations into an empty store."""
+    """Once per server process and store: demo bundles and evaluations into an empty store."""
+    from core.store import db_url
+
+    return _bootstrap_store(db_url())
+
+
+@st.cache_resource(show_spinner="Preparing the demo models and evaluations…")
+def _bootstrap_store(url: str) -> list[str]:
     from core.demo import register_demo_assets
 
     return register_demo_assets()
