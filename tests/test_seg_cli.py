@@ -126,6 +126,12 @@ def test_segment_with_a_network_bundle(case, tmp_path, capsys):
     assert 0 <= res["area_px"] <= truth.size
     assert res["dice"] is None or 0.0 <= res["dice"] <= 1.0
     assert main(["segment", "--model", str(bundle), "--image", str(img), "--roi", "0,0,50,50"]) == 2
+    capsys.readouterr()
+    assert main(["bench-seg", "--n-patients", "1", "--no-find", "--bundle", f"tiny={bundle}", "--json"]) == 0
+    rows = {r["name"]: r for r in _json(capsys)["models"]}
+    assert set(rows) == {"levelset", "tiny"}
+    assert rows["tiny"]["params"] == sum(p.numel() for p in model.parameters())
+    assert rows["tiny"]["n"] == 2 and rows["tiny"]["cpu_ms_per_image"] > 0
 
 
 def test_bench_seg_on_a_manifest(tmp_path, capsys):

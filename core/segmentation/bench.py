@@ -2,7 +2,8 @@
 
 Why a library function: ``bench-seg`` prints it, and the dashboard or a notebook can show the same table
 without re-implementing the loop. Every segmenter sees the same images, one image per call (the way the
-dashboard calls it), timed with ``time.perf_counter`` after one warm-up call.
+dashboard calls it), timed after one warm-up call: wall-clock (``ms_per_image``) and CPU time of this process
+(``cpu_ms_per_image``, all threads; on a shared machine the CPU figure is the one that compares).
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ def bench(cases, segmenters: dict, *, progress=None) -> list[dict]:
     for name, (segment, params) in segmenters.items():
         if cases:
             segment(cases[0][0])  # warm-up: lazy imports, caches, first-call allocations
-        dices, ious, times = [], [], []
+        dices, ious, times, cpu = [], [], [], []
         for image, truth in cases:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             mask = np.asarray(segment(image), dtype=bool)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # empty-vs-empty cases are NaN and left out of the means
                 dices.append(dice(truth, mask))
@@ -89,6 +91,7 @@ def bench(cases, segmenters: dict, *, progress=None) -> list[dict]:
             if progress:
                 progress(done, total)
         rows.append(_summary(name, dices, ious, times, params))
+        rows[-1]["cpu_ms_per_image"] = float(1000 * np.median(cpu)) if cpu else math.nan
     return rows
 
 
@@ -102,7 +105,7 @@ def make_segmenters(bundles: dict) -> dict:
 
 def format_table(rows: list[dict]) -> str:
     """Plain-text table of :func:`bench` rows."""
-    head = f"{'model':<22}{'params':>12}{'Dice':>18}{'IoU':>18}{'ms/image':>11}{'n':>6}"
+    head = f"{'model':<22}{'params':>12}{'Dice':>18}{'IoU':>18}{'ms/image':>11}{'CPU ms':>9}{'n':>6}"
     lines = [head, "-" * len(head)]
 
     def pm(m, s):
@@ -111,6 +114,8 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         params = "n/a" if r["params"] is None else f"{r['params']:,}"
         ms = "n/a" if not math.isfinite(r["ms_per_image"]) else f"{r['ms_per_image']:.1f}"
+        cpu = r.get("cpu_ms_per_image", math.nan)
+        cpu = "n/a" if not math.isfinite(cpu) else f"{cpu:.1f}"
         lines.append(f"{r['name']:<22}{params:>12}{pm(r['dice_mean'], r['dice_sd']):>18}"
-                     f"{pm(r['iou_mean'], r['iou_sd']):>18}{ms:>11}{r['n']:>6}")
+                     f"{pm(r['iou_mean'], r['iou_sd']):>18}{ms:>11}{cpu:>9}{r['n']:>6}")
     return "\n".join(lines)
