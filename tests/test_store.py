@@ -43,10 +43,10 @@ def test_migrations_match_the_declared_schema():
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from core.store.schema import Base
+    from core.store.migrate import load_schema
 
     with store.get_engine().connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), load_schema())
     assert diffs == []
 
 

@@ -84,8 +84,13 @@ def _create(url_text: str) -> tuple[Engine, Engine]:
 
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
+            from sqlalchemy.pool import NullPool
+
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            kwargs.update(connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+            # NullPool: a SQLite connection is cheap to open, and a process that touches many stores (tests,
+            # one SONODASH_HOME per test) must not accumulate open files; it is also safe across fork.
+            kwargs.update(poolclass=NullPool,
+                          connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine, memory=memory)
         writer = engine.execution_options(**{_IMMEDIATE: True})

@@ -5,9 +5,9 @@ brings it to the newest schema. The whole upgrade runs in one transaction that h
 ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock, DDL being transactional there), so ten
 processes opening a fresh store at once migrate it exactly once and the others find it already at head.
 
-Adding tables (e.g. the reader study): declare them on :data:`core.store.schema.Base` in a new module that
-``core/store/migrations/env.py`` imports, and add a revision file in ``core/store/migrations/versions/`` whose
-``down_revision`` is the current head.
+Adding tables (e.g. the reader study): declare them on :data:`core.store.schema.Base` in a module listed in
+:data:`SCHEMA_MODULES`, and add a revision file in ``core/store/migrations/versions/`` whose ``down_revision``
+is the current head (``tests/test_store.py`` checks that the migrations and the declared tables agree).
 """
 
 from __future__ import annotations
@@ -21,6 +21,22 @@ from sqlalchemy.engine import Engine
 from core.store.engine import MIGRATIONS_DIR
 
 _PG_LOCK_KEY = 0x50D0DA5  # any constant shared by every SonoDash process
+SCHEMA_MODULES = ("core.store.schema", "core.reader_study.schema")
+
+
+def load_schema():
+    """Import every module that declares tables; returns the shared metadata (for autogenerate and checks)."""
+    import importlib
+
+    for name in SCHEMA_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:  # the module exists but something it imports does not
+                raise
+    from core.store.schema import Base
+
+    return Base.metadata
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -8,10 +8,10 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-import core.store.schema as schema  # noqa: F401 - registers every table on Base.metadata
+from core.store.migrate import load_schema
 
 config = context.config
-target_metadata = schema.Base.metadata
+target_metadata = load_schema()  # every table declared on the store's Base, the reader study's included
 
 
 def _run(connection) -> None:
