@@ -62,6 +62,27 @@ def test_patient_level_mean_and_auc_match_a_hand_computation():
     assert img["counts"] == {"tp": 3, "fp": 1, "fn": 1, "tn": 3, "n": 8, "n_pos": 4, "n_neg": 4}
 
 
+def test_baseline_score_gets_its_auc_and_a_delong_test(rng):
+    from core.evaluation import delong_test
+
+    n = 40
+    truth = np.array([i % 2 for i in range(n)])
+    score = np.clip(truth * 0.3 + rng.uniform(size=n) * 0.7, 0, 1)
+    baseline = np.clip(truth * 0.1 + rng.uniform(size=n) * 0.9, 0, 1)
+    cases = pd.DataFrame({"case_id": [f"c{i}" for i in range(n)], "patient_id": [f"p{i}" for i in range(n)],
+                          "truth": truth, "score": score, "baseline_score": baseline})
+    store.save_evaluation("base", task="miscarriage", cases=cases, meta={"class_names": CLASSES})
+    s = summarize(*store.load_evaluation("base"))
+    ref = delong_test(truth, score, baseline)
+    assert s["baseline"]["auc"]["value"] == pytest.approx(roc_auc_score(truth, baseline))
+    assert s["baseline"]["delong_p"] == pytest.approx(ref["p_value"])
+    assert s["auc"]["value"] == pytest.approx(roc_auc_score(truth, score))
+    from core.store.report import render_html
+
+    page = render_html(*store.load_evaluation("base"))
+    assert f"DeLong p = {ref['p_value']:.4f}" in page and "rules baseline (AUC" in page
+
+
 def test_patient_with_two_truths_is_refused():
     cases = pd.DataFrame({"case_id": ["a", "b"], "patient_id": ["p", "p"], "truth": [0, 1], "score": [0.1, 0.2]})
     store.save_evaluation("clash", task="miscarriage", cases=cases, meta={"class_names": CLASSES})

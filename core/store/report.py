@@ -56,6 +56,15 @@ def _summary_table(patient: dict, image: dict) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _baseline_text(baseline: dict | None) -> str:
+    if not baseline:
+        return ""
+    return (f"<h2>Continuous rules baseline (patient level)</h2><p>Logistic regression on CRL, FHR and GA fitted in "
+            f"the model's folds: AUC {_metric_cell(baseline['auc'])}. Model minus baseline: "
+            f"{_num(baseline['difference'])} ({_num(baseline['difference_ci'][0])} to "
+            f"{_num(baseline['difference_ci'][1])}), DeLong p = {_num(baseline['delong_p'], 4)}.</p>")
+
+
 def _rules_table(rules: dict) -> str:
     if not rules:
         return ""
@@ -81,6 +90,10 @@ def roc_figure(summary: dict):
         for name, curve in roc.items():
             auc = (summary.get("per_class_auc") or {}).get(name)
             fig.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", name=f"{name} (AUC {_num(auc)})"))
+    if summary.get("baseline"):
+        b = summary["baseline"]
+        fig.add_trace(go.Scatter(x=b["roc"]["fpr"], y=b["roc"]["tpr"], mode="lines", line={"dash": "dash"},
+                                 name=f"rules baseline (AUC {_num(b['auc']['value'])})"))
     for name, r in (summary.get("rules") or {}).items():
         fig.add_trace(go.Scatter(x=[1 - r["specificity"]["value"]], y=[r["sensitivity"]["value"]], mode="markers",
                                  marker={"size": 11, "symbol": "diamond"}, name=f"rule {name} (AUC {_num(r['auc'])})"))
@@ -111,7 +124,7 @@ def render_html(meta: dict, df) -> str:
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>SonoDash report: {esc(meta['name'])}"
             f"</title><style>{style}</style></head><body><p class='warn'>{DISCLAIMER}</p>"
             f"<h1>Evaluation {esc(meta['name'])}</h1><table>{facts_html}</table><h2>Summary</h2>"
-            f"{_summary_table(patient, image)}{_rules_table(patient.get('rules') or {})}<h2>ROC</h2>{plot}"
+            f"{_summary_table(patient, image)}{_rules_table(patient.get('rules') or {})}{_baseline_text(patient.get('baseline'))}<h2>ROC</h2>{plot}"
             f"<p>Intervals: AUC by DeLong, proportions by Wilson score. Statistics were recomputed from the "
             f"{len(df)} stored per-case predictions.</p></body></html>")
 

@@ -18,6 +18,7 @@ from core.errors import InputError
 
 THRESHOLD_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")
 RULE_TITLES = {"crl_low": "CRL", "fhr_low": "HR", "both_low": "CRL+HR"}
+BASELINE = "baseline_score"
 
 
 def class_names(meta: dict, df: pd.DataFrame) -> list[str]:
@@ -87,7 +88,25 @@ def _binary(df: pd.DataFrame, *, pos: int, threshold: float, with_rules: bool) -
         out["counts"] = m["counts"]
         if with_rules:  # the rules describe a pregnancy: scored once per patient, not once per image
             out["rules"] = _rules(df, y)
+            out.update(_baseline(df, y, s))
     return out
+
+
+def _baseline(df: pd.DataFrame, y: np.ndarray, s: np.ndarray) -> dict:
+    """The continuous rules baseline (``baseline_score``: logistic regression on CRL, FHR, GA fitted in the
+    CNN's folds) with its own ROC and the paired DeLong test against the model, when the cases carry it."""
+    from core.evaluation import delong_test, roc_curve
+
+    if BASELINE not in df or df[BASELINE].isna().any() or not 0 < y.sum() < y.size:
+        return {}
+    b = pd.to_numeric(df[BASELINE], errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(b).all():
+        return {}
+    test = delong_test(y, s, b)
+    curve = roc_curve(y, b)
+    return {"baseline": {"auc": {"value": test["auc2"], "ci": list(test["ci2"])}, "delong_p": test["p_value"],
+                         "difference": test["difference"], "difference_ci": list(test["difference_ci"]),
+                         "roc": {"fpr": list(map(float, curve["fpr"])), "tpr": list(map(float, curve["tpr"]))}}}
 
 
 def _rules(df: pd.DataFrame, y: np.ndarray) -> dict:
@@ -159,6 +178,9 @@ def headline(summary: dict) -> dict:
             out[f"{key}_ci"] = value["ci"]
         elif key in ("n", "n_positive", "micro_auc", "macro_auc", "threshold", "level", "per_class_auc"):
             out[key] = value
+    if summary.get("baseline"):
+        b = summary["baseline"]
+        out["baseline"] = {"auc": b["auc"]["value"], "auc_ci": b["auc"]["ci"], "delong_p": b["delong_p"]}
     if summary.get("rules"):
         out["rules"] = {k: {"sensitivity": v["sensitivity"]["value"], "specificity": v["specificity"]["value"],
                             "auc": v["auc"]} for k, v in summary["rules"].items()}
