@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -11,34 +9,6 @@ import streamlit as st
 
 from core.errors import InputError
 from core.paths import SAMPLE_DATA, sonodash_home
-
-MAX_ZIP_BYTES = 500 * 1024 * 1024
-MAX_ZIP_FILES = 20_000
-
-
-def safe_extract(data: bytes, target: Path) -> Path:
-    """Unpack an uploaded zip without path traversal or zip bombs; returns the folder holding manifest.csv."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise InputError("the upload is not a zip archive") from None
-    infos = archive.infolist()
-    if len(infos) > MAX_ZIP_FILES:
-        raise InputError(f"the zip holds {len(infos)} entries, limit {MAX_ZIP_FILES}")
-    total = sum(i.file_size for i in infos)
-    if total > MAX_ZIP_BYTES:
-        raise InputError(f"the zip unpacks to {total / 1e6:.0f} MB, limit {MAX_ZIP_BYTES / 1e6:.0f} MB")
-    root = target.resolve()
-    for info in infos:
-        dest = (root / info.filename).resolve()
-        if not dest.is_relative_to(root) or info.filename.startswith("/"):
-            raise InputError(f"zip entry {info.filename!r} points outside the archive folder")
-    archive.extractall(root)
-    manifests = sorted(root.rglob("manifest.csv"))
-    if not manifests:
-        raise InputError("the zip holds no manifest.csv")
-    return manifests[0]
-
 
 def choose_manifest() -> str | None:
     """A manifest path from one of four sources."""
@@ -67,8 +37,13 @@ def choose_manifest() -> str | None:
     upload = st.file_uploader("Zip with manifest.csv and its images", type=["zip"], key="train_zip")
     if upload is None:
         return None
+    key = f"train_zip_{upload.file_id}"  # unpack once per upload, not on every rerun
     try:
-        return str(safe_extract(upload.getvalue(), sonodash_home() / "uploads" / Path(upload.name).stem[:40]))
+        if key not in st.session_state:
+            from core.uploads import import_zip, new_upload_folder
+
+            st.session_state[key] = str(import_zip(upload.getvalue(), new_upload_folder(Path(upload.name).stem)))
+        return st.session_state[key]
     except InputError as err:
         st.error(str(err))
         return None
