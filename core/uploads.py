@@ -227,7 +227,7 @@ def _members(archive: zipfile.ZipFile, limits: ZipLimits) -> list[tuple[zipfile.
         raise UploadError(f"the zip holds {len(infos)} entries, limit {limits.max_entries}")
     declared = sum(i.file_size for i in infos)
     if declared > limits.max_total_bytes:
-        raise UploadError(f"the zip unpacks to {declared / MB:.0f} MB, limit {limits.max_total_bytes / MB:.0f} MB")
+        raise UploadError(f"the zip unpacks to {declared / MB:.1f} MB, limit {limits.max_total_bytes / MB:.1f} MB")
     members, seen, files = [], {}, set()
     for info in infos:
         parts = _entry_parts(info, limits)
