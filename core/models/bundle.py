@@ -1,0 +1,303 @@
+"""Model bundles: ``model.safetensors`` (weights) + ``model.json`` (everything needed to use them).
+
+Why this format (DESIGN.md section 4): a bundle travels between people, so loading one must never run code.
+safetensors holds raw tensors only; we additionally check the file's header *structure* before handing it
+to the library, so a pickle or a torch.save zip renamed to ``model.safetensors`` is refused with a message
+that names the file, and nothing is unpickled. The json carries the architecture and preprocessing so a
+page never rebuilds preprocessing by hand; every tensor's name and shape is checked against the network the
+json describes. Bundles are written into a temporary directory and moved into place, so a crash never
+leaves a half-written bundle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import struct
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from core.errors import InputError
+from core.models.ensemble import ModelEnsemble
+from core.models.registry import build_model
+from core.models.transforms import normalization_stats
+
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "model.json"
+FORMAT = "sonodash-bundle"
+FORMAT_VERSION = 1
+_MAX_HEADER = 100 * 1024 * 1024
+_SAFETENSORS_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F8_E4M3", "F8_E5M2",
+                       "F16", "BF16", "F32", "F64", "C64"}
+
+
+class BundleError(InputError):
+    """A bundle directory that cannot be used (missing files, not safetensors, json vs weights mismatch)."""
+
+
+# ----------------------------------------------------------------------------------------------- writing
+def _jsonable(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def _versions() -> dict:
+    import numpy
+    import safetensors
+    import torchvision
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "safetensors": safetensors.__version__, "numpy": numpy.__version__}
+
+
+def _build_info(model) -> dict:
+    if isinstance(model, ModelEnsemble):
+        info = dict(getattr(model.members[0], "sonodash_build", {}))
+        info["ensemble_size"] = len(model.members)
+        return info
+    return dict(getattr(model, "sonodash_build", {}))
+
+
+def complete_meta(model, meta: dict) -> dict:
+    """``meta`` with what the model itself knows filled in, validated, json-ready."""
+    info = _build_info(model)
+    out = {"format": FORMAT, "format_version": FORMAT_VERSION}
+    for key in ("architecture", "kind", "num_classes", "in_channels", "arch_kwargs", "pretrained", "weights",
+                "ensemble_size"):
+        if key in info:
+            out[key] = info[key]
+    out.update(_jsonable(dict(meta)))
+    out.setdefault("arch_kwargs", {})
+    out.setdefault("ensemble_size", 1)
+    out.setdefault("pretrained", False)
+    out.setdefault("weights", None)
+    for key in ("architecture", "num_classes", "in_channels", "input_size"):
+        if out.get(key) is None:
+            raise ValueError(f"bundle meta needs {key!r} (build the model with build_model or pass it in meta)")
+    from core.models.registry import model_kind
+
+    out["kind"] = out.get("kind") or model_kind(out["architecture"])
+    norm = out.get("normalization", "unit")
+    if isinstance(norm, str):
+        out["normalization"] = normalization_stats(norm, in_channels=out["in_channels"])
+    names = out.get("class_names")
+    if out["kind"] in ("classification", "multitask"):
+        want = 2 if out["num_classes"] == 1 else out["num_classes"]
+        if names is None or len(names) != want:
+            raise ValueError(f"bundle meta needs {want} class_names for a {out['num_classes']}-output classifier, "
+                             f"got {names!r}")
+    out.setdefault("threshold", 0.5)
+    out.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    out.setdefault("versions", _versions())
+    return out
+
+
+def _safetensors_state(state: dict) -> tuple[dict, dict]:
+    """Contiguous CPU tensors with no two sharing storage (safetensors refuses that), plus aliases.
+
+    Tensors that are the very same view of one storage (tied weights) are stored once and recorded as
+    ``alias -> kept name``; partial overlaps are stored as independent copies.
+    """
+    tensors, aliases, seen = {}, {}, {}
+    for name, t in state.items():
+        t = t.detach()
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype) \
+            if t.device.type != "meta" else None
+        if key is not None and t.numel() and key in seen:
+            aliases[name] = seen[key]
+            continue
+        if key is not None and t.numel():
+            seen[key] = name
+        tensors[name] = t.to("cpu").contiguous().clone()
+    return tensors, aliases
+
+
+def save_bundle(directory, model, meta: dict) -> Path:
+    """Write ``model`` and ``meta`` as a bundle directory, atomically; returns the directory.
+
+    ``meta`` carries task, class_names, input_size, normalization ("unit", "imagenet" or {"mean", "std"}),
+    threshold, recipe, data fingerprint, metrics...; architecture, num_classes, in_channels and whether
+    ImageNet weights were used come from the model when it was made by :func:`build_model`.
+    An existing bundle at ``directory`` is replaced; any other existing directory is refused.
+    """
+    target = Path(directory)
+    if target.exists():
+        extra = sorted(p.name for p in target.iterdir() if p.name not in (WEIGHTS_FILE, META_FILE)) \
+            if target.is_dir() else [target.name]
+        if extra:
+            raise InputError(f"{target}: exists and is not a model bundle ({', '.join(extra[:3])}); refusing to "
+                             f"overwrite it")
+    full = complete_meta(model, meta)
+    tensors, aliases = _safetensors_state(model.state_dict())
+    full["aliases"] = aliases
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "aliases": json.dumps(aliases)})
+        with open(tmp / META_FILE, "w", encoding="utf-8") as fh:
+            json.dump(full, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _swap_into_place(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------- reading
+def check_safetensors_file(path) -> dict:
+    """Validate the safetensors header structure of ``path`` and return the header; never unpickles.
+
+    Layout: 8-byte little-endian header length N, then N bytes of JSON mapping tensor names to
+    {dtype, shape, data_offsets}. Pickles (``\\x80`` protocol byte) and torch.save zips (``PK``) are named as
+    such in the refusal.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if head[:2] == b"PK":
+            _refuse(path, "it is a zip archive (torch.save format)")
+        if head[:1] == b"\x80":
+            _refuse(path, "it is a Python pickle")
+        if len(head) < 8:
+            _refuse(path, f"only {size} bytes long")
+        (n,) = struct.unpack("<Q", head)
+        if n < 2 or n > min(size - 8, _MAX_HEADER):
+            _refuse(path, f"header length {n} does not fit a {size}-byte file")
+        raw = fh.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        _refuse(path, "its header is not JSON")
+    if not isinstance(header, dict):
+        _refuse(path, "its header is not a JSON object")
+    data_len = size - 8 - n
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        ok = (isinstance(entry, dict) and entry.get("dtype") in _SAFETENSORS_DTYPES
+              and isinstance(entry.get("shape"), list) and all(isinstance(d, int) and d >= 0 for d in entry["shape"])
+              and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
+              and all(isinstance(o, int) for o in entry["data_offsets"])
+              and 0 <= entry["data_offsets"][0] <= entry["data_offsets"][1] <= data_len)
+        if not ok:
+            _refuse(path, f"tensor entry {name!r} is malformed")
+    return header
+
+
+def _refuse(path: Path, reason: str):
+    raise BundleError(f"{path}: not a safetensors file ({reason}); refusing to load it, nothing was unpickled")
+
+
+def read_meta(directory) -> dict:
+    """The parsed ``model.json`` of a bundle directory (cheap: no weights read)."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise BundleError(f"{d}: model bundle directory not found")
+    path = d / META_FILE
+    if not path.is_file():
+        raise BundleError(f"{path}: missing; a bundle holds {META_FILE} and {WEIGHTS_FILE}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise BundleError(f"{path}: expected a JSON object")
+    missing = [k for k in ("architecture", "num_classes", "in_channels", "input_size") if k not in meta]
+    if missing:
+        raise BundleError(f"{path}: missing key(s) {', '.join(missing)}")
+    return meta
+
+
+def build_from_meta(meta: dict, *, device: str | torch.device = "cpu"):
+    """The (randomly initialised) network ``meta`` describes: one member, or a :class:`ModelEnsemble`."""
+    kw = dict(meta.get("arch_kwargs") or {})
+
+    def one():
+        return build_model(meta["architecture"], num_classes=int(meta["num_classes"]),
+                           in_channels=int(meta["in_channels"]), **kw)
+
+    with torch.device(device):
+        size = int(meta.get("ensemble_size") or 1)
+        return ModelEnsemble([one() for _ in range(size)]) if size > 1 else one()
+
+
+def _differences(expected: dict, got: dict) -> list[str]:
+    diffs = []
+    for name, t in expected.items():
+        if name not in got:
+            diffs.append(f"missing {name} {list(t.shape)}")
+        elif tuple(got[name].shape) != tuple(t.shape):
+            diffs.append(f"{name}: json says {list(t.shape)}, weights have {list(got[name].shape)}")
+    diffs += [f"unexpected {name} {list(got[name].shape)}" for name in got if name not in expected]
+    return diffs
+
+
+def load_bundle(directory, *, device: str | torch.device = "cpu"):
+    """``(model, meta)`` from a bundle directory; the model is in eval mode on ``device``.
+
+    Refuses (``BundleError``, an :class:`InputError`) anything that is not a safetensors file, and weights
+    whose tensor names or shapes differ from the network described by ``model.json``.
+    """
+    d = Path(directory)
+    meta = read_meta(d)
+    wpath = d / WEIGHTS_FILE
+    if not wpath.is_file():
+        raise BundleError(f"{wpath}: missing; a bundle holds {META_FILE} and {WEIGHTS_FILE}")
+    check_safetensors_file(wpath)
+    try:
+        tensors = load_file(str(wpath))
+    except Exception as err:  # noqa: BLE001 - the library's own checks on a damaged file
+        raise BundleError(f"{wpath}: unreadable safetensors file ({err})") from None
+    aliases = meta.get("aliases") or {}
+    for alias, kept in aliases.items():
+        if kept in tensors:
+            tensors[alias] = tensors[kept]
+    try:
+        skeleton = build_from_meta(meta, device="meta") if not aliases else None
+    except InputError as err:
+        raise BundleError(f"{d / META_FILE}: {err}") from None
+    model = skeleton if skeleton is not None else build_from_meta(meta)
+    expected = model.state_dict()
+    diffs = _differences(expected, tensors)
+    if diffs:
+        more = f" (+{len(diffs) - 5} more)" if len(diffs) > 5 else ""
+        raise BundleError(f"{wpath}: weights do not match {meta['architecture']!r} described in {META_FILE}: "
+                          f"{'; '.join(diffs[:5])}{more}")
+    tensors = {k: v.to(expected[k].dtype) for k, v in tensors.items()}
+    model.load_state_dict(tensors, strict=True, assign=skeleton is not None)
+    if skeleton is not None and any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
+        model = build_from_meta(meta)
+        model.load_state_dict(tensors, strict=True)
+    return model.to(device).eval(), meta

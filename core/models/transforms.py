@@ -1,0 +1,124 @@
+"""The preprocessing that travels with a bundle: channels, resize, normalisation.
+
+Why here and not in each page or trainer: a model is only correct with the exact preprocessing it was trained
+with. The bundle's json records ``in_channels``, ``input_size``, ``normalization`` (mean/std on the 0..1 scale)
+and ``resize_mode``; training and prediction both call :func:`preprocess_batch`, so they cannot drift.
+
+Pixel scale: uint8 is divided by 255, uint16 by 65535; float images are taken as 0..1, unless their maximum
+exceeds 1, in which case they are read as 0..255.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from core.errors import InputError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE_MODES = ("stretch", "center_crop")
+# Eval-time "resize to 256, centre-crop 224" of the CNS paper, for any input size.
+CENTER_CROP_RATIO = 256 / 224
+
+
+def normalization_stats(name: str, *, in_channels: int) -> dict:
+    """``{"mean": [...], "std": [...]}`` per channel for "unit" (identity) or "imagenet".
+
+    A grey network trained with ImageNet statistics uses the channel averages (mean 0.449, std 0.226).
+    """
+    if name == "unit":
+        return {"mean": [0.0] * in_channels, "std": [1.0] * in_channels}
+    if name == "imagenet":
+        if in_channels == 3:
+            return {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+        return {"mean": [float(np.mean(IMAGENET_MEAN))] * in_channels,
+                "std": [float(np.mean(IMAGENET_STD))] * in_channels}
+    raise InputError(f"unknown normalization {name!r}; choose unit or imagenet")
+
+
+def image_array(image, *, index: int = 0) -> np.ndarray:
+    """An HxW or HxWx3 array from an array or anything with ``.image`` (core.io.LoadedImage)."""
+    arr = getattr(image, "image", image)
+    if isinstance(arr, torch.Tensor):
+        arr = arr.detach().cpu().numpy()
+    if not isinstance(arr, np.ndarray):
+        raise InputError(f"image {index}: expected an array or a loaded image, got {type(image).__name__}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or min(arr.shape[:2]) < 1:
+        raise InputError(f"image {index}: expected HxW or HxWx3 pixels, got shape {tuple(arr.shape)}")
+    return arr
+
+
+def to_unit_float(arr: np.ndarray, *, index: int = 0) -> np.ndarray:
+    """float32 pixels on the 0..1 scale (see the module docstring for the rule)."""
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) * (1.0 / 255.0)
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) * (1.0 / 65535.0)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise InputError(f"image {index}: unsupported pixel type {arr.dtype}")
+    out = arr.astype(np.float32, copy=False)
+    if not np.isfinite(out).all():
+        raise InputError(f"image {index}: pixels contain NaN or infinity")
+    if out.size and out.max() > 1.0:
+        out = out * (1.0 / 255.0)
+    return out
+
+
+def to_channels(arr: np.ndarray, in_channels: int) -> np.ndarray:
+    """HxWxC float32 with C = in_channels (grey <-> RGB by luminance / replication)."""
+    if arr.ndim == 3 and in_channels == 1:
+        return cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY)[:, :, None]
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[2] != in_channels:
+        arr = np.repeat(arr[:, :, :1], in_channels, axis=2) if arr.shape[2] == 1 else \
+            np.repeat(arr.mean(axis=2, keepdims=True), in_channels, axis=2)
+    return arr
+
+
+def _size_hw(input_size) -> tuple[int, int]:
+    if isinstance(input_size, (int, np.integer)):
+        return int(input_size), int(input_size)
+    h, w = input_size
+    return int(h), int(w)
+
+
+def resize(arr: np.ndarray, size_hw: tuple[int, int], *, mode: str = "stretch") -> np.ndarray:
+    """Resize HxWxC to ``size_hw``: plain stretch, or resize by 256/224 then centre crop."""
+    h, w = size_hw
+    if mode == "center_crop":
+        big = (round(h * CENTER_CROP_RATIO), round(w * CENTER_CROP_RATIO))
+        arr = resize(arr, big)
+        top, left = (big[0] - h) // 2, (big[1] - w) // 2
+        return arr[top:top + h, left:left + w]
+    if mode != "stretch":
+        raise InputError(f"unknown resize_mode {mode!r}; choose one of: {', '.join(RESIZE_MODES)}")
+    if arr.shape[:2] == (h, w):
+        return arr
+    shrink = arr.shape[0] > h and arr.shape[1] > w
+    out = cv2.resize(arr, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def preprocess_batch(images, *, in_channels: int, input_size, normalization: dict,
+                     resize_mode: str = "stretch") -> torch.Tensor:
+    """``(N, C, H, W)`` float32 network input from a list of images (arrays or loaded images)."""
+    size_hw = _size_hw(input_size)
+    batch = np.empty((len(images), size_hw[0], size_hw[1], in_channels), dtype=np.float32)
+    for i, image in enumerate(images):
+        arr = to_unit_float(image_array(image, index=i), index=i)
+        batch[i] = resize(to_channels(arr, in_channels), size_hw, mode=resize_mode)
+    x = torch.from_numpy(batch).permute(0, 3, 1, 2)
+    mean = torch.tensor(normalization["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(normalization["std"], dtype=torch.float32).view(1, -1, 1, 1)
+    if torch.any(mean != 0) or torch.any(std != 1):
+        x = (x - mean) / std
+    return x.contiguous()
