@@ -115,3 +115,25 @@ def test_train_instance_end_to_end_and_resume(tmp_path):
         train_instance(task, csv, arch="maskrcnn_mobilenet", cv="holdout", epochs=1, out=tmp_path / "run")
     with pytest.raises(InputError, match="instance-segmentation architecture"):
         train_instance(task, csv, arch="smallcnn", epochs=1, out=tmp_path / "other")
+
+
+def test_fit_resumes_from_its_checkpoint(tmp_path):
+    from core.models.registry import build_model
+    from core.training.instance import fit
+
+    torch.set_num_threads(1)
+    mask = np.zeros((1, 48, 48), bool)
+    mask[0, 8:24, 10:30] = True
+    image = np.where(mask[0, ..., None], 220, 40).astype(np.uint8).repeat(3, axis=2)
+    samples = [InstanceSample("p", image, np.array([1]), mask)] * 2
+    task = get_task("instance", structures=["disk"])
+    recipe = replace(task.recipe, batch_size=2, input_size=48)
+    kw = dict(task=task, structures=("disk",), recipe=recipe, seed=0, run_dir=tmp_path)
+    model = build_model("maskrcnn_mobilenet", num_classes=1, in_channels=3, min_size=48, max_size=64)
+    first = fit(model, samples, [], epochs=1, **kw)
+    assert (tmp_path / "checkpoint.pt").is_file() and len(first["history"]) == 1
+    events = []
+    model2 = build_model("maskrcnn_mobilenet", num_classes=1, in_channels=3, min_size=48, max_size=64)
+    second = fit(model2, samples, [], epochs=2, progress=events.append, **kw)
+    assert [e["epoch"] for e in events if e["event"] == "epoch_end"] == [1]     # epoch 0 came from the checkpoint
+    assert [h["epoch"] for h in second["history"]] == [1, 2]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -83,21 +83,21 @@ def _splits(df, cv, seed, protocol):
 
 
 @torch.inference_mode()
-def predict_samples(model, samples, structures, *, in_channels: int = 3):
+def predict_samples(model, samples, structures, *, in_channels: int = 3, device: str = "cpu"):
     """Detections (:class:`core.models.instance.Instances`) per sample, one image at a time; and the FPS."""
     model.eval()
     ds = InstanceDataset(samples, train=False, in_channels=in_channels)
     out, start = [], time.perf_counter()
     for i in range(len(ds)):
         image, _ = ds[i]
-        out.append(outputs_to_instances(model([image])[0], structures, score_threshold=SCORE_THRESHOLD))
+        out.append(outputs_to_instances(model([image.to(device)])[0], structures, score_threshold=SCORE_THRESHOLD))
     elapsed = time.perf_counter() - start
     return out, (len(ds) / elapsed if elapsed > 0 and len(ds) else float("nan"))
 
 
-def evaluate_samples(model, samples, task, structures, *, in_channels: int = 3) -> dict:
+def evaluate_samples(model, samples, task, structures, *, in_channels: int = 3, device: str = "cpu") -> dict:
     """The paper's metrics on ``samples`` (the views named in the manifest's label column when present)."""
-    preds, fps = predict_samples(model, samples, structures, in_channels=in_channels)
+    preds, fps = predict_samples(model, samples, structures, in_channels=in_channels, device=device)
     truths = [{"labels": s.labels, "masks": s.masks} for s in samples]
     true_views = None
     if task.views and all(s.view in task.views for s in samples):
@@ -114,11 +114,12 @@ def _emit(progress, **event):
 
 
 def fit(model, train_samples, val_samples, *, task, structures, recipe, epochs: int, seed: int, run_dir: Path,
-        fold: int = 0, n_folds: int = 1, in_channels: int = 3, progress=None) -> dict:
+        fold: int = 0, n_folds: int = 1, in_channels: int = 3, device: str = "cpu", progress=None) -> dict:
     """Train one run; keep the weights of the epoch with the best validation mask mAP@0.5 (last if no val).
 
     Resumes from ``run_dir/checkpoint.pt`` when present (written atomically after every epoch).
     """
+    model.to(device)
     ds = InstanceDataset(train_samples, train=True, seed=seed, in_channels=in_channels)
     generator = torch.Generator().manual_seed(seed)
     batch = max(1, min(int(recipe.batch_size), len(ds)))
@@ -144,6 +145,8 @@ def fit(model, train_samples, val_samples, *, task, structures, recipe, epochs: 
         ds.set_epoch(epoch)
         losses = []
         for step, (images, targets) in enumerate(loader, start=1):
+            images = [im.to(device) for im in images]
+            targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
             loss = sum(model(images, targets).values())
             if not torch.isfinite(loss):
                 raise RuntimeError(f"training diverged (loss {loss.item()}) at epoch {epoch + 1}, step {step}; "
@@ -157,7 +160,8 @@ def fit(model, train_samples, val_samples, *, task, structures, recipe, epochs: 
             _emit(progress, event="batch", fold=fold, epoch=epoch, step=step, steps=steps, loss=losses[-1])
         value = None
         if val_samples:
-            value = evaluate_samples(model, val_samples, task, structures, in_channels=in_channels)["mask_map50"]
+            value = evaluate_samples(model, val_samples, task, structures, in_channels=in_channels,
+                                     device=device)["mask_map50"]
         better = value is None or not np.isfinite(value) or value > state["best_value"]
         if better:
             state["best_value"] = float(value) if value is not None and np.isfinite(value) else -1.0
@@ -186,7 +190,7 @@ def _bundle_meta(task, arch, structures, model, recipe, metrics) -> dict:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
-def _run_one(i, split, *, samples, task, arch, structures, recipe, epochs, seed, out, progress, n_runs):
+def _run_one(i, split, *, samples, task, arch, structures, recipe, epochs, seed, out, progress, n_runs, device):
     from core.models.bundle import save_bundle
     from core.models.registry import build_model
 
@@ -210,9 +214,11 @@ def _run_one(i, split, *, samples, task, arch, structures, recipe, epochs, seed,
     start = time.perf_counter()
     fitted = fit(model, by_part["train"], by_part["val"], task=task, structures=structures, recipe=recipe,
                  epochs=epochs, seed=run_seed, run_dir=run_dir, fold=i, n_folds=n_runs,
-                 in_channels=recipe.in_channels, progress=progress)
+                 in_channels=recipe.in_channels, device=device, progress=progress)
     train_seconds = time.perf_counter() - start
-    test = evaluate_samples(model, by_part["test"], task, structures, in_channels=recipe.in_channels)
+    test = evaluate_samples(model, by_part["test"], task, structures, in_channels=recipe.in_channels,
+                            device=device)
+    model.to("cpu")
     table = test.pop("per_structure")
     table.to_csv(run_dir / "per_structure.csv")
     result = {"run": split.name, **{k: v for k, v in test.items()}, "train_seconds": train_seconds,
@@ -228,12 +234,14 @@ def _run_one(i, split, *, samples, task, arch, structures, recipe, epochs, seed,
 
 
 def train_instance(task, manifest, *, arch=None, cv=None, epochs=None, out=None, resume=False, progress=None,
-                   seed: int = 0) -> dict:
+                   seed: int = 0, input_size: int | None = None, batch_size: int | None = None,
+                   device: str | None = None) -> dict:
     """Train and evaluate an instance task; returns ``dict(run_dir, bundle, metrics)``.
 
     ``metrics`` has ``mask_map50`` / ``box_map50`` / ``view_accuracy`` (mean over runs on the test set) with
     ``*_sd``, ``per_structure`` (the paper's table, mean over runs) and ``runs``. ``resume`` continues a run
-    folder: finished runs are kept, an interrupted one restarts from its last epoch.
+    folder: finished runs are kept, an interrupted one restarts from its last epoch. ``input_size`` /
+    ``batch_size`` override the recipe; ``device`` defaults to CUDA when present.
     """
     from core.paths import sonodash_home
 
@@ -256,13 +264,17 @@ def train_instance(task, manifest, *, arch=None, cv=None, epochs=None, out=None,
     out.mkdir(parents=True, exist_ok=True)
     df = _manifest_frame(manifest, task)
     structures = _structures(task, df)
-    recipe = task.recipe
+    recipe = replace(task.recipe, input_size=int(input_size or task.recipe.input_size),
+                     batch_size=int(batch_size or task.recipe.batch_size))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     samples = load_samples(df, structures=structures, short_side=int(recipe.input_size))
     splits = _splits(df, cv, seed, task.protocol)
     write_json(out / "run.json", {"task": task.name, "arch": arch, "cv": cv or task.protocol.cv, "epochs": epochs,
-                                  "seed": seed, "structures": list(structures), "n_images": len(samples)})
+                                  "seed": seed, "structures": list(structures), "n_images": len(samples),
+                                  "input_size": recipe.input_size, "batch_size": recipe.batch_size,
+                                  "device": device})
     runs = [_run_one(i, split, samples=samples, task=task, arch=arch, structures=structures, recipe=recipe,
-                     epochs=epochs, seed=seed, out=out, progress=progress, n_runs=len(splits))
+                     epochs=epochs, seed=seed, out=out, progress=progress, n_runs=len(splits), device=device)
             for i, split in enumerate(splits)]
     tables = [_read_table(out / r["run"] / "per_structure.csv") for r in runs]
     metrics = summarize_runs(runs, keys=("mask_map50", "box_map50", "view_accuracy", "fps"))
