@@ -23,4 +23,9 @@ PAGES = {
         PageSpec("train.py", "Train", ":material/model_training:", "train"),
         PageSpec("models.py", "Models", ":material/inventory_2:", "models"),
     ],
+    "Reader studies": [
+        PageSpec("reader_read.py", "Read cases", ":material/visibility:", "read"),
+        PageSpec("study_setup.py", "Set up a study", ":material/assignment:", "study-setup"),
+        PageSpec("study_results.py", "Study results", ":material/analytics:", "study-results"),
+    ],
 }
