@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -132,6 +133,9 @@ def _prepare_run_dir(out, settings, fingerprint, resume) -> tuple[Path, dict | N
         old = read_json(saved)
         if old.get("fingerprint") != fingerprint:
             raise RunError(f"{run_dir}: was trained on a different manifest; --resume needs the same data")
+        for debris in [*run_dir.rglob(".*.tmp-*"), *run_dir.rglob(".*.old-*")]:  # bundle writes cut by a kill
+            if debris.is_dir():
+                shutil.rmtree(debris, ignore_errors=True)
         return run_dir, old
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         raise RunError(f"{run_dir}: exists and is not empty; choose another --out")
