@@ -300,4 +300,15 @@ def load_bundle(directory, *, device: str | torch.device = "cpu"):
     if skeleton is not None and any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
         model = build_from_meta(meta)
         model.load_state_dict(tensors, strict=True)
+    _record_origin(model, meta)
     return model.to(device).eval(), meta
+
+
+def _record_origin(model, meta: dict) -> None:
+    """Keep the bundle's ImageNet record on the rebuilt network, so re-saving it does not lose it."""
+    origin = {"pretrained": bool(meta.get("pretrained", False)), "weights": meta.get("weights")}
+    members = model.members if isinstance(model, ModelEnsemble) else [model]
+    for m in members:
+        build = dict(getattr(m, "sonodash_build", {}))
+        build.update(origin)
+        m.sonodash_build = build
