@@ -129,3 +129,26 @@ def test_bench_reports_fps_per_arch():
     rows = bench_instance_models(archs=("maskrcnn_mobilenet",), size=64, n_frames=1, devices=["cpu"])
     assert rows[0]["name"] == "maskrcnn_mobilenet" and rows[0]["device"] == "cpu"
     assert rows[0]["fps"] > 0 and rows[0]["n_frames"] == 1
+
+
+def test_completeness_checklist():
+    from core.models.instance import completeness
+
+    inst = Instances(boxes=np.zeros((2, 4)), scores=np.array([0.9, 0.6]), labels=np.array([1, 1]),
+                     masks=np.zeros((2, 4, 4), bool), names=["a", "a"])
+    views = {"v1": ("a", "b"), "v2": ("c",)}
+    check = completeness(inst, views)
+    assert check == {"view": "v1", "expected": ["a", "b"], "found": {"a": 0.9}, "missing": ["b"],
+                     "complete": False}
+    assert completeness(inst, views, view="v2")["missing"] == ["c"]
+
+
+def test_cine_from_a_clip_file_through_the_io_gate(tmp_path, rng):
+    from core.data.synthetic.writer import write_clip
+
+    predictor, _ = _predictor(tmp_path)
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(4)]
+    write_clip(tmp_path / "clip.mp4", frames)
+    result = run_cine(predictor, tmp_path / "clip.mp4", frame_step=2)
+    assert result.n_source_frames == 4
+    assert [f.index for f in result.frames] == [0, 2]

@@ -202,6 +202,21 @@ def predict_view(instances: Instances, views: dict) -> str | None:
     return best if best is not None and totals[best] > 0 else None
 
 
+def completeness(instances: Instances, views: dict, *, view: str | None = None) -> dict:
+    """The checklist of the view's expected structures: which were detected (best score) and which are missing.
+
+    ``view`` defaults to :func:`predict_view`. Why: the paper's clinical use is checking that a view shows all
+    the anatomy it should; the dashboard draws this as a checklist next to the overlay.
+    """
+    view = view or predict_view(instances, views)
+    expected = tuple(views.get(view, ())) if view else ()
+    best = {name: float(instances.scores[i]) for name, i in instances.top_per_structure().items()}
+    found = {name: best[name] for name in expected if name in best}
+    return {"view": view, "expected": list(expected), "found": found,
+            "missing": [name for name in expected if name not in best],
+            "complete": bool(expected) and len(found) == len(expected)}
+
+
 class InstancePredictor:
     """Runs an instance bundle on user images (preprocessing comes from the bundle's meta)."""
 
