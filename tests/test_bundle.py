@@ -202,3 +202,23 @@ def test_shared_tensors_are_stored_once_and_restored(tmp_path, monkeypatch):
     assert loaded.out.weight is loaded.embed.weight
     x = torch.rand(3, 1, 2, 2)
     assert torch.equal(loaded(x), model(x))
+
+
+@pytest.mark.parametrize("first_bytes", [b"\x80", b"PK"])
+def test_genuine_header_lengths_that_look_like_pickle_or_zip_are_accepted(tmp_path, first_bytes):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "w.safetensors"
+
+    def header_length(pad):
+        save_file({"w": torch.zeros(2)}, str(path), metadata={"pad": "x" * pad})
+        return struct.unpack("<Q", path.read_bytes()[:8])[0]
+
+    target = 0x80 if first_bytes == b"\x80" else 0x4B50        # header lengths whose first bytes look bad
+    base = header_length(0)
+    for pad in range(max(0, target - base - 16), target - base + 16):
+        if header_length(pad) == target:
+            break
+    assert path.read_bytes()[:len(first_bytes)] == first_bytes
+    header = bundle_mod.check_safetensors_file(path)
+    assert header["w"]["shape"] == [2]

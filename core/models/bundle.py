@@ -179,29 +179,38 @@ def check_safetensors_file(path) -> dict:
     """Validate the safetensors header structure of ``path`` and return the header; never unpickles.
 
     Layout: 8-byte little-endian header length N, then N bytes of JSON mapping tensor names to
-    {dtype, shape, data_offsets}. Pickles (``\\x80`` protocol byte) and torch.save zips (``PK``) are named as
-    such in the refusal.
+    {dtype, shape, data_offsets}. The structure decides; only when it fails do the first bytes name the
+    culprit (a pickle's ``\\x80`` protocol byte, a torch.save zip's ``PK``), because a genuine header length
+    may start with those bytes too.
     """
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(8)
-        if head[:2] == b"PK":
-            _refuse(path, "it is a zip archive (torch.save format)")
-        if head[:1] == b"\x80":
-            _refuse(path, "it is a Python pickle")
-        if len(head) < 8:
-            _refuse(path, f"only {size} bytes long")
-        (n,) = struct.unpack("<Q", head)
-        if n < 2 or n > min(size - 8, _MAX_HEADER):
-            _refuse(path, f"header length {n} does not fit a {size}-byte file")
-        raw = fh.read(n)
+        n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        raw = fh.read(n) if 2 <= n <= min(size - 8, _MAX_HEADER) else None
+    reason = _header_problem(head, n, raw, size)
+    if reason is None:
+        return json.loads(raw.decode("utf-8"))
+    if head[:2] == b"PK":
+        reason = "it is a zip archive (torch.save format)"
+    elif head[:1] == b"\x80":
+        reason = "it is a Python pickle"
+    raise BundleError(f"{path}: not a safetensors file ({reason}); refusing to load it, nothing was unpickled")
+
+
+def _header_problem(head: bytes, n: int, raw: bytes | None, size: int) -> str | None:
+    """Why the bytes are not a safetensors header, or None when they are one."""
+    if n < 0:
+        return f"only {size} bytes long"
+    if raw is None:
+        return f"header length {n} does not fit a {size}-byte file"
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        _refuse(path, "its header is not JSON")
+        return "its header is not JSON"
     if not isinstance(header, dict):
-        _refuse(path, "its header is not a JSON object")
+        return "its header is not a JSON object"
     data_len = size - 8 - n
     for name, entry in header.items():
         if name == "__metadata__":
@@ -212,12 +221,8 @@ def check_safetensors_file(path) -> dict:
               and all(isinstance(o, int) for o in entry["data_offsets"])
               and 0 <= entry["data_offsets"][0] <= entry["data_offsets"][1] <= data_len)
         if not ok:
-            _refuse(path, f"tensor entry {name!r} is malformed")
-    return header
-
-
-def _refuse(path: Path, reason: str):
-    raise BundleError(f"{path}: not a safetensors file ({reason}); refusing to load it, nothing was unpickled")
+            return f"tensor entry {name!r} is malformed"
+    return None
 
 
 def read_meta(directory) -> dict:
