@@ -34,15 +34,22 @@ def test_preprocess_matches_a_hand_computed_tensor(rng):
     img = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
     norm = normalization_stats("imagenet", in_channels=3)
     x = preprocess_batch([img], in_channels=3, input_size=(20, 25), normalization=norm)
-    ref = cv2.resize(img.astype(np.float32) / 255, (25, 20), interpolation=cv2.INTER_AREA)
+    # uint8 stays uint8 through resize (area when shrinking) like the trainer's pictures, then /255, then mean/std
+    ref = cv2.resize(img, (25, 20), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     ref = (ref - np.array(norm["mean"], np.float32)) / np.array(norm["std"], np.float32)
     assert x.shape == (1, 3, 20, 25)
     assert np.allclose(x[0].permute(1, 2, 0).numpy(), ref, atol=1e-5)
-    grey = preprocess_batch([img], in_channels=1, input_size=40, normalization=normalization_stats("unit",
-                                                                                                   in_channels=1))
-    ref_grey = cv2.cvtColor(img.astype(np.float32) / 255, cv2.COLOR_RGB2GRAY)      # 40x50 -> 40x40: stretch
-    ref_grey = cv2.resize(ref_grey, (40, 40), interpolation=cv2.INTER_LINEAR)
-    assert np.allclose(grey[0, 0].numpy(), ref_grey, atol=1e-5)
+    unit = normalization_stats("unit", in_channels=1)
+    grey = preprocess_batch([img], in_channels=1, input_size=40, normalization=unit)
+    ref_grey = cv2.cvtColor(cv2.resize(img, (40, 40), interpolation=cv2.INTER_LINEAR), cv2.COLOR_RGB2GRAY) / 255
+    assert np.allclose(grey[0, 0].numpy(), ref_grey, atol=1e-6)
+    # float pictures on 0..1 go through float; grey -> 3 channels replicates
+    f = rng.random((30, 30)).astype(np.float32)
+    x3 = preprocess_batch([f], in_channels=3, input_size=30, normalization=normalization_stats("unit", in_channels=3))
+    assert all(np.allclose(x3[0, c].numpy(), f) for c in range(3))
+    # float on 0..255 is read as 0..255
+    assert np.allclose(preprocess_batch([f * 255], in_channels=1, input_size=30, normalization=unit)[0, 0], f,
+                       atol=1e-5)
 
 
 def test_predict_proba_uses_the_bundle_preprocessing(tmp_path, rng):

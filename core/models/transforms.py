@@ -73,15 +73,15 @@ def to_unit_float(arr: np.ndarray, *, index: int = 0) -> np.ndarray:
 
 
 def to_channels(arr: np.ndarray, in_channels: int) -> np.ndarray:
-    """HxWxC float32 with C = in_channels (grey <-> RGB by luminance / replication)."""
-    if arr.ndim == 3 and in_channels == 1:
-        return cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY)[:, :, None]
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.shape[2] != in_channels:
-        arr = np.repeat(arr[:, :, :1], in_channels, axis=2) if arr.shape[2] == 1 else \
-            np.repeat(arr.mean(axis=2, keepdims=True), in_channels, axis=2)
-    return arr
+    """HxWxC (C = in_channels), same dtype: RGB -> grey by luminance (cv2), grey replicated when C > 1.
+
+    Same rule as the trainer's :mod:`core.data.datasets` (resize first, then channels, on uint8).
+    """
+    if arr.ndim == 3 and in_channels == 3:
+        return arr
+    grey = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY) if arr.ndim == 3 else arr
+    grey = grey[:, :, None]
+    return grey if in_channels == 1 else np.repeat(grey, in_channels, axis=2)
 
 
 def _size_hw(input_size) -> tuple[int, int]:
@@ -92,7 +92,7 @@ def _size_hw(input_size) -> tuple[int, int]:
 
 
 def resize(arr: np.ndarray, size_hw: tuple[int, int], *, mode: str = "stretch") -> np.ndarray:
-    """Resize HxWxC to ``size_hw``: plain stretch, or resize by 256/224 then centre crop."""
+    """Resize HxW or HxWx3 to ``size_hw``: plain stretch, or resize by 256/224 then centre crop."""
     h, w = size_hw
     if mode == "center_crop":
         big = (round(h * CENTER_CROP_RATIO), round(w * CENTER_CROP_RATIO))
@@ -104,21 +104,31 @@ def resize(arr: np.ndarray, size_hw: tuple[int, int], *, mode: str = "stretch") 
     if arr.shape[:2] == (h, w):
         return arr
     shrink = arr.shape[0] > h and arr.shape[1] > w
-    out = cv2.resize(arr, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return out[:, :, None] if out.ndim == 2 else out
+    return cv2.resize(arr, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def preprocess_batch(images, *, in_channels: int, input_size, normalization: dict,
                      resize_mode: str = "stretch") -> torch.Tensor:
-    """``(N, C, H, W)`` float32 network input from a list of images (arrays or loaded images)."""
+    """``(N, C, H, W)`` float32 network input from a list of images (arrays or loaded images).
+
+    uint8 pictures (what the io gate delivers) stay uint8 through resize and colour conversion, exactly like
+    the trainer's in-memory pictures, and are scaled by 1/255 in one vectorised step; other types go through
+    float. The rule is per picture, so a picture's input never depends on what else is in the batch.
+    """
     size_hw = _size_hw(input_size)
     batch = np.empty((len(images), size_hw[0], size_hw[1], in_channels), dtype=np.float32)
+    scale = np.ones(len(images), dtype=np.float32)
     for i, image in enumerate(images):
-        arr = to_unit_float(image_array(image, index=i), index=i)
-        batch[i] = resize(to_channels(arr, in_channels), size_hw, mode=resize_mode)
+        arr = image_array(image, index=i)
+        if arr.dtype == np.uint8:
+            scale[i] = 1.0 / 255.0
+        else:
+            arr = to_unit_float(arr, index=i)
+        batch[i] = to_channels(resize(arr, size_hw, mode=resize_mode), in_channels)
     x = torch.from_numpy(batch).permute(0, 3, 1, 2)
+    x = x.mul_(torch.from_numpy(scale).view(-1, 1, 1, 1))
     mean = torch.tensor(normalization["mean"], dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(normalization["std"], dtype=torch.float32).view(1, -1, 1, 1)
     if torch.any(mean != 0) or torch.any(std != 1):
-        x = (x - mean) / std
+        x = x.sub_(mean).div_(std)
     return x.contiguous()
