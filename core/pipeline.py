@@ -10,6 +10,8 @@ gives the JSON the command line prints.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +108,18 @@ def _as_loaded(item, *, frame_step: int, limits):
     if isinstance(item, (str, Path, bytes, bytearray)):
         return load_image(item, limits=limits, frame_step=frame_step)
     raise InputError(f"cannot analyze an input of type {type(item).__name__}")
+
+
+def _model_lock(predictor):
+    """The lock of a shared (st.cache_resource) predictor, held while analyze() runs it.
+
+    Why: Grad-CAM attaches hooks to the network itself, and a hook records *every* forward pass made while it
+    is attached. Without the lock another session's prediction on the same cached model would be recorded
+    as this session's activations: a wrong heat map, computed partly from another patient's image.
+    """
+    if predictor is None:
+        return contextlib.nullcontext()
+    return predictor.__dict__.setdefault("_analyze_lock", threading.RLock())
 
 
 def _resolve_predictor(model):
@@ -216,7 +230,8 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
 
     predictor = _resolve_predictor(model)
     seg_fn, seg_name = _resolve_segmenter(segmenter)
-    _segment(results, seg_fn, predictor)
+    with _model_lock(predictor if seg_fn is None else None):
+        _segment(results, seg_fn, predictor)
     timings["segmentation"] = (time.perf_counter() - t0) * 1000 - sum(timings.values())
 
     analysis = Analysis(task=task or (predictor.meta.get("task") if predictor else None),
@@ -225,8 +240,9 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
                         images=results, segmenter=seg_name, aggregation=aggregation,
                         model=_model_info(predictor))
     if predictor is not None and predictor.has_classes:
-        _classify(analysis, predictor, results, cam=cam, cam_alpha=cam_alpha, faithfulness=faithfulness,
-                  uncertainty=uncertainty, timings=timings, t0=t0)
+        with _model_lock(predictor):
+            _classify(analysis, predictor, results, cam=cam, cam_alpha=cam_alpha, faithfulness=faithfulness,
+                      uncertainty=uncertainty, timings=timings, t0=t0)
     analysis.rules = _rules(clinical, rule_table)
     analysis.warnings = sorted({w for r in results for w in r.warnings})
     timings["total"] = (time.perf_counter() - t0) * 1000
