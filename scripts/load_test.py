@@ -1,8 +1,9 @@
 """Load test of the Analyze page: many concurrent sessions in one server process (issue 10 item 5).
 
 Each session is a Streamlit ``AppTest`` started from ``dashboard/app.py``, switched to ``pages/analyze.py``,
-clicking *Analyze* on a showcase patient again and again, all sessions in parallel threads of this one
-process, as the sessions of one ``streamlit run`` server share a process. Measured:
+clicking *Analyze* on a showcase patient again and again, all sessions in threads of this one process, as
+the sessions of one ``streamlit run`` server share a process (AppTest runs take turns; see APPTEST_LOCK).
+Measured:
 
 - how often a model bundle was loaded (``core.models.load_predictor`` calls): must be once per process,
   because ``dashboard.resources.predictor`` is an ``st.cache_resource``;
@@ -94,18 +95,27 @@ class LoadCounter:
         self.module.load_predictor = self.original
 
 
+# AppTest swaps a process-global mock Runtime and page registry in and out around every run, so two
+# AppTest runs must not overlap: the sessions live side by side (20 session states, interleaved clicks) but
+# their script runs take turns. Truly simultaneous analyses on the shared cached model are exercised by
+# tests/test_load.py::test_parallel_analyses_on_one_cached_model_keep_their_own_heat_maps.
+APPTEST_LOCK = threading.Lock()
+
+
 def open_session(timeout: float):
     """A session on the Analyze page with the showcase patient and the default model preselected."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(APP), default_timeout=timeout).run()
-    at.switch_page(str(ANALYZE_PAGE)).run()
+    with APPTEST_LOCK:
+        at = AppTest.from_file(str(APP), default_timeout=timeout).run()
+        at.switch_page(str(ANALYZE_PAGE)).run()
     return at
 
 
 def click_analyze(at) -> None:
-    button = next(b for b in at.button if b.label == "Analyze")
-    button.click().run()
+    with APPTEST_LOCK:
+        button = next(b for b in at.button if b.label == "Analyze")
+        button.click().run()
 
 
 def session_problems(at) -> list[str]:
