@@ -114,10 +114,10 @@ def image_panels(analysis) -> None:
         st.markdown(f"**{title}**")
         cols = st.columns(2)
         cols[0].image(contour_image(r), caption="segmentation contour" if r.mask is not None else "original",
-                      use_container_width=True)
+                      width="stretch")
         if r.overlay is not None:
             road = f", ROAD {r.faithfulness:+.3f}" if r.faithfulness is not None else ""
-            cols[1].image(r.overlay, caption=f"{analysis.cam_method} overlay{road}", use_container_width=True)
+            cols[1].image(r.overlay, caption=f"{analysis.cam_method} overlay{road}", width="stretch")
             st.download_button("Download overlay PNG", png_bytes(r.overlay), file_name=f"overlay-{r.frame}.png",
                                mime="image/png", key=f"dl_overlay_{id(r)}")
         if r.biometry:

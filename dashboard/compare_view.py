@@ -57,8 +57,8 @@ def render(result: dict) -> None:
     points = {name: (r["fpr"], r["tpr"]) for name, r in result["rules"].items()}
     m = cnn["metrics"]
     operating = (1 - m["specificity"]["value"], m["sensitivity"]["value"])
-    st.plotly_chart(roc_figure(curves, points=points, operating=operating), use_container_width=True)
-    st.dataframe(metrics_table(result), hide_index=True, use_container_width=True)
+    st.plotly_chart(roc_figure(curves, points=points, operating=operating), width="stretch")
+    st.dataframe(metrics_table(result), hide_index=True, width="stretch")
     if "delong" in result:
         d = result["delong"]
         st.write(f"DeLong test, CNN vs logistic baseline: ΔAUC = {d['difference']:+.3f}, p = {d['p_value']:.4f}")

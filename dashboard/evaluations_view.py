@@ -56,17 +56,17 @@ def binary_details(name: str, level: str, threshold: float) -> None:
     rows = [{"metric": k, "value": round(m[k]["value"], 4), "95% CI": f"{m[k]['ci_low']:.3f}–{m[k]['ci_high']:.3f}"}
             for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")]
     c1, c2 = st.columns(2)
-    c1.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    c1.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     k = m["counts"]
     c2.plotly_chart(charts.confusion_figure(np.array([[k["tn"], k["fp"]], [k["fn"], k["tp"]]]), ["neg", "pos"]),
-                    use_container_width=True)
+                    width="stretch")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.calibration_figure({name: cal["curve"]}), use_container_width=True)
+    c1.plotly_chart(charts.calibration_figure({name: cal["curve"]}), width="stretch")
     c1.caption(f"Brier {cal['brier']:.4f}, ECE {cal['ece']:.4f}")
     curves = {name: {"thresholds": dec["thresholds"], "net_benefit": dec["net_benefit"]},
               "treat all": {"thresholds": dec["thresholds"], "net_benefit": dec["treat_all"]},
               "treat none": {"thresholds": dec["thresholds"], "net_benefit": np.zeros_like(dec["thresholds"])}}
-    c2.plotly_chart(charts.decision_figure(curves), use_container_width=True)
+    c2.plotly_chart(charts.decision_figure(curves), width="stretch")
     subgroup_table(df, y, threshold)
 
 
@@ -93,7 +93,7 @@ def subgroup_table(df: pd.DataFrame, y: np.ndarray, threshold: float) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = subgroup_metrics(work, by="group", truth="truth", score="score", threshold=threshold)
-    st.dataframe(table.round(4), hide_index=True, use_container_width=True)
+    st.dataframe(table.round(4), hide_index=True, width="stretch")
 
 
 def multiclass_details(name: str) -> None:
@@ -115,13 +115,13 @@ def multiclass_details(name: str) -> None:
         if roc.get(key):
             curves[f"{key}-average"] = {"fpr": roc[key]["fpr"], "tpr": roc[key]["tpr"], "auc": roc[f"{key}_auc"]}
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.roc_figure(curves), use_container_width=True)
+    c1.plotly_chart(charts.roc_figure(curves), width="stretch")
     c2.plotly_chart(charts.pr_figure({labels[j]: {"recall": pr["per_class"][j]["recall"],
                                                   "precision": pr["per_class"][j]["precision"],
                                                   "ap": pr["per_class"][j]["average_precision"]}
-                                      for j in range(len(labels))}), use_container_width=True)
+                                      for j in range(len(labels))}), width="stretch")
     pred = proba.argmax(axis=1)
-    st.plotly_chart(charts.confusion_figure(_confusion(y, pred, len(labels)), labels), use_container_width=True)
+    st.plotly_chart(charts.confusion_figure(_confusion(y, pred, len(labels)), labels), width="stretch")
     st.caption(f"micro AUC {roc['micro_auc']:.3f}, macro AUC {roc['macro_auc']:.3f}, "
                f"accuracy {(pred == y).mean():.3f} (image level, {len(y)} images)")
 

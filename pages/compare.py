@@ -34,4 +34,4 @@ except InputError as err:
 view.render(result)
 st.subheader("Per gestational week")
 st.dataframe(per_week_table(meta, result["patients"], result["y"], threshold=threshold), hide_index=True,
-             use_container_width=True)
+             width="stretch")

@@ -17,7 +17,7 @@ c1, c2 = st.columns(2)
 tasks = c1.multiselect("Study", sorted(table["task"].unique()), key="eval_tasks")
 models = c2.multiselect("Model", sorted(table["bundle_name"].dropna().unique()), key="eval_models")
 shown = table[(table["task"].isin(tasks) if tasks else True) & (table["bundle_name"].isin(models) if models else True)]
-st.dataframe(shown, hide_index=True, use_container_width=True)
+st.dataframe(shown, hide_index=True, width="stretch")
 
 chosen = st.multiselect("Evaluations to compare", list(shown["name"]), default=list(shown["name"])[:1],
                         key="eval_chosen")
@@ -30,9 +30,9 @@ binary = [n for n in chosen if n not in multiclass]
 if binary:
     roc, pr, rows = view.curves_for(binary, level)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.roc_figure(roc), use_container_width=True)
-    c2.plotly_chart(charts.pr_figure(pr), use_container_width=True)
-    st.dataframe(rows, hide_index=True, use_container_width=True)
+    c1.plotly_chart(charts.roc_figure(roc), width="stretch")
+    c2.plotly_chart(charts.pr_figure(pr), width="stretch")
+    st.dataframe(rows, hide_index=True, width="stretch")
     detail = st.selectbox("Details of", binary, key="eval_detail")
     threshold = st.slider("Threshold", 0.0, 1.0, 0.5, 0.01, key="eval_threshold")
     view.binary_details(detail, level, threshold)

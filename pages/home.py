@@ -18,4 +18,4 @@ overview = sample_data_overview()
 if overview.empty:
     st.info("No sample data found. Create it with `python -m core make-sample-data --out sample_data`.")
 else:
-    st.dataframe(overview, hide_index=True, use_container_width=True)
+    st.dataframe(overview, hide_index=True, width="stretch")

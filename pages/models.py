@@ -16,7 +16,7 @@ if table.empty:
     st.info("No registered models. Train one on the Train page, or run `python -m core demo register`.")
     st.stop()
 st.dataframe(table[["id", "name", "task", "arch", "is_default_for_task", "created"]], hide_index=True,
-             use_container_width=True)
+             width="stretch")
 
 labels = {int(r.id): f"#{r.id} {r.name} ({r.task}, {r.arch})" for r in table.itertuples()}
 chosen = st.selectbox("Model card", list(labels), format_func=labels.get, key="models_card")

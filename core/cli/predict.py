@@ -1,6 +1,8 @@
 """Class probabilities for one patient's images from a model bundle, with the CRL/FHR rules when GA is given.
 
-Per image (cine: per kept frame) and per patient (mean over images). The work is done by
+Per image (cine: per kept frame) and per patient (mean over images), with the uncertainty (ensemble spread
+or test-time augmentation); ``--cam METHOD`` adds Grad-CAM-family heat maps with the ROAD faithfulness
+score, ``--out DIR`` writes the overlays and analysis.json. The work is done by
 core.pipeline.analyze, the same call the dashboard makes, so the command line and the page agree.
 JSON: {"probability", "predicted_class", "probabilities", "class_names", "images": [{"file", "probability",
 "probabilities", ...}], "rules", "uncertainty", ...}; "probability" is the positive class's (binary models)
@@ -22,6 +24,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ga-weeks", type=float, default=None, help="gestational age in weeks (enables rules)")
     parser.add_argument("--crl-mm", type=float, default=None, help="crown-rump length in mm")
     parser.add_argument("--fhr-bpm", type=float, default=None, help="fetal heart rate in beats per minute")
+    parser.add_argument("--cam", default=None, metavar="METHOD",
+                        help="explanation: gradcam, gradcam++, hirescam, layercam, scorecam or eigencam")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="write overlay PNGs (original | heat map | overlay) and analysis.json here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -38,10 +44,40 @@ def predict_patient(args) -> dict:
         raise InputError("--crl-mm/--fhr-bpm need --ga-weeks: the rule thresholds depend on gestational age")
     files = [str(existing_file(f, "image")) for f in args.image]
     clinical = Clinical(ga_weeks=args.ga_weeks, crl_mm=args.crl_mm, fhr_bpm=args.fhr_bpm)
-    analysis = analyze(files, clinical, model=args.model, cam=getattr(args, "cam", None))
+    cam = getattr(args, "cam", None)
+    if cam is not None:
+        from core.explain.cam import cam_method
+
+        cam_method(cam)  # an unknown method is the user's error, before any work
+    analysis = analyze(files, clinical, model=args.model, cam=cam, faithfulness=cam is not None)
     out = analysis.to_dict()
     out["class_names"] = list(analysis.class_names)
+    if getattr(args, "out", None):
+        out["files"] = write_outputs(analysis, out, args.out)
     return out
+
+
+def write_outputs(analysis, result: dict, folder) -> list[str]:
+    """Overlay PNGs per image (and frame) plus analysis.json in ``folder``; returns the written paths."""
+    import json
+    from pathlib import Path
+
+    from core.case_report import png_bytes
+    from core.cli._util import _clean
+    from core.explain.overlay import triptych
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, r in enumerate(analysis.images):
+        stem = f"{i:02d}-{Path(r.name).stem[:60]}" + (f"-frame{r.frame}" if r.kind == "video" else "")
+        if r.cam is not None:
+            (out / f"{stem}-overlay.png").write_bytes(png_bytes(r.overlay))
+            (out / f"{stem}-triptych.png").write_bytes(png_bytes(triptych(r.image, r.cam)))
+            written += [str(out / f"{stem}-overlay.png"), str(out / f"{stem}-triptych.png")]
+    (out / "analysis.json").write_text(json.dumps(_clean(result), indent=2), encoding="utf-8")
+    written.append(str(out / "analysis.json"))
+    return written
 
 
 def _print_text(result: dict) -> None:
