@@ -128,14 +128,17 @@ def _with_rules(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _patient_table(oof: pd.DataFrame, class_names: list[str], positive: str | None) -> pd.DataFrame:
-    """Out-of-fold image rows -> evaluation.csv rows (one per image, patient id kept for aggregation)."""
-    out = pd.DataFrame({"case_id": oof["case"].astype(str), "patient_id": oof["patient_id"].astype(str),
-                        "truth": oof["truth"]})
+    """Out-of-fold image rows (training's oof_predictions.csv) -> evaluation rows, one per image or cine frame,
+    the patient id kept for patient-level aggregation."""
+    case = oof["case"].astype(str)
+    if "frame" in oof.columns and case.duplicated().any():
+        case = case + "#frame" + oof["frame"].fillna(0).astype(int).astype(str)
+    out = pd.DataFrame({"case_id": case, "patient_id": oof["patient_id"].astype(str), "truth": oof["truth"]})
     if positive is not None:
         out["score"] = oof["score"].astype(float)
     else:
         for c in class_names:
-            out[f"p_{c}"] = oof[f"p_{c}"].astype(float) if f"p_{c}" in oof else np.nan
+            out[f"p_{c}"] = oof[f"score_{c}"].astype(float)
     for col in ("fold", "plane", "ga_weeks", "crl_mm", "fhr_bpm"):
         if col in oof.columns:
             out[col] = oof[col]

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _settle(page, timeout=180_000):
-    page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout)
     page.wait_for_function("() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=timeout)
 
 

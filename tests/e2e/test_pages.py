@@ -9,10 +9,11 @@ ALL_PAGES = [spec for specs in PAGES.values() for spec in specs]
 
 
 def _settle(page):
-    page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
+    """The page has drawn its heading and Streamlit is no longer running the script."""
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=180_000)
     page.wait_for_function(
-        "() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=120_000)
-    page.wait_for_timeout(500)
+        "() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=180_000)
+    page.wait_for_timeout(1000)
 
 
 @pytest.mark.parametrize("spec", ALL_PAGES, ids=[s.url for s in ALL_PAGES])
