@@ -112,4 +112,6 @@ def per_week_table(meta: dict, patients: pd.DataFrame, y: np.ndarray, *, thresho
                          "score": patients["score"].astype(float).to_numpy()})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return subgroup_metrics(work, by="week", truth="truth", score="score", threshold=threshold)
+        table = subgroup_metrics(work, by="week", truth="truth", score="score", threshold=threshold)
+    table["group"] = table["group"].astype(str)  # weeks and the "all" row in one text column
+    return table

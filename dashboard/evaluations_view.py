@@ -93,6 +93,7 @@ def subgroup_table(df: pd.DataFrame, y: np.ndarray, threshold: float) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = subgroup_metrics(work, by="group", truth="truth", score="score", threshold=threshold)
+    table["group"] = table["group"].astype(str)  # group values and the "all" row in one text column
     st.dataframe(table.round(4), hide_index=True, width="stretch")
 
 

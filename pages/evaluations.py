@@ -16,7 +16,9 @@ if table.empty:
 c1, c2 = st.columns(2)
 tasks = c1.multiselect("Study", sorted(table["task"].unique()), key="eval_tasks")
 models = c2.multiselect("Model", sorted(table["bundle_name"].dropna().unique()), key="eval_models")
-shown = table[(table["task"].isin(tasks) if tasks else True) & (table["bundle_name"].isin(models) if models else True)]
+keep = table["task"].isin(tasks or table["task"].unique()) & \
+    (table["bundle_name"].isin(models) if models else table["bundle_name"].notna() | table["bundle_name"].isna())
+shown = table[keep]
 st.dataframe(shown, hide_index=True, width="stretch")
 
 chosen = st.multiselect("Evaluations to compare", list(shown["name"]), default=list(shown["name"])[:1],

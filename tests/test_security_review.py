@@ -172,7 +172,7 @@ def _tracked_files() -> list[str]:
 def test_scanner_patterns_catch_samples():
     key_header = "-----BEGIN " + "RSA PRIVATE KEY-----"
     samples = {"private key block": key_header, "AWS access key": "AKIA" + "ABCDEFGHIJKLMNOP",
-               "GitHub token": "ghp_" + "a" * 36, "password in a URL": "postgresql://user:hunter2@db.example.org/x"}
+               "GitHub token": "ghp_" + "a" * 36, "password in a URL": "postgresql://user:" + "hunter2@db.example.org/x"}
     for label, pattern in SECRET_CONTENT:
         if label in samples:
             assert pattern.search(samples[label]), label
