@@ -43,6 +43,9 @@ class Recipe:
     seg_alpha: float = 0.5              # L_seg = a*BCE + (1-a)*Dice
     cls_beta: float = 0.8               # L = L_seg + b*weighted BCE
     normalization: str = "unit"         # "unit" (0..1) | "imagenet"
+    # Overrides used when the network trains from scratch (no ImageNet weights in the local cache): the
+    # papers fine-tune pretrained networks at lr 1e-4..5e-4, which barely moves a randomly initialised one.
+    scratch: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 
@@ -104,7 +107,8 @@ _STUDIES = {
         image_kind="gestational_sac",
         default_arch="vgg19",
         recipe=Recipe(optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=16, epochs=50, input_size=224,
-                      augment="miscarriage", early_stopping_metric="val_auc", patience=10),
+                      augment="miscarriage", early_stopping_metric="val_auc", patience=10,
+                      scratch={"lr": 1e-3, "weight_decay": 1e-4, "augment": "basic"}),
         protocol=Protocol(cv="kfold:10", aggregation="mean",
                           metrics=("accuracy", "sensitivity", "specificity", "ppv", "npv", "auc"),
                           subgroups=("ga_week", "plane")),
@@ -123,7 +127,7 @@ _STUDIES = {
         recipe=Recipe(optimizer="adam", lr=1e-4, weight_decay=5e-4, batch_size=4, epochs=500, input_size=256,
                       augment="preterm", loss="joint", seg_alpha=0.5, cls_beta=0.8,
                       class_weighting="inverse_frequency", balanced_sampling=True,
-                      early_stopping_metric="val_loss", patience=50),
+                      early_stopping_metric="val_loss", patience=50, scratch={"lr": 1e-3}),
         protocol=Protocol(cv="holdout", split_fractions=(0.6, 0.2, 0.2),
                           metrics=("iou", "sensitivity", "specificity", "auc")),
         paper={"iou_unet": 0.913, "iou_fcn": 0.755, "iou_deeplabv3": 0.756, "iou_multitask": (0.923, 0.081),
@@ -140,7 +144,7 @@ _STUDIES = {
         recipe=Recipe(optimizer="adamw", lr=5e-4, weight_decay=0.05, batch_size=32, epochs=30, input_size=224,
                       in_channels=3, warmup_epochs=1, schedule="cosine", early_stopping_metric="val_accuracy",
                       patience=5, class_weighting="inverse_frequency", augment="cns",
-                      normalization="imagenet"),
+                      normalization="imagenet", scratch={"lr": 1e-3, "warmup_epochs": 0}),
         protocol=Protocol(cv="lopo", aggregation="mean",
                           metrics=("accuracy", "precision", "recall", "f1", "auroc"),
                           subgroups=("trimester", "before_20_weeks"), frame_step=80),

@@ -44,6 +44,7 @@ class FoldPlan:
     device: torch.device
     arch_kwargs: dict
     bundle_meta: dict             # task, class names, preprocessing, recipe ... (fold bundles add metrics)
+    weights: str | None = None    # "imagenet" when the weights are in the local cache, else None (scratch)
 
 
 def _indices(plan: FoldPlan, patients) -> np.ndarray:
@@ -83,7 +84,8 @@ def build_fold_model(plan: FoldPlan, fold: int):
     num_classes = 1 if plan.kind == "segmentation" else len(plan.class_names)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(plan.seed * 104_729 + fold)
-        return build_model(plan.arch, num_classes=num_classes, in_channels=plan.in_channels, **plan.arch_kwargs)
+        return build_model(plan.arch, num_classes=num_classes, in_channels=plan.in_channels, weights=plan.weights,
+                           **plan.arch_kwargs)
 
 
 def _upsampled_mask(prob: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -85,6 +85,17 @@ def _fingerprint(df: pd.DataFrame) -> str:
     return h[:16]
 
 
+def _recipe_for_weights(task, arch):
+    """(task, pretrained): ImageNet weights when cached, else the recipe's from-scratch variant."""
+    from core.models.weights import imagenet_available
+
+    if imagenet_available(arch):
+        return task, True
+    if task.recipe.scratch:
+        task = replace(task, recipe=replace(task.recipe, **task.recipe.scratch))
+    return task, False
+
+
 def _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, device) -> dict:
     r = task.recipe
     cpu = device.type == "cpu"
@@ -161,10 +172,12 @@ def train(task, manifest, arch=None, cv=None, epochs=None, out=None, resume=Fals
     dist_util.init_from_env()
     dev = torch.device(device) if device else dist_util.device_for_rank()
     task, man, arch, kind = _resolve(base, manifest, arch)
+    task, pretrained = _recipe_for_weights(task, arch)
     if kind == "instance":
         raise InputError(f"--arch {arch} is an instance network; use --task instance or first_trimester")
     fingerprint = _fingerprint(man.df)
     settings = _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, dev)
+    settings["weights"] = "imagenet" if pretrained else None
     run_dir, old = _prepare_run_dir(out, settings, fingerprint, resume)
     if old is not None:
         settings = old["settings"]
@@ -222,7 +235,8 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
     plan = FoldPlan(task=task, arch=settings["arch"], kind=kind, pictures=pictures, targets=targets,
                     class_names=class_names, config=config, input_size=settings["input_size"],
                     batch_size=settings["batch_size"], in_channels=settings["in_channels"], seed=settings["seed"],
-                    device=dev, arch_kwargs=settings["arch_kwargs"], bundle_meta=meta)
+                    device=dev, arch_kwargs=settings["arch_kwargs"], bundle_meta=meta,
+                    weights=settings.get("weights"))
     emit = fan_out([progress])
     results = []
     for k, split in enumerate(splits):
