@@ -1,8 +1,10 @@
-"""Analyze: one patient's images + GA/CRL/FHR -> segmentation, CNN with uncertainty, Grad-CAM, rules."""
+"""Analyze: one patient's images + GA/CRL/FHR -> segmentation, CNN with uncertainty, Grad-CAM, rules;
+instance studies (first trimester): detected structures, view category and completeness checklist."""
 
 import streamlit as st
 
 from dashboard import analyze_view as view
+from dashboard import instance_view
 from dashboard.components import disclaimer
 from dashboard.resources import STUDIES, bootstrap
 from dashboard.state import init_state
@@ -13,6 +15,9 @@ st.title("Analyze a patient")
 disclaimer()
 
 study = st.selectbox("Study", STUDIES, key="study")
+if instance_view.is_instance_study(study):     # first trimester: structures found, view, completeness
+    instance_view.analyze(study, view.choose_inputs(study))
+    st.stop()
 left, right = st.columns([2, 1])
 with left:
     inputs = view.choose_inputs(study)

@@ -179,7 +179,12 @@ _CACHE_SIZE = 8
 
 
 def load_predictor(bundle_dir, *, device=None, batch_size: int = 32) -> Predictor:
-    """The :class:`Predictor` of a bundle directory, cached by path, file times and device."""
+    """The :class:`Predictor` of a bundle directory, cached by path, file times and device.
+
+    A bundle whose model.json says ``kind: instance`` (Mask R-CNN) is handed to
+    :func:`core.models.instance.load_instance_predictor`: it detects structures instead of returning class
+    probabilities, so it has its own predictor; one entry point keeps the dashboard's model cache uniform.
+    """
     d = Path(bundle_dir).resolve()
     dev = torch.device(device) if device is not None else _default_device()
     try:
@@ -190,10 +195,26 @@ def load_predictor(bundle_dir, *, device=None, batch_size: int = 32) -> Predicto
     with _CACHE_LOCK:
         if stamp is not None and key in _CACHE:
             return _CACHE[key]
-    model, meta = load_bundle(d, device=dev)
-    predictor = Predictor(model, meta, device=dev, batch_size=batch_size)
+    if _is_instance_bundle(d):
+        from core.models.instance import load_instance_predictor
+
+        predictor = load_instance_predictor(d)      # CPU; Mask R-CNN takes a list of any-size images
+    else:
+        model, meta = load_bundle(d, device=dev)
+        predictor = Predictor(model, meta, device=dev, batch_size=batch_size)
     with _CACHE_LOCK:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = predictor
     return predictor
+
+
+def _is_instance_bundle(directory: Path) -> bool:
+    """True when the bundle's model.json declares an instance-segmentation model (unreadable json: False,
+    so :func:`load_bundle` reports the problem with its own message)."""
+    from core.models.bundle import BundleError, read_meta
+
+    try:
+        return read_meta(directory).get("kind") == "instance"
+    except (BundleError, OSError):
+        return False
