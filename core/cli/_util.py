@@ -36,3 +36,13 @@ def existing_file(path: str, what: str = "file") -> Path:
     if not p.is_file():
         raise InputError(f"{path}: {what} not found")
     return p
+
+
+def silence_library_logs() -> None:
+    """Decoders log their own complaints (Pillow, pydicom); a command's report is one line per file, so
+    library records are not printed unless SONODASH_DEBUG is set."""
+    import logging
+    import os
+
+    if not os.environ.get("SONODASH_DEBUG"):
+        logging.getLogger().addHandler(logging.NullHandler())

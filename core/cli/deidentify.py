@@ -22,18 +22,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
 
 
-def _silence_library_logs() -> None:
-    """Decoders log their own complaints (Pillow, pydicom); the command's report is one line per file, so
-    library records are not printed unless SONODASH_DEBUG is set."""
-    import logging
-    import os
-
-    if not os.environ.get("SONODASH_DEBUG"):
-        logging.getLogger().addHandler(logging.NullHandler())
-
-
 def run(args) -> int:
-    _silence_library_logs()
+    from core.cli._util import silence_library_logs
+
+    silence_library_logs()
     from pathlib import Path
 
     from core.cli._util import print_json

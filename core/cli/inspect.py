@@ -41,18 +41,10 @@ def _line(row: dict) -> str:
             f"{'' if row['frames'] == 1 else 's'}, {spacing_text}")
 
 
-def _silence_library_logs() -> None:
-    """Decoders log their own complaints (Pillow, pydicom); the command's report is one line per file, so
-    library records are not printed unless SONODASH_DEBUG is set."""
-    import logging
-    import os
-
-    if not os.environ.get("SONODASH_DEBUG"):
-        logging.getLogger().addHandler(logging.NullHandler())
-
-
 def run(args) -> int:
-    _silence_library_logs()
+    from core.cli._util import silence_library_logs
+
+    silence_library_logs()
     from core.cli._util import print_json
     from core.errors import InputError
 
