@@ -1,4 +1,5 @@
-"""Evaluations: browse stored evaluations, overlay ROC/PR curves, CIs, calibration, subgroups, CSV export."""
+"""Evaluations: browse stored evaluations, overlay ROC/PR curves, CIs, calibration, subgroups, CSV export;
+the first-trimester per-structure table (paper layout) of instance models and runs."""
 
 import streamlit as st
 
@@ -9,39 +10,43 @@ from dashboard.resources import bootstrap, evaluation, evaluations
 bootstrap()
 st.title("Evaluations")
 
-table = evaluations()
-if table.empty:
-    st.info("No stored evaluations yet. `python -m core evaluate --model BUNDLE --manifest CSV --name NAME` adds one.")
-    st.stop()
-c1, c2 = st.columns(2)
-tasks = c1.multiselect("Study", sorted(table["task"].unique()), key="eval_tasks")
-models = c2.multiselect("Model", sorted(table["bundle_name"].dropna().unique()), key="eval_models")
-keep = table["task"].isin(tasks or table["task"].unique()) & \
-    (table["bundle_name"].isin(models) if models else table["bundle_name"].notna() | table["bundle_name"].isna())
-shown = table[keep]
-st.dataframe(shown, hide_index=True, width="stretch")
-
-chosen = st.multiselect("Evaluations to compare", list(shown["name"]), default=list(shown["name"])[:1],
-                        key="eval_chosen")
-level = st.radio("Level", ["patient", "image"], horizontal=True, key="eval_level")
-if not chosen:
-    st.stop()
-tasks_of = dict(zip(table["name"], table["task"]))
-multiclass = [n for n in chosen if len(evaluation(n)[0].get("class_names") or []) > 2]
-binary = [n for n in chosen if n not in multiclass]
-if binary:
-    roc, pr, rows = view.curves_for(binary, level)
+curves_tab, structures_tab = st.tabs(["ROC / PR evaluations", "First-trimester structures"])
+with structures_tab:        # drawn first: the curves tab may st.stop() when there is nothing to compare
+    view.instance_section()
+with curves_tab:
+    table = evaluations()
+    if table.empty:
+        st.info("No stored evaluations yet. `python -m core evaluate --model BUNDLE --manifest CSV --name NAME` adds one.")
+        st.stop()
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.roc_figure(roc), width="stretch")
-    c2.plotly_chart(charts.pr_figure(pr), width="stretch")
-    st.dataframe(rows, hide_index=True, width="stretch")
-    detail = st.selectbox("Details of", binary, key="eval_detail")
-    threshold = st.slider("Threshold", 0.0, 1.0, 0.5, 0.01, key="eval_threshold")
-    view.binary_details(detail, level, threshold)
-for name in multiclass:
-    st.subheader(f"{name} ({tasks_of.get(name)}, multi-class)")
-    view.multiclass_details(name)
+    tasks = c1.multiselect("Study", sorted(table["task"].unique()), key="eval_tasks")
+    models = c2.multiselect("Model", sorted(table["bundle_name"].dropna().unique()), key="eval_models")
+    keep = table["task"].isin(tasks or table["task"].unique()) & \
+        (table["bundle_name"].isin(models) if models else table["bundle_name"].notna() | table["bundle_name"].isna())
+    shown = table[keep]
+    st.dataframe(shown, hide_index=True, width="stretch")
 
-export = st.selectbox("Export per-case predictions", chosen, key="eval_export")
-st.download_button("Download CSV", evaluation(export)[1].to_csv(index=False), file_name=f"{export}.csv",
-                   mime="text/csv")
+    chosen = st.multiselect("Evaluations to compare", list(shown["name"]), default=list(shown["name"])[:1],
+                            key="eval_chosen")
+    level = st.radio("Level", ["patient", "image"], horizontal=True, key="eval_level")
+    if not chosen:
+        st.stop()
+    tasks_of = dict(zip(table["name"], table["task"]))
+    multiclass = [n for n in chosen if len(evaluation(n)[0].get("class_names") or []) > 2]
+    binary = [n for n in chosen if n not in multiclass]
+    if binary:
+        roc, pr, rows = view.curves_for(binary, level)
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(charts.roc_figure(roc), width="stretch")
+        c2.plotly_chart(charts.pr_figure(pr), width="stretch")
+        st.dataframe(rows, hide_index=True, width="stretch")
+        detail = st.selectbox("Details of", binary, key="eval_detail")
+        threshold = st.slider("Threshold", 0.0, 1.0, 0.5, 0.01, key="eval_threshold")
+        view.binary_details(detail, level, threshold)
+    for name in multiclass:
+        st.subheader(f"{name} ({tasks_of.get(name)}, multi-class)")
+        view.multiclass_details(name)
+
+    export = st.selectbox("Export per-case predictions", chosen, key="eval_export")
+    st.download_button("Download CSV", evaluation(export)[1].to_csv(index=False), file_name=f"{export}.csv",
+                       mime="text/csv")

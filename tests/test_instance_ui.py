@@ -45,9 +45,7 @@ def rigged_instance_bundle(folder: Path) -> Path:
     meta = {"kind": "instance", "task": "first_trimester", "name": "constructed head detector",
             "structures": structures, "class_names": structures,
             "views": {k: list(v) for k, v in task.views.items()}, "input_size": 256, "normalization": "imagenet",
-            "score_threshold": 0.3, "metrics": {"mask_map50": 0.5, "box_map50": 0.6, "per_structure": [
-                {"structure": s, "TP": 3.0, "FP": 1.0, "FN": 0.0, "TN": 6.0, "accuracy": 0.9, "recall": 1.0,
-                 "precision": 0.75, "f1": 0.857, "mask_ap50": 0.7, "box_ap50": 0.8} for s in structures]}}
+            "score_threshold": 0.3}
     return save_bundle(folder / "ft-bundle", model, meta)
 
 
@@ -140,3 +138,33 @@ run([("empty.png", b"")], {str(bundle)!r})
     assert not at.exception, at.exception
     assert len(at.error) == 2
     assert "notes.png" in at.error[0].value and "empty.png" in at.error[1].value
+
+
+def test_evaluations_shows_the_per_structure_table_of_a_run_in_the_paper_layout(monkeypatch, tmp_path):
+    """A training run's metrics.json (as the instance trainer writes it) in the store folder: the Evaluations
+    page shows it with the paper's columns and a mean row; a never-detected structure keeps its NaNs."""
+    import json
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    run = Path(os.environ["SONODASH_HOME"]) / "runs" / "first_trimester-maskrcnn_mobilenet-test"
+    run.mkdir(parents=True)
+    rows = [{"structure": "cranium", "TP": 4.0, "FP": 1.0, "FN": 1.0, "TN": 4.0, "accuracy": 0.8, "recall": 0.8,
+             "precision": 0.8, "f1": 0.8, "mask_ap50": 0.75, "box_ap50": 0.85},
+            {"structure": "nasal_bone", "TP": 0.0, "FP": 0.0, "FN": 2.0, "TN": 8.0, "accuracy": 0.8, "recall": 0.0,
+             "precision": None, "f1": 0.0, "mask_ap50": 0.25, "box_ap50": 0.35}]
+    (run / "metrics.json").write_text(json.dumps({"mask_map50": 0.5, "mask_map50_sd": 0.02, "box_map50": 0.6,
+                                                  "n_runs": 5, "cv": "repeated:5", "per_structure": rows}))
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.switch_page(str(ROOT / "pages" / "evaluations.py")).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="instance_source").value == f"run: {run.name}"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Mask mAP@0.5"] == "0.500 ± 0.020" and metrics["Box mAP@0.5"] == "0.600"
+    table = next(df.value for df in at.dataframe if "Mask AP" in df.value.columns)
+    assert list(table.columns) == ["Structure", "TP", "FP", "FN", "TN", "Accuracy", "Recall", "Precision", "F1",
+                                   "Mask AP", "Box AP"]
+    assert list(table["Structure"]) == ["cranium", "nasal bone", "mean"]
+    assert np.isnan(table.loc[1, "Precision"]) and table.loc[1, "TP"] == 0
+    assert table.loc[2, "Mask AP"] == 0.5 and table.loc[2, "Box AP"] == 0.6 and table.loc[2, "Precision"] == 0.8
