@@ -101,8 +101,10 @@ def _reference_predictor(arch: str, folder: Path):
 
 
 def run_bench(*, demo_only: bool = False, references=("vgg19", "resnet34"), repeats: int = 5,
-              analyze_repeats: int = 20, progress=None) -> dict:
-    """The benchmark of every demo bundle and the reference architectures at 224x224."""
+              analyze_repeats: int = 20, instance: bool = True, instance_size: int = 256, progress=None) -> dict:
+    """The benchmark of every demo bundle and the reference architectures at 224x224, plus (``instance``)
+    the frames per second of both Mask R-CNN backbones at ``instance_size`` on the CPU and, when present,
+    the GPU (the first-trimester paper's real-time figure: YOLACT 25.4, Mask R-CNN 11.4 FPS on a P100)."""
     from core.demo import DEMO_SPECS, demo_bundle
     from core.models import load_predictor
 
@@ -113,7 +115,7 @@ def run_bench(*, demo_only: bool = False, references=("vgg19", "resnet34"), repe
     with tempfile.TemporaryDirectory() as tmp:
         for name, bundle in jobs:
             predictor = load_predictor(bundle)
-            if not predictor.has_classes:
+            if not getattr(predictor, "has_classes", False):     # segmentation-only and instance bundles
                 continue
             if progress:
                 progress(name)
@@ -126,5 +128,20 @@ def run_bench(*, demo_only: bool = False, references=("vgg19", "resnet34"), repe
                 predictor = _reference_predictor(arch, Path(tmp))
                 rows.append(bench_predictor(arch, predictor, size=224, repeats=repeats,
                                             analyze_repeats=max(3, analyze_repeats // 4)))
-    return {"device": device if device == "cpu" else torch.cuda.get_device_name(0),
-            "threads": torch.get_num_threads(), "models": rows}
+    result = {"device": device if device == "cpu" else torch.cuda.get_device_name(0),
+              "threads": torch.get_num_threads(), "models": rows}
+    if instance:
+        result["instance"] = _instance_rows(size=instance_size, n_frames=max(3, repeats), progress=progress)
+    return result
+
+
+def _instance_rows(*, size: int, n_frames: int, progress=None) -> list[dict]:
+    """FPS rows {name, input, device, fps, ms_median, n_frames} of maskrcnn_mobilenet and maskrcnn (batch 1)."""
+    from core.evaluation.instance_speed import bench_instance_models
+
+    rows = []
+    for arch in ("maskrcnn_mobilenet", "maskrcnn"):
+        if progress:
+            progress(arch)
+        rows += bench_instance_models(archs=(arch,), size=size, n_frames=n_frames)
+    return [{**row, "fps": round(row["fps"], 3), "ms_median": round(row["ms_median"], 1)} for row in rows]

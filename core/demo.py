@@ -48,7 +48,13 @@ DEMO_SPECS = (
     DemoSpec("miscarriage", "smallcnn", "kfold:5", 160, 8, 96),
     DemoSpec("preterm", "unet_cls", "holdout", 80, 10, 96),
     DemoSpec("cns", "smallcnn", "kfold:5", 60, 8, 96),
+    # First trimester: the task's own recipe (SGD lr 5e-3, 256 px), one run of the paper's protocol (fixed 5 %
+    # test set, 4:1 train/val). Its metrics (per-structure table) are always kept as metrics.json; its weights
+    # only when the bundle fits DEMO_BUNDLE_LIMIT_MB (a Mask R-CNN with torchvision's 1024-wide box head is
+    # ~89 MB, so today the demo ships the run's table and the Analyze page needs a trained bundle).
+    DemoSpec("first_trimester", "maskrcnn_mobilenet", "repeated:1", 40, 20, 256),
 )
+DEMO_BUNDLE_LIMIT_MB = 12.0
 
 
 def demo_task(study: str):
@@ -58,6 +64,8 @@ def demo_task(study: str):
     from core.tasks import get_task
 
     task = get_task(study)
+    if task.kind == "instance":
+        return task         # Mask R-CNN trains with its own recipe (SGD); DEMO_RECIPE is for the classifiers
     overrides = dict(DEMO_RECIPE)
     if task.recipe.augment == "preterm":
         overrides.pop("augment")
@@ -101,7 +109,7 @@ def register_demo_assets(*, force: bool = False) -> list[str]:
         store.set_default_bundle(spec.study, bundle_id)
         done.append(f"bundle:{spec.study}")
         csv = DEMO_MODELS / spec.study / "evaluation.csv"
-        if csv.is_file():
+        if csv.is_file() and meta.get("kind") != "instance":   # instance metrics live in model.json/metrics.json
             cases = evaluation_cases(csv, list(meta["class_names"]))
             rules = DEFAULT_RULE_TABLE.to_dict() if spec.study == "miscarriage" else None
             store.save_evaluation(f"demo-{spec.study}", task=spec.study, cases=cases, bundle_path=bundle,
@@ -178,6 +186,9 @@ def build_demo(*, data_dir: Path, out_dir: Path = DEMO_MODELS, studies=None, pro
         target = out_dir / spec.study
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
+        if result["metrics"].get("per_structure") is not None:
+            results[spec.study] = _keep_instance_run(result, target)
+            continue
         shutil.copytree(result["bundle"], target / "bundle")
         _calibrate_ood(target / "bundle", manifest)
         meta = json.loads((target / "bundle" / "model.json").read_text(encoding="utf-8"))
@@ -188,3 +199,26 @@ def build_demo(*, data_dir: Path, out_dir: Path = DEMO_MODELS, studies=None, pro
         table.to_csv(target / "evaluation.csv", index=False, float_format="%.6g")
         results[spec.study] = {"bundle": str(target / "bundle"), "metrics": result["metrics"]}
     return results
+
+
+def _bundle_mb(bundle: Path) -> float:
+    return sum(f.stat().st_size for f in Path(bundle).rglob("*") if f.is_file()) / 1e6
+
+
+def _keep_instance_run(result: dict, target: Path) -> dict:
+    """An instance run into sample_data: metrics.json (with the per-structure table; per-run histories left
+    out) always, the bundle only when it fits :data:`DEMO_BUNDLE_LIMIT_MB`."""
+    metrics = {k: v for k, v in result["metrics"].items() if k != "runs"}
+    metrics["runs"] = [{k: v for k, v in r.items() if k not in ("history", "per_structure")}
+                       for r in result["metrics"].get("runs", [])]
+    (target / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float), encoding="utf-8")
+    size = _bundle_mb(result["bundle"])
+    out = {"metrics": {k: metrics.get(k) for k in ("mask_map50", "box_map50", "view_accuracy", "fps")},
+           "bundle_mb": round(size, 1)}
+    if size <= DEMO_BUNDLE_LIMIT_MB:
+        shutil.copytree(result["bundle"], target / "bundle")
+        out["bundle"] = str(target / "bundle")
+    else:
+        out["bundle"] = None
+        out["skipped"] = f"bundle {size:.0f} MB exceeds the {DEMO_BUNDLE_LIMIT_MB:.0f} MB demo budget; metrics kept"
+    return out

@@ -2,7 +2,8 @@
 
 For each demo model and for vgg19 and resnet34 at 224x224: predict-path time / bare forward on the same
 batch, Grad-CAM time / forward time, analyze() latency of one 256x256 image (median of 20), batch-32
-throughput, GFLOPs per image and achieved GFLOP/s. Runs on the GPU when one is present.
+throughput, GFLOPs per image and achieved GFLOP/s. Runs on the GPU when one is present. Key "instance": frames
+per second of the Mask R-CNN backbones (maskrcnn_mobilenet, maskrcnn) at 256 px, batch 1, on the CPU and the GPU.
 """
 
 NAME = "bench"
@@ -13,6 +14,7 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--demo-only", action="store_true", help="skip the 224x224 vgg19/resnet34 references")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (median; default 5)")
+    parser.add_argument("--no-instance", action="store_true", help="skip the Mask R-CNN FPS figures")
 
 
 def run(args) -> int:
@@ -24,7 +26,7 @@ def run(args) -> int:
 
     if args.repeats < 1:
         raise InputError(f"--repeats must be at least 1, got {args.repeats}")
-    result = run_bench(demo_only=args.demo_only, repeats=args.repeats,
+    result = run_bench(demo_only=args.demo_only, repeats=args.repeats, instance=not args.no_instance,
                        progress=lambda name: print(f"benchmarking {name}…", file=sys.stderr))
     if args.json:
         print_json(result)
@@ -35,4 +37,9 @@ def run(args) -> int:
     print("  ".join(f"{c:>22}" for c in cols))
     for row in result["models"]:
         print("  ".join(f"{str(row[c]):>22}" for c in cols))
+    if result.get("instance"):
+        print("instance segmentation (batch 1):")
+        for row in result["instance"]:
+            print(f"  {row['name']:>20} {row['input']:>10} {row['device']:>5}  {row['fps']:.2f} FPS  "
+                  f"median {row['ms_median']:.0f} ms over {row['n_frames']} frames")
     return 0
