@@ -162,9 +162,10 @@ def _checklist(checklist: dict) -> None:
         return
     found, expected = len(checklist.get("found") or {}), len(checklist.get("expected") or [])
     st.markdown(f"**View category: {view}** — completeness {found}/{expected}"
-                + (" ✅ complete" if checklist.get("complete") else ""))
-    lines = [f"- {'✅' if row.status == 'found' else '❌'} {row.structure}"
-             + (f" ({row.score:.2f})" if row.status == "found" else " — missing")
+                + (" :green[complete]" if checklist.get("complete") else ""))
+    # Material icons, not emoji: browsers without an emoji font would show empty boxes
+    lines = [(f"- :green[:material/check_circle:] {row.structure} ({row.score:.2f})" if row.status == "found"
+              else f"- :red[:material/cancel:] {row.structure} — missing")
              for row in checklist_table(checklist).itertuples()]
     st.markdown("\n".join(lines))
 

@@ -117,13 +117,13 @@ def test_analyze_first_trimester_shows_overlay_view_and_checklist(bundle):
     assert not at.error, [e.value for e in at.error]
     text = " ".join(m.value for m in at.markdown)
     assert "View category: head" in text and "completeness 2/3" in text
-    assert "✅ cranium" in text and "❌ choroid plexus — missing" in text
+    assert "check_circle:] cranium (0.56)" in text and "cancel:] choroid plexus — missing" in text
     assert len(at.image) == 6                                       # the showcase patient's six views
     assert "instance overlay" in str(at.image[0].proto)
     shown = at.multiselect(key="instance_shown")
     assert shown.value == ["cranium", "midline_falx"]
     shown.unselect("midline_falx").run()                             # toggling redraws, keeps the checklist
-    assert not at.exception and "✅ midline falx" in " ".join(m.value for m in at.markdown)
+    assert not at.exception and "check_circle:] midline falx (0.38)" in " ".join(m.value for m in at.markdown)
 
 
 def test_instance_run_on_a_bad_upload_gives_one_error(bundle):

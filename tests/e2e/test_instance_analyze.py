@@ -1,0 +1,70 @@
+"""Real browser: Analyze for the first-trimester study shows the instance overlay, the view and the checklist.
+
+The server starts with an empty store (the demo assets register on the first page load); then a first-trimester
+instance bundle is registered as the study's default, as the Train page or ``train`` would. The bundle is the
+constructed head detector of tests/test_instance_ui.py (cranium and midline falx on any image, choroid
+plexus never), so the expected checklist is known.
+"""
+
+import re
+
+import pytest
+
+from core.paths import SAMPLE_DATA
+
+pytestmark = pytest.mark.e2e
+WAIT = 180_000
+
+
+def _settle(page, timeout=WAIT):
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=timeout)
+
+
+def _choose(page, label, option):
+    """Open a selectbox and pick ``option`` (retried: a click during a rerun may not open the list)."""
+    choice = page.get_by_role("option", name=option, exact=True)
+    for _ in range(5):
+        _settle(page)
+        page.locator("[data-testid='stSelectbox']").filter(has_text=label).click()
+        try:
+            choice.wait_for(timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - the list did not open: try again
+            page.keyboard.press("Escape")
+    choice.click()
+    _settle(page)
+
+
+def test_first_trimester_showcase_image_shows_instance_overlay_and_checklist(server, page, artifacts,
+                                                                            monkeypatch, tmp_path):
+    from test_instance_ui import register_default, rigged_instance_bundle
+
+    page.goto(f"{server['url']}/analyze")
+    _settle(page)                                       # first load: the demo assets are registered
+    monkeypatch.setenv("SONODASH_HOME", str(server["home"]))
+    register_default(rigged_instance_bundle(tmp_path))
+    page.goto(f"{server['url']}/analyze")
+    _settle(page)
+    _choose(page, "Study", "first_trimester")
+    model = page.locator("[data-testid='stSelectbox']").filter(has_text="Model")
+    assert "constructed head detector" in (model.locator("input").input_value() or model.inner_text())
+    image = SAMPLE_DATA / "first_trimester" / "images" / "FT0001_head.png"
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(image))
+    page.get_by_text("…or a showcase patient").wait_for(state="detached", timeout=WAIT)   # the upload is in
+    _settle(page)
+    page.get_by_role("button", name="Analyze", exact=True).click()
+    _settle(page)
+    page.get_by_text("View category: head").wait_for(timeout=WAIT)
+    main = page.locator("[data-testid='stMain']")
+    main.get_by_text(re.compile(r"instance overlay: \d+ detection")).first.wait_for(timeout=WAIT)
+    main.get_by_text("choroid plexus — missing").wait_for(timeout=WAIT)
+    _settle(page)
+    assert main.get_by_text(re.compile(r"instance overlay: \d+ detection")).count() == 1
+    assert main.locator("[data-testid='stImage'] img").count() == 1
+    text = main.inner_text()
+    assert "completeness 2/3" in text and "choroid plexus — missing" in text and "cranium (0." in text
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    assert "Traceback" not in text
+    page.screenshot(path=str(artifacts / "instance_analyze.png"), full_page=True)
