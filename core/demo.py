@@ -187,7 +187,7 @@ def build_demo(*, data_dir: Path, out_dir: Path = DEMO_MODELS, studies=None, pro
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         if result["metrics"].get("per_structure") is not None:
-            results[spec.study] = _keep_instance_run(result, target)
+            results[spec.study] = _keep_instance_run(result, target, spec=spec)
             continue
         shutil.copytree(result["bundle"], target / "bundle")
         _calibrate_ood(target / "bundle", manifest)
@@ -205,10 +205,14 @@ def _bundle_mb(bundle: Path) -> float:
     return sum(f.stat().st_size for f in Path(bundle).rglob("*") if f.is_file()) / 1e6
 
 
-def _keep_instance_run(result: dict, target: Path) -> dict:
-    """An instance run into sample_data: metrics.json (with the per-structure table; per-run histories left
-    out) always, the bundle only when it fits :data:`DEMO_BUNDLE_LIMIT_MB`."""
+def _keep_instance_run(result: dict, target: Path, *, spec: DemoSpec | None = None) -> dict:
+    """An instance run into sample_data: metrics.json (with the per-structure table and the demo settings;
+    per-run histories left out) always, the bundle only when it fits :data:`DEMO_BUNDLE_LIMIT_MB`."""
+    from dataclasses import asdict
+
     metrics = {k: v for k, v in result["metrics"].items() if k != "runs"}
+    if spec is not None:
+        metrics["demo_spec"] = {**asdict(spec), "seed": 0}
     metrics["runs"] = [{k: v for k, v in r.items() if k not in ("history", "per_structure")}
                        for r in result["metrics"].get("runs", [])]
     (target / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float), encoding="utf-8")

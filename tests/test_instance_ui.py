@@ -168,3 +168,20 @@ def test_evaluations_shows_the_per_structure_table_of_a_run_in_the_paper_layout(
     assert list(table["Structure"]) == ["cranium", "nasal bone", "mean"]
     assert np.isnan(table.loc[1, "Precision"]) and table.loc[1, "TP"] == 0
     assert table.loc[2, "Mask AP"] == 0.5 and table.loc[2, "Box AP"] == 0.6 and table.loc[2, "Precision"] == 0.8
+
+
+@pytest.mark.skipif(not (ROOT / "sample_data" / "models" / "first_trimester" / "metrics.json").is_file(),
+                    reason="first-trimester demo metrics not built")
+def test_evaluations_on_a_fresh_start_shows_the_demo_runs_per_structure_table():
+    from streamlit.testing.v1 import AppTest
+
+    from core.tasks import get_task
+
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.switch_page(str(ROOT / "pages" / "evaluations.py")).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="instance_source").value == "demo run: first_trimester"
+    table = next(df.value for df in at.dataframe if "Mask AP" in df.value.columns)
+    structures = [s.replace("_", " ") for s in get_task("first_trimester").structures]
+    assert list(table["Structure"]) == structures + ["mean"]
+    assert ((table["TP"] + table["FN"] + table["FP"] + table["TN"]) > 0).all()
