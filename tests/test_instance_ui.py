@@ -159,7 +159,10 @@ def test_evaluations_shows_the_per_structure_table_of_a_run_in_the_paper_layout(
     at = AppTest.from_file(APP, default_timeout=300).run()
     at.switch_page(str(ROOT / "pages" / "evaluations.py")).run()
     assert not at.exception, at.exception
-    assert at.selectbox(key="instance_source").value == f"run: {run.name}"
+    source = at.selectbox(key="instance_source")
+    assert f"run: {run.name}" in source.options
+    source.set_value(f"run: {run.name}").run()
+    assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Mask mAP@0.5"] == "0.500 ± 0.020" and metrics["Box mAP@0.5"] == "0.600"
     table = next(df.value for df in at.dataframe if "Mask AP" in df.value.columns)
