@@ -10,6 +10,8 @@ model really uses).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
@@ -43,6 +45,34 @@ class _SelectHead(nn.Module):
         if isinstance(out, dict):
             return out[self.key]
         return out
+
+
+@contextmanager
+def _backprop_only_above(model: nn.Module, layer: nn.Module):
+    """Let gradients flow only from the output down to ``layer``'s activations.
+
+    Why: a CAM needs d(score)/d(activation) at one layer. Ordinary backward also computes every weight's
+    gradient and the gradients below that layer, which triples the cost of a forward pass. With the
+    weights frozen and the layer's output made the start of the graph (a forward hook registered before
+    the library's own), backward covers only the layers above ``layer``. The weights' flags are restored.
+    """
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+
+    def start_graph(_module, _inputs, output):
+        if isinstance(output, torch.Tensor) and not output.requires_grad:
+            # A fresh leaf, cloned so that an in-place op that follows (VGG's ReLU) acts on a non-leaf.
+            return output.detach().requires_grad_(True).clone()
+        return None
+
+    handle = layer.register_forward_hook(start_graph)
+    try:
+        yield
+    finally:
+        handle.remove()
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def cam_method(name: str):
@@ -109,7 +139,7 @@ def compute_cams(model: nn.Module, inputs: torch.Tensor, *, arch: str, method: s
     wrapped = _SelectHead(model, _head_key(model, head)).eval()
     targets = _targets(wrapped, inputs, head, target_class)
     layer_module = _target_layer(model, arch, layer)
-    with cls(model=wrapped, target_layers=[layer_module]) as cam:
+    with _backprop_only_above(wrapped, layer_module), cls(model=wrapped, target_layers=[layer_module]) as cam:
         if isinstance(cam, ScoreCAM):
             cam.batch_size = 32
         maps = cam(input_tensor=inputs, targets=targets)
