@@ -43,9 +43,10 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> Non
     raise RuntimeError("streamlit did not become healthy in time")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The dashboard as a user starts it (streamlit run dashboard/app.py), with its own empty SONODASH_HOME."""
+    """The dashboard as a user starts it (streamlit run dashboard/app.py), with its own empty SONODASH_HOME;
+    one server per test module, so what one module registers never leaks into another."""
     port = _free_port()
     home = tmp_path_factory.mktemp("e2e-home")
     env = dict(os.environ, SONODASH_HOME=str(home))

@@ -13,7 +13,7 @@ def _settle(page, timeout=180_000):
 
 
 def _number(page, label: str, value: str):
-    box = page.get_by_label(label, exact=True)
+    box = page.get_by_label(label, exact=True).last    # a stale copy may linger while the rerun ends
     box.fill(value)
     box.press("Enter")
     _settle(page)

@@ -8,6 +8,8 @@ plexus never), so the expected checklist is known.
 
 import re
 
+from playwright.sync_api import expect
+
 import pytest
 
 from core.paths import SAMPLE_DATA
@@ -44,11 +46,12 @@ def test_first_trimester_showcase_image_shows_instance_overlay_and_checklist(ser
     _settle(page)                                       # first load: the demo assets are registered
     monkeypatch.setenv("SONODASH_HOME", str(server["home"]))
     register_default(rigged_instance_bundle(tmp_path))
+    page.wait_for_timeout(6_000)                        # the page's bundle table is cached for 5 s
     page.goto(f"{server['url']}/analyze")
     _settle(page)
     _choose(page, "Study", "first_trimester")
     model = page.locator("[data-testid='stSelectbox']").filter(has_text="Model")
-    assert "constructed head detector" in (model.locator("input").input_value() or model.inner_text())
+    expect(model.locator("input")).to_have_value(re.compile("constructed head detector"), timeout=WAIT)
     image = SAMPLE_DATA / "first_trimester" / "images" / "FT0001_head.png"
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(image))
     page.get_by_text("…or a showcase patient").wait_for(state="detached", timeout=WAIT)   # the upload is in
