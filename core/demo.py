@@ -105,6 +105,7 @@ def register_demo_assets(*, force: bool = False) -> list[str]:
         if bundle is None:
             continue
         meta = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
+        meta.setdefault("name", f"demo {spec.study}")
         bundle_id = store.register_bundle(bundle, meta)
         store.set_default_bundle(spec.study, bundle_id)
         done.append(f"bundle:{spec.study}")
