@@ -295,13 +295,16 @@ def _classify(analysis: Analysis, predictor, results: list, *, cam, cam_alpha, f
         analysis.predicted_class = names[int(patient.argmax())]
     analysis.decision = analysis.predicted_class
     timings["classification"] = (time.perf_counter() - t0) * 1000 - sum(timings.values())
+    # Uncertainty is about the positive class; the heat map explains the decision (the predicted class),
+    # the Grad-CAM convention: "where did the model look to decide what it decided".
     target = positive if positive is not None else int(patient.argmax())
+    decided = names.index(analysis.predicted_class)
     if uncertainty:
         analysis.uncertainty = _uncertainty(predictor, images, target, analysis.aggregation)
         timings["uncertainty"] = (time.perf_counter() - t0) * 1000 - sum(timings.values())
     if cam:
         analysis.cam_method = cam
-        _explain(predictor, images, results, method=cam, target=target, alpha=cam_alpha, faithfulness=faithfulness)
+        _explain(predictor, images, results, method=cam, target=decided, alpha=cam_alpha, faithfulness=faithfulness)
         timings["explanation"] = (time.perf_counter() - t0) * 1000 - sum(timings.values())
     _flag_out_of_distribution(predictor, results)
 
