@@ -136,11 +136,11 @@ def run_bench(*, demo_only: bool = False, references=("vgg19", "resnet34"), repe
 
 
 def _instance_rows(*, size: int, n_frames: int, progress=None) -> list[dict]:
-    """FPS rows {name, input, device, fps, ms_median, n_frames} of maskrcnn_mobilenet and maskrcnn (batch 1)."""
+    """FPS rows {name, input, device, fps, ms_median, n_frames} of the three Mask R-CNN variants (batch 1)."""
     from core.evaluation.instance_speed import bench_instance_models
 
     rows = []
-    for arch in ("maskrcnn_mobilenet", "maskrcnn"):
+    for arch in ("maskrcnn_lite", "maskrcnn_mobilenet", "maskrcnn"):
         if progress:
             progress(arch)
         rows += bench_instance_models(archs=(arch,), size=size, n_frames=n_frames)

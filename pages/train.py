@@ -16,7 +16,7 @@ manifest = view.choose_manifest()
 c1, c2, c3, c4 = st.columns(4)
 task = c1.selectbox("Task", list_tasks(), key="train_task")
 arch_options = ["smallcnn", "resnet18", "mobilenet_v3_small", "vgg19", "resnet34", "unet", "unet_cls", "fcn",
-                "deeplabv3", "maskrcnn_mobilenet", "maskrcnn"]
+                "deeplabv3", "maskrcnn_lite", "maskrcnn_mobilenet", "maskrcnn"]
 default_arch = get_task(task).default_arch
 arch = c2.selectbox("Architecture", arch_options, index=arch_options.index(default_arch)
                     if default_arch in arch_options else 0, key=f"train_arch_{task}")

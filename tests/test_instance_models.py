@@ -19,12 +19,19 @@ def _target(size=64):
     return {"boxes": torch.tensor([[20.0, 10.0, 50.0, 30.0]]), "labels": torch.tensor([2]), "masks": masks}
 
 
-def test_both_archs_are_registered_as_instance_models():
-    assert {"maskrcnn", "maskrcnn_mobilenet"} <= set(list_models("instance"))
-    assert model_kind("maskrcnn_mobilenet") == "instance"
+def test_every_arch_is_registered_as_an_instance_model():
+    assert {"maskrcnn", "maskrcnn_mobilenet", "maskrcnn_lite"} <= set(list_models("instance"))
+    assert model_kind("maskrcnn_lite") == "instance"
 
 
-@pytest.mark.parametrize("arch", ["maskrcnn_mobilenet", "maskrcnn"])
+def test_lite_model_is_small_enough_for_a_demo_bundle():
+    # the demo bundle must fit sample_data's budget: fp32 weights of at most 3 M parameters (12 MB)
+    model = build_model("maskrcnn_lite", num_classes=17, in_channels=3)
+    assert sum(p.numel() for p in model.parameters()) < 3_000_000
+    assert model.backbone.out_channels == 96
+
+
+@pytest.mark.parametrize("arch", ["maskrcnn_lite", "maskrcnn_mobilenet", "maskrcnn"])
 @pytest.mark.parametrize("in_channels", [1, 3])
 def test_tiny_train_step_and_inference(arch, in_channels):
     torch.manual_seed(0)

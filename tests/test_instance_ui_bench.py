@@ -13,7 +13,7 @@ def test_instance_rows_cover_both_backbones_on_every_device_with_consistent_figu
     torch.set_num_threads(1)
     rows = _instance_rows(size=64, n_frames=1)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    assert [(r["name"], r["device"]) for r in rows] == [(a, d) for a in ("maskrcnn_mobilenet", "maskrcnn")
+    assert [(r["name"], r["device"]) for r in rows] == [(a, d) for a in ("maskrcnn_lite", "maskrcnn_mobilenet", "maskrcnn")
                                                         for d in devices]
     for row in rows:
         assert set(row) == {"name", "input", "device", "fps", "ms_median", "n_frames"}
@@ -53,6 +53,6 @@ def test_demo_spec_for_first_trimester_uses_the_tasks_own_recipe():
     from core.tasks import get_task
 
     spec = next(s for s in demo.DEMO_SPECS if s.study == "first_trimester")
-    assert spec.arch == "maskrcnn_mobilenet" and spec.input_size == 256
+    assert spec.arch == "maskrcnn_lite" and spec.input_size == 256
     assert demo.demo_task("first_trimester").recipe == get_task("first_trimester").recipe
     assert demo.demo_task("cns").recipe.lr == demo.DEMO_RECIPE["lr"]

@@ -3,7 +3,7 @@
 For each demo model and for vgg19 and resnet34 at 224x224: predict-path time / bare forward on the same
 batch, Grad-CAM time / forward time, analyze() latency of one 256x256 image (median of 20), batch-32
 throughput, GFLOPs per image and achieved GFLOP/s. Runs on the GPU when one is present. Key "instance": frames
-per second of the Mask R-CNN backbones (maskrcnn_mobilenet, maskrcnn) at 256 px, batch 1, on the CPU and the GPU.
+per second of the Mask R-CNN variants (maskrcnn_lite, maskrcnn_mobilenet, maskrcnn) at 256 px, batch 1, on the CPU and the GPU.
 """
 
 NAME = "bench"

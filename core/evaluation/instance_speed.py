@@ -108,7 +108,7 @@ def measure_fps(model, images, *, warmup: int = 1, device: str = "cpu") -> dict:
     return {"fps": len(times) / sum(times), "ms_median": median * 1000.0, "n_frames": len(times)}
 
 
-def bench_instance_models(*, archs=("maskrcnn_mobilenet", "maskrcnn"), size: int = 256, n_frames: int = 5,
+def bench_instance_models(*, archs=("maskrcnn_lite", "maskrcnn_mobilenet", "maskrcnn"), size: int = 256, n_frames: int = 5,
                           num_classes: int = 17, devices=None, seed: int = 0) -> list[dict]:
     """FPS of each instance architecture on ``n_frames`` random ``size``-pixel frames, per device.
 

@@ -7,6 +7,9 @@ than re-implement a detector. Two variants:
 * ``maskrcnn``: ``maskrcnn_resnet50_fpn_v2``, the accurate one (slow on a CPU).
 * ``maskrcnn_mobilenet``: a MobileNetV3-Large FPN backbone with small anchors and a 256-pixel working size,
   so a 2-core CPU trains it in minutes and runs it at a few frames per second.
+* ``maskrcnn_lite``: MobileNetV3-Small with a 96-channel FPN and narrow box and mask heads (about 2.3 M
+  parameters instead of 22 M: the 1024-wide box MLP alone holds 13 M), so that a trained demo bundle fits
+  the sample data's size budget and a CPU runs it faster still.
 
 Class ids: 0 is background, structure ``task.structures[i]`` is class ``i + 1``; ``num_classes`` given to the
 builders is the number of *structures* (the background class is added here), like every other registry entry
@@ -24,12 +27,16 @@ import torch
 from torch import nn
 from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
 from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.backbone_utils import mobilenet_backbone
+from torchvision.models.detection.backbone_utils import BackboneWithFPN, mobilenet_backbone
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.detection.rpn import RPNHead
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from torchvision.ops import MultiScaleRoIAlign
 
 from core.errors import InputError
 
-ARCHS = ("maskrcnn", "maskrcnn_mobilenet")
+ARCHS = ("maskrcnn", "maskrcnn_mobilenet", "maskrcnn_lite")
 DEFAULT_SCORE_THRESHOLD = 0.3
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _GRAY_MEAN, _GRAY_STD = (0.449,), (0.226,)
@@ -85,17 +92,13 @@ def maskrcnn(*, num_classes: int, in_channels: int = 3, weights=None, min_size: 
     return _load_local_weights(model, weights)
 
 
-def maskrcnn_mobilenet(*, num_classes: int, in_channels: int = 3, weights=None, min_size: int = 256,
-                       max_size: int = 342, **kwargs) -> MaskRCNN:
-    """Mask R-CNN on a MobileNetV3-Large FPN backbone, sized for CPUs.
+def _mobilenet_fpn(in_channels: int) -> nn.Module:
+    """MobileNetV3-Large features with a 256-channel FPN on the first blocks of the last three stages
+    (strides 16, 32, 32; plus max-pool), all layers trainable.
 
-    Why these choices: with no pretrained weights BatchNorm must train (torchvision's default frozen
-    BatchNorm would be an identity); the FPN takes the stride 8/16/32 stages (plus max-pool) so that
-    structures a few tens of pixels wide in a 256-pixel image still land on a fine enough feature map,
-    with one anchor size per level (16..128 px); fewer RPN proposals and RoI samples keep a CPU step short.
+    Why all layers train and BatchNorm is plain: with no pretrained weights, torchvision's default frozen
+    BatchNorm would be an identity and frozen stages would stay random.
     """
-    num_classes = _check_num_classes(num_classes)
-    mean, std = _normalization(in_channels)
     probe = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=False,
                                norm_layer=nn.BatchNorm2d, trainable_layers=6)
     n_stages = 1 + sum(1 for b in probe[0] if getattr(b, "_is_cn", False)) + 1
@@ -104,21 +107,73 @@ def maskrcnn_mobilenet(*, num_classes: int, in_channels: int = 3, weights=None, 
                                   returned_layers=[n_stages - 3, n_stages - 2, n_stages - 1])
     if in_channels == 1:
         _first_conv_to_gray(backbone.body["0"], "0")
+    return backbone
+
+
+def _small_fpn(in_channels: int, fpn_channels: int) -> nn.Module:
+    """MobileNetV3-Small features with a narrow FPN on the *ends* of the stride 8, 16 and 32 stages.
+
+    Why the stage ends at stride 8: the small network's stride-16 and -32 maps alone are too coarse for
+    structures a few tens of pixels wide in a 256-pixel image.
+    """
+    from torchvision.models import mobilenet_v3_small
+
+    features = mobilenet_v3_small(weights=None, norm_layer=nn.BatchNorm2d).features
+    starts = [i for i, b in enumerate(features) if getattr(b, "_is_cn", False)]
+    ends = [s - 1 for s in starts[1:]] + [len(features) - 1]
+    picked = ends[-3:]
+    backbone = BackboneWithFPN(features, {str(k): str(v) for v, k in enumerate(picked)},
+                               [features[k].out_channels for k in picked], fpn_channels,
+                               extra_blocks=LastLevelMaxPool())
+    if in_channels == 1:
+        _first_conv_to_gray(backbone.body["0"], "0")
+    return backbone
+
+
+def _cpu_options(in_channels: int, min_size: int, max_size: int) -> dict:
+    """Small anchors (one size per level, 16..128 px), fewer proposals and RoI samples: a short CPU step."""
+    mean, std = _normalization(in_channels)
     levels = ["0", "1", "2"]
-    anchors = AnchorGenerator(sizes=((16,), (32,), (64,), (128,)), aspect_ratios=((0.5, 1.0, 2.0),) * 4)
-    options = dict(min_size=min_size, max_size=max_size, image_mean=list(mean), image_std=list(std),
-                   rpn_anchor_generator=anchors,
-                   box_roi_pool=MultiScaleRoIAlign(levels, output_size=7, sampling_ratio=2),
-                   mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
-                   rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300,
-                   rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=150,
-                   box_batch_size_per_image=128, box_detections_per_img=50)
-    options.update(kwargs)
-    model = MaskRCNN(backbone, num_classes=num_classes + 1, **options)
+    return dict(min_size=min_size, max_size=max_size, image_mean=list(mean), image_std=list(std),
+                rpn_anchor_generator=AnchorGenerator(sizes=((16,), (32,), (64,), (128,)),
+                                                     aspect_ratios=((0.5, 1.0, 2.0),) * 4),
+                box_roi_pool=MultiScaleRoIAlign(levels, output_size=7, sampling_ratio=2),
+                mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
+                rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300,
+                rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=150,
+                box_batch_size_per_image=128, box_detections_per_img=50)
+
+
+def maskrcnn_mobilenet(*, num_classes: int, in_channels: int = 3, weights=None, min_size: int = 256,
+                       max_size: int = 342, **kwargs) -> MaskRCNN:
+    """Mask R-CNN on a MobileNetV3-Large FPN backbone, sized for CPUs.
+
+    Why these choices: a light backbone, small anchors and few proposals (see :func:`_cpu_options`) keep a
+    CPU step short at a 256-pixel working size.
+    """
+    num_classes = _check_num_classes(num_classes)
+    options = {**_cpu_options(in_channels, min_size, max_size), **kwargs}
+    model = MaskRCNN(_mobilenet_fpn(in_channels), num_classes=num_classes + 1, **options)
     return _load_local_weights(model, weights)
 
 
-BUILDERS = {"maskrcnn": maskrcnn, "maskrcnn_mobilenet": maskrcnn_mobilenet}
+def maskrcnn_lite(*, num_classes: int, in_channels: int = 3, weights=None, min_size: int = 256,
+                  max_size: int = 342, fpn_channels: int = 96, head_width: int = 128, **kwargs) -> MaskRCNN:
+    """Mask R-CNN on MobileNetV3-Small with a ``fpn_channels``-wide FPN (strides 8/16/32), a ``head_width``
+    box MLP and a four-layer ``fpn_channels``-wide mask head: about 2.3 M parameters (9 MB), for demo
+    bundles in git and faster CPU frames."""
+    num_classes = _check_num_classes(num_classes)
+    n = num_classes + 1
+    c = int(fpn_channels)
+    heads = dict(rpn_head=RPNHead(c, 3),
+                 box_head=TwoMLPHead(c * 7 * 7, head_width), box_predictor=FastRCNNPredictor(head_width, n),
+                 mask_head=MaskRCNNHeads(c, (c,) * 4, 1), mask_predictor=MaskRCNNPredictor(c, c, n))
+    options = {**_cpu_options(in_channels, min_size, max_size), **heads, **kwargs}
+    model = MaskRCNN(_small_fpn(in_channels, c), num_classes=None, **options)
+    return _load_local_weights(model, weights)
+
+
+BUILDERS = {"maskrcnn": maskrcnn, "maskrcnn_mobilenet": maskrcnn_mobilenet, "maskrcnn_lite": maskrcnn_lite}
 
 
 def build_instance_model(name: str, *, num_classes: int, in_channels: int = 3, weights=None, **kwargs):
@@ -262,6 +317,9 @@ def _register() -> None:
                    description="Mask R-CNN, ResNet-50 FPN v2 (torchvision), accurate, slow on CPU")(maskrcnn)
     register_model("maskrcnn_mobilenet", kind="instance",
                    description="Mask R-CNN, MobileNetV3-Large FPN, 256 px, for CPUs")(maskrcnn_mobilenet)
+    register_model("maskrcnn_lite", kind="instance",
+                   description="Mask R-CNN, MobileNetV3-Small, narrow FPN and heads (2.3 M params), demo size")(
+        maskrcnn_lite)
 
 
 _register()

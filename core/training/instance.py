@@ -252,8 +252,8 @@ def train_instance(task, manifest, *, arch=None, cv=None, epochs=None, out=None,
     from core.models.registry import model_kind
 
     if model_kind(arch) != "instance":
-        raise InputError(f"--arch {arch}: not an instance-segmentation architecture (use maskrcnn or "
-                         "maskrcnn_mobilenet)")
+        raise InputError(f"--arch {arch}: not an instance-segmentation architecture (use maskrcnn, "
+                         "maskrcnn_mobilenet or maskrcnn_lite)")
     epochs = int(epochs or task.recipe.epochs)
     if epochs < 1:
         raise InputError(f"--epochs {epochs}: must be at least 1")
