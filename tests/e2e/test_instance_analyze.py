@@ -1,9 +1,10 @@
 """Real browser: Analyze for the first-trimester study shows the instance overlay, the view and the checklist.
 
-The server starts with an empty store (the demo assets register on the first page load); then a first-trimester
-instance bundle is registered as the study's default, as the Train page or ``train`` would. The bundle is the
-constructed head detector of tests/test_instance_ui.py (cranium and midline falx on any image, choroid
-plexus never), so the expected checklist is known.
+The server starts with an empty store (the demo assets register on the first page load). First test: the
+trained demo bundle (sample_data/models/first_trimester, maskrcnn_lite) analyses a showcase image as a user
+would see it on first start. Second test: a first-trimester instance bundle is registered as the study's
+default, as the Train page or ``train`` would; it is the constructed head detector of tests/test_instance_ui.py
+(cranium and midline falx on any image, choroid plexus never), so the expected checklist is known exactly.
 """
 
 import re
@@ -38,6 +39,40 @@ def _choose(page, label, option):
     _settle(page)
 
 
+def _no_error(page, main) -> str:
+    text = main.inner_text()
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    assert "Traceback" not in text
+    return text
+
+
+def _analyze_upload(page, image) -> None:
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(image))
+    page.get_by_text("…or a showcase patient").wait_for(state="detached", timeout=WAIT)   # the upload is in
+    _settle(page)
+    page.get_by_role("button", name="Analyze", exact=True).click()
+    _settle(page)
+
+
+def test_demo_instance_model_draws_the_structures_of_a_showcase_image(server, page, artifacts):
+    page.goto(f"{server['url']}/analyze")
+    _settle(page)                                       # first load: the demo assets are registered
+    _choose(page, "Study", "first_trimester")
+    model = page.locator("[data-testid='stSelectbox']").filter(has_text="Model")
+    expect(model.locator("input")).to_have_value(re.compile("demo first_trimester"), timeout=WAIT)
+    _analyze_upload(page, SAMPLE_DATA / "first_trimester" / "images" / "FT0002_head.png")
+    main = page.locator("[data-testid='stMain']")
+    caption = main.get_by_text(re.compile(r"instance overlay: \d+ detection")).first
+    caption.wait_for(timeout=WAIT)
+    assert int(re.search(r"instance overlay: (\d+)", caption.inner_text()).group(1)) >= 1
+    page.get_by_text("View category: head").wait_for(timeout=WAIT)
+    assert main.locator("[data-testid='stImage'] img").count() == 1
+    text = _no_error(page, main)
+    assert "cranium (0." in text                        # the cranium is found, with its score
+    page.screenshot(path=str(artifacts / "instance_analyze_demo.png"), full_page=True)
+
+
 def test_first_trimester_showcase_image_shows_instance_overlay_and_checklist(server, page, artifacts,
                                                                             monkeypatch, tmp_path):
     from test_instance_ui import register_default, rigged_instance_bundle
@@ -52,12 +87,7 @@ def test_first_trimester_showcase_image_shows_instance_overlay_and_checklist(ser
     _choose(page, "Study", "first_trimester")
     model = page.locator("[data-testid='stSelectbox']").filter(has_text="Model")
     expect(model.locator("input")).to_have_value(re.compile("constructed head detector"), timeout=WAIT)
-    image = SAMPLE_DATA / "first_trimester" / "images" / "FT0001_head.png"
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(image))
-    page.get_by_text("…or a showcase patient").wait_for(state="detached", timeout=WAIT)   # the upload is in
-    _settle(page)
-    page.get_by_role("button", name="Analyze", exact=True).click()
-    _settle(page)
+    _analyze_upload(page, SAMPLE_DATA / "first_trimester" / "images" / "FT0001_head.png")
     page.get_by_text("View category: head").wait_for(timeout=WAIT)
     main = page.locator("[data-testid='stMain']")
     main.get_by_text(re.compile(r"instance overlay: \d+ detection")).first.wait_for(timeout=WAIT)
@@ -65,9 +95,6 @@ def test_first_trimester_showcase_image_shows_instance_overlay_and_checklist(ser
     _settle(page)
     assert main.get_by_text(re.compile(r"instance overlay: \d+ detection")).count() == 1
     assert main.locator("[data-testid='stImage'] img").count() == 1
-    text = main.inner_text()
+    text = _no_error(page, main)
     assert "completeness 2/3" in text and "choroid plexus — missing" in text and "cranium (0." in text
-    assert page.locator("[data-testid='stException']").count() == 0
-    assert page.locator("[data-testid='stAlertContentError']").count() == 0
-    assert "Traceback" not in text
     page.screenshot(path=str(artifacts / "instance_analyze.png"), full_page=True)
