@@ -64,23 +64,43 @@ def showcase(study: str) -> pd.DataFrame:
     return df
 
 
-@st.cache_data(ttl=5, show_spinner=False)
+# The store tables are cached per store URL: a process that switches stores (SONODASH_HOME / SONODASH_DB_URL,
+# as tests do) must never be shown the other store's rows.
 def bundles(task: str | None = None) -> pd.DataFrame:
+    from core.store import db_url
+
+    return _bundles(db_url(), task)
+
+
+def evaluations(task: str | None = None) -> pd.DataFrame:
+    from core.store import db_url
+
+    return _evaluations(db_url(), task)
+
+
+def evaluation(name: str):
+    """(meta, per-case DataFrame) of a stored evaluation."""
+    from core.store import db_url
+
+    return _evaluation(db_url(), name)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _bundles(url: str, task: str | None) -> pd.DataFrame:
     from core import store
 
     return store.list_bundles(task)
 
 
 @st.cache_data(ttl=5, show_spinner=False)
-def evaluations(task: str | None = None) -> pd.DataFrame:
+def _evaluations(url: str, task: str | None) -> pd.DataFrame:
     from core import store
 
     return store.list_evaluations(task)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def evaluation(name: str):
-    """(meta, per-case DataFrame) of a stored evaluation."""
+def _evaluation(url: str, name: str):
     from core import store
 
     return store.load_evaluation(name)
@@ -88,6 +108,6 @@ def evaluation(name: str):
 
 def clear_tables() -> None:
     """After a write (new default model, saved case): show it at once."""
-    bundles.clear()
-    evaluations.clear()
-    evaluation.clear()
+    _bundles.clear()
+    _evaluations.clear()
+    _evaluation.clear()
