@@ -159,3 +159,21 @@ def test_cine_from_a_clip_file_through_the_io_gate(tmp_path, rng):
     result = run_cine(predictor, tmp_path / "clip.mp4", frame_step=2)
     assert result.n_source_frames == 4
     assert [f.index for f in result.frames] == [0, 2]
+
+
+def test_shipped_demo_bundle_finds_the_head_structures_of_a_showcase_image():
+    """The demo first-trimester bundle in sample_data (maskrcnn_lite) loads and reads a showcase head view."""
+    from core.demo import demo_bundle
+    from core.io import load_image
+    from core.paths import SAMPLE_DATA
+
+    bundle = demo_bundle("first_trimester")
+    assert bundle is not None and sum(f.stat().st_size for f in bundle.iterdir()) < 12e6
+    torch.set_num_threads(1)
+    predictor = load_instance_predictor(bundle)
+    assert predictor.meta["architecture"] == "maskrcnn_lite"
+    image = load_image(SAMPLE_DATA / "first_trimester" / "images" / "FT0002_head.png").image
+    found = predictor.predict_instances([image])[0]
+    assert predictor.predict_view(found) == "head"
+    assert "cranium" in found.top_per_structure()
+    assert found.masks.shape[1:] == image.shape[:2]
