@@ -1,6 +1,7 @@
 """Real browser: upload a showcase image on Analyze, enter GA/CRL/FHR, see probability, rules and overlay."""
 
 import pytest
+from playwright.sync_api import expect
 
 from core.paths import SAMPLE_DATA
 
@@ -33,12 +34,14 @@ def test_upload_analyze_shows_probability_rules_and_overlay(server, page, artifa
     _settle(page)
     page.get_by_text("P(miscarriage)").wait_for(timeout=120_000)
     main = page.locator("[data-testid='stMain']")
-    text = main.inner_text()
-    assert "CRL small" in text and "FHR low" in text and "Both (CRL+FHR)" in text
-    assert main.get_by_text("gradcam overlay").count() >= 1
-    assert main.locator("img").count() >= 2
+    # Streamlit draws the result element by element: wait for each piece rather than read the page once.
+    for piece in ("CRL small", "FHR low", "Both (CRL+FHR)"):
+        expect(main).to_contain_text(piece, timeout=120_000)
+    main.get_by_text("gradcam overlay").first.wait_for(timeout=120_000)
+    expect(main.locator("img").nth(1)).to_be_attached(timeout=120_000)      # the image and its overlay
+    _settle(page)
     assert page.locator("[data-testid='stException']").count() == 0
-    assert "Traceback" not in text
+    assert "Traceback" not in main.inner_text()
     page.screenshot(path=str(artifacts / "analyze.png"), full_page=True)
 
 

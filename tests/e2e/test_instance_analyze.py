@@ -67,9 +67,10 @@ def test_demo_instance_model_draws_the_structures_of_a_showcase_image(server, pa
     caption.wait_for(timeout=WAIT)
     assert int(re.search(r"instance overlay: (\d+)", caption.inner_text()).group(1)) >= 1
     page.get_by_text("View category: head").wait_for(timeout=WAIT)
-    assert main.locator("[data-testid='stImage'] img").count() == 1
-    text = _no_error(page, main)
-    assert "cranium (0." in text                        # the cranium is found, with its score
+    expect(main.locator("[data-testid='stImage'] img")).to_have_count(1, timeout=WAIT)
+    expect(main).to_contain_text("cranium (0.", timeout=WAIT)   # the cranium is found, with its score
+    _settle(page)
+    _no_error(page, main)
     page.screenshot(path=str(artifacts / "instance_analyze_demo.png"), full_page=True)
 
 
