@@ -2,7 +2,7 @@
 
 Why Mask R-CNN: the first-trimester paper's own model (YOLACT) is not in torchvision, and the paper reports
 Mask R-CNN as the more accurate of the two (mAP 0.722 vs 0.622); torchvision ships it, so we use it rather
-than re-implement a detector. Two variants:
+than re-implement a detector. Three variants:
 
 * ``maskrcnn``: ``maskrcnn_resnet50_fpn_v2``, the accurate one (slow on a CPU).
 * ``maskrcnn_mobilenet``: a MobileNetV3-Large FPN backbone with small anchors and a 256-pixel working size,
