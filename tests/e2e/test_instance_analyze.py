@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 import pytest
 
 from core.paths import SAMPLE_DATA
+from e2e.browser import choose
 
 pytestmark = pytest.mark.e2e
 WAIT = 180_000
@@ -25,18 +26,7 @@ def _settle(page, timeout=WAIT):
 
 
 def _choose(page, label, option):
-    """Open a selectbox and pick ``option`` (retried: a click during a rerun may not open the list)."""
-    choice = page.get_by_role("option", name=option, exact=True)
-    for _ in range(5):
-        _settle(page)
-        page.locator("[data-testid='stSelectbox']").filter(has_text=label).click()
-        try:
-            choice.wait_for(timeout=10_000)
-            break
-        except Exception:  # noqa: BLE001 - the list did not open: try again
-            page.keyboard.press("Escape")
-    choice.click()
-    _settle(page)
+    choose(page, label, option, settle=_settle)
 
 
 def _no_error(page, main) -> str:

@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from e2e.browser import choose
+
 pytestmark = pytest.mark.e2e
 
 TINY_BUNDLE = """
@@ -60,18 +62,7 @@ def _sign_in(page, url, user, password):
 
 
 def _choose(page, label, option):
-    """Open a selectbox and pick ``option`` (retried: a click during a rerun may not open the list)."""
-    choice = page.get_by_role("option", name=option, exact=True)
-    for _ in range(5):
-        _idle(page)
-        page.locator("[data-testid='stSelectbox']").filter(has_text=label).click()
-        try:
-            choice.wait_for(timeout=10_000)
-            break
-        except Exception:  # noqa: BLE001 - list did not open: try again
-            page.keyboard.press("Escape")
-    choice.click()
-    _idle(page)
+    choose(page, label, option, settle=_idle)
 
 
 def test_sequential_study_in_the_browser(server, browser, artifacts):
