@@ -5,7 +5,7 @@ Why this layout of the run folder (RUN_DIR)::
     run.json               the settings (task, arch, cv, epochs, input size, seed, data fingerprint)
     splits.json            the fold assignment, written before any training and reused by --resume
     folds/K/checkpoint.pt  last finished epoch of an unfinished fold (deleted when the fold ends)
-    folds/K/bundle/        the fold's best-on-validation model
+    folds/K/bundle/        the fold's kept model (best-on-validation, or the final weights: recipe ``keep``)
     folds/K/result.json    written last: the fold is finished and is never redone
     oof_predictions.csv    every held-out case: case, patient_id, truth, score, fold, + manifest metadata
     per_case.csv           segmentation: Dice / IoU of every held-out case
@@ -221,7 +221,7 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
     r = task.recipe
     config = FitConfig(epochs=settings["epochs"], optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay,
                        warmup_epochs=r.warmup_epochs, schedule=r.schedule, monitor=settings["monitor"],
-                       patience=r.patience, amp=dev.type == "cuda")
+                       patience=r.patience, amp=dev.type == "cuda", keep=r.keep)
     recipe = {**asdict(replace(r, input_size=settings["input_size"], epochs=settings["epochs"],
                                batch_size=settings["batch_size"])), "monitor": settings["monitor"]}
     meta = {"task": task.name, "kind": kind, "class_names": list(class_names) or None,

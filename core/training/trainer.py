@@ -3,8 +3,9 @@
 Why one small loop for every task: classification, segmentation and the multitask net differ only in the
 loss and in what validation measures; those come in as ``loss_fn`` and ``metrics_fn`` (see
 :mod:`core.training.adapters`), the loop stays the same. The best-on-validation weights are kept (the paper
-protocols keep the best model of each fold), training stops after ``patience`` epochs without improvement,
-and after every epoch the full state (model, optimiser, scheduler, best weights, history) is written
+protocols keep the best model of each fold), training stops after ``patience`` epochs without improvement;
+``keep="last"`` instead runs the whole schedule and keeps the final weights (a cosine schedule annealed to 0,
+where a small validation set's pick is noise), validation is then only recorded. After every epoch the full state (model, optimiser, scheduler, best weights, history) is written
 atomically, so a killed run resumes at the last finished epoch.
 
 Devices: all CPU cores (torch.set_num_threads is set by the caller), a CUDA GPU when present, with automatic
@@ -23,6 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from core.errors import InputError
 from core.training import distributed as dist_util
 from core.training.checkpoint import load_checkpoint, save_checkpoint
 from core.training.losses import class_probabilities, split_outputs
@@ -40,6 +42,11 @@ class FitConfig:
     monitor: str = "val_loss"
     patience: int = 5
     amp: bool = False
+    keep: str = "best"          # "best": best-on-validation weights, early stopping; "last": final weights
+
+    def __post_init__(self):
+        if self.keep not in ("best", "last"):
+            raise InputError(f"keep {self.keep!r}; choose best or last")
 
 
 def _to_device(batch: dict, device) -> dict:
@@ -147,7 +154,7 @@ class Trainer:
             metrics = {k: float(v) for k, v in metrics.items()}     # plain floats: weights_only checkpoints
             metrics = dist_util.broadcast_object(metrics)
             score = monitor_score(metrics, cfg.monitor)
-            if score > state["best_score"]:
+            if cfg.keep == "last" or score > state["best_score"]:
                 state.update(best_score=score, best_epoch=epoch, best_metrics=metrics, bad_epochs=0,
                              best_state={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()})
             else:
