@@ -81,6 +81,8 @@ def _worker(job_dir: str, spec: dict) -> None:
         from core.training import train
 
         def progress(event: dict) -> None:
+            if event.get("event") == "load" and event["done"] % 50 and event["done"] != event["total"]:
+                return                         # one line per 50 rows read is enough to show the loading
             if event.get("event") != "batch":  # per-batch events would grow the file without telling more
                 _append(progress_file, {"time": time.time(), **event})
 

@@ -182,15 +182,18 @@ def _explain(predictor, images: list, results: list, *, method: str, target: int
              faithfulness: bool) -> None:
     from core.explain.cam import compute_cams, road_faithfulness
     from core.explain.overlay import overlay_cam, resize_map
+    from core.preprocess.roi import paste_map
 
     x = predictor.preprocess(images).to(predictor.device)
     arch = predictor.meta["architecture"]
     net = predictor.model.members[0] if hasattr(predictor.model, "members") else predictor.model
     cams, targets = compute_cams(net, x, arch=arch, method=method, target_class=target)
     scores = road_faithfulness(net, x, cams, targets, percentiles=(20, 50, 80)) if faithfulness else None
-    for i, (res, cam) in enumerate(zip(results, cams)):
-        res.cam = resize_map(cam, res.image.shape[:2])
-        res.overlay = overlay_cam(res.image, cam, alpha=alpha)
+    boxes = predictor.roi_boxes(images) if predictor.roi != "image" else [None] * len(results)
+    for i, (res, cam, box) in enumerate(zip(results, cams, boxes)):
+        # A model that saw the sac's square explains that square: its map goes back to where the square lies.
+        res.cam = resize_map(cam, res.image.shape[:2]) if box is None else paste_map(cam, box, res.image.shape[:2])
+        res.overlay = overlay_cam(res.image, res.cam, alpha=alpha)
         res.faithfulness = None if scores is None else float(scores[i])
 
 

@@ -47,6 +47,7 @@ class Recipe:
     seg_alpha: float = 0.5              # L_seg = a*BCE + (1-a)*Dice
     cls_beta: float = 0.8               # L = L_seg + b*weighted BCE
     normalization: str = "unit"         # "unit" (0..1) | "imagenet"
+    roi: str = "image"                  # what the classifier sees: "image" | "sac" (core.preprocess.roi)
     # Overrides used when the network trains from scratch (no ImageNet weights in the local cache): the
     # papers fine-tune pretrained networks at lr 1e-4..5e-4, which barely moves a randomly initialised one.
     scratch: dict = field(default_factory=dict)
@@ -111,7 +112,7 @@ _STUDIES = {
         image_kind="gestational_sac",
         default_arch="vgg19",
         recipe=Recipe(optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=16, epochs=50, input_size=224,
-                      augment="miscarriage", early_stopping_metric="val_auc", patience=10,
+                      augment="miscarriage", early_stopping_metric="val_auc", patience=10, roi="sac",
                       scratch={"lr": 1e-3, "weight_decay": 1e-4, "augment": "basic", "warmup_epochs": 1,
                                "schedule": "cosine", "keep": "last"}),
         protocol=Protocol(cv="kfold:10", aggregation="mean",

@@ -53,7 +53,12 @@ def progress_view(status: dict) -> None:
     """Fold, epoch, loss, validation metric and time left from the job's events."""
     epochs = [e for e in status["events"] if e.get("event") == "epoch_end"]
     if not epochs:
-        st.info("Starting… (loading and decoding the images)")
+        loads = [e for e in status["events"] if e.get("event") == "load"]
+        if loads:
+            done, total = int(loads[-1]["done"]), max(int(loads[-1]["total"]), 1)
+            st.progress(min(done / total, 1.0), text=f"Loading images: {done} / {total} rows")
+        else:
+            st.info("Starting… (loading and decoding the images)")
         return
     last = epochs[-1]
     n_folds, n_epochs = int(last.get("n_folds", 1)), max(int(last.get("epochs", 1)), 1)
@@ -65,7 +70,8 @@ def progress_view(status: dict) -> None:
     cols[2].metric("Loss", f"{last.get('loss', float('nan')):.4f}")
     value = last.get("value")
     cols[3].metric(str(last.get("monitor", "validation")), "—" if value is None else f"{value:.4f}")
-    elapsed = last["time"] - status["events"][0]["time"]
+    started = next(e["time"] for e in status["events"] if e.get("event") != "load")   # training, not loading
+    elapsed = last["time"] - started
     if 0 < done < 1:
         st.caption(f"about {elapsed * (1 - done) / done / 60:.1f} min left")
     st.line_chart(pd.DataFrame([{"loss": e.get("loss"), "val_loss": e.get("val_loss")} for e in epochs]))

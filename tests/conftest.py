@@ -18,3 +18,16 @@ def rng():
 def _isolated_home(tmp_path, monkeypatch):
     """Every test gets its own SONODASH_HOME so stores and runs never leak between tests."""
     monkeypatch.setenv("SONODASH_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(scope="session")
+def sample_miscarriage(tmp_path_factory):
+    """(folder, manifest DataFrame) of 3 synthetic miscarriage patients (6 images with expert masks)."""
+    import pandas as pd
+
+    from core.data.synthetic import make_sample_data
+
+    out = tmp_path_factory.mktemp("miscarriage-sample")
+    make_sample_data(out, study="miscarriage", n_patients=3, seed=0, progress=False)
+    root = out / "miscarriage"
+    return root, pd.read_csv(root / "manifest.csv")

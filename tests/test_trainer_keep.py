@@ -21,11 +21,14 @@ def _fit(keep: str, patience: int = 1):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
     scripted = iter(VAL_AUC)
     snapshots = {}
-    trainer = Trainer(model, loss_fn=Adapter("classification").loss, metrics_fn=lambda pred: {"val_auc": next(scripted)},
-                      config=FitConfig(epochs=len(VAL_AUC), lr=0.05, monitor="val_auc", patience=patience, keep=keep),
-                      device=torch.device("cpu"),
-                      emit=lambda e: snapshots.__setitem__(e["epoch"], {k: v.clone() for k, v in model.state_dict().items()})
-                      if e["event"] == "epoch_end" else None)
+
+    def remember(event):
+        if event["event"] == "epoch_end":
+            snapshots[event["epoch"]] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    config = FitConfig(epochs=len(VAL_AUC), lr=0.05, monitor="val_auc", patience=patience, keep=keep)
+    trainer = Trainer(model, loss_fn=Adapter("classification").loss, config=config, device=torch.device("cpu"),
+                      metrics_fn=lambda pred: {"val_auc": next(scripted)}, emit=remember)
     fit = trainer.fit(_loader(12, seed=0), _loader(4, seed=1))
     return fit, snapshots, model
 

@@ -76,9 +76,13 @@ def case_name(path: str, root) -> str:
 
 
 def load_pictures(df: pd.DataFrame, *, root, size: int, in_channels: int, with_masks: bool = False,
-                  frame_step: int = 80, progress: Callable | None = None) -> Pictures:
-    """Decode every manifest row (through the io gate), resize to ``size``×``size`` and stack."""
+                  frame_step: int = 80, progress: Callable | None = None, roi: str = "image") -> Pictures:
+    """Decode every manifest row (through the io gate), crop to the ``roi`` (:mod:`core.preprocess.roi`, the
+    same crop the predictor makes), resize to ``size``×``size`` and stack."""
     from core.io import load_image
+    from core.preprocess.roi import check_roi, crop_to_box, roi_box
+
+    check_roi(roi)
 
     images, masks, records = [], [], []
     meta_cols = [c for c in df.columns if c not in META_EXCLUDE]
@@ -98,9 +102,10 @@ def load_pictures(df: pd.DataFrame, *, root, size: int, in_channels: int, with_m
             frames = frames[:1]          # a mask belongs to one picture: the first frame of a clip
         base = case_name(str(r["image_path"]), root)
         for f, frame in enumerate(frames):
-            images.append(_to_channels(_resize(np.ascontiguousarray(frame), size), in_channels))
+            box = roi_box(frame, roi)
+            images.append(_to_channels(_resize(np.ascontiguousarray(crop_to_box(frame, box)), size), in_channels))
             if mask is not None:
-                masks.append(_resize(mask.astype(np.uint8), size, nearest=True))
+                masks.append(_resize(crop_to_box(mask.astype(np.uint8), box), size, nearest=True))
             rec = {k: r[k] for k in meta_cols}
             rec.update(case=base if len(frames) == 1 else f"{base}#frame{f * frame_step}", row=row, frame=f,
                        image_path=str(r["image_path"]), height=int(frame.shape[0]), width=int(frame.shape[1]))

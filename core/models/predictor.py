@@ -13,6 +13,7 @@ forward (issue 6 measures the ratio). A torch tensor ``(N, C, H, W)`` is taken a
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +40,12 @@ def _default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+_ROI_CACHE_SIZE = 256
+
+
 class Predictor:
-    """A bundle's model in eval mode with its own preprocessing. Read-only after construction."""
+    """A bundle's model in eval mode with its own preprocessing. Read-only after construction, apart from a
+    thread-safe memo of region-of-interest boxes."""
 
     def __init__(self, model, meta: dict, *, device=None, batch_size: int = 32):
         self.device = torch.device(device) if device is not None else _default_device()
@@ -51,6 +56,9 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.threshold = float(meta.get("threshold", 0.5))
         self.mask_threshold = float(meta.get("mask_threshold", 0.5))
+        self.roi = meta.get("roi", "image")      # "sac": the model was trained on the sac's square (roi.py)
+        self._roi_cache: dict = {}
+        self._roi_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------------- info
     @property
@@ -70,11 +78,41 @@ class Predictor:
         return self.class_names.index(label) if label in self.class_names else 1
 
     # ------------------------------------------------------------------------------------- the path
+    def roi_boxes(self, images) -> list:
+        """Per image, the ``(x0, y0, x1, y1)`` box the network sees (the whole picture unless roi is "sac").
+
+        Boxes are remembered by pixel content: one analysis asks for the same picture's box several times
+        (probability, Grad-CAM, out-of-distribution check) and each ask would run the level set again.
+        """
+        from core.preprocess.roi import roi_box
+
+        boxes = []
+        for i, im in enumerate(images):
+            arr = np.ascontiguousarray(image_array(im, index=i))
+            key = (arr.shape, arr.dtype.str, hashlib.blake2b(arr.tobytes(), digest_size=16).digest())
+            with self._roi_lock:
+                box = self._roi_cache.get(key)
+            if box is None:
+                box = roi_box(arr, self.roi)
+                with self._roi_lock:
+                    if len(self._roi_cache) >= _ROI_CACHE_SIZE:
+                        self._roi_cache.pop(next(iter(self._roi_cache)))
+                    self._roi_cache[key] = box
+            boxes.append(box)
+        return boxes
+
     def preprocess(self, images) -> torch.Tensor:
-        """The network input ``(N, C, H, W)`` for ``images``, exactly as the bundle was trained."""
+        """The network input ``(N, C, H, W)`` for ``images``, exactly as the bundle was trained (cropped to the
+        sac's square first when the bundle's roi is "sac")."""
         if isinstance(images, torch.Tensor):
             return images
-        return preprocess_batch(list(images), in_channels=int(self.meta["in_channels"]),
+        images = list(images)
+        if self.roi != "image":
+            from core.preprocess.roi import crop_to_box
+
+            images = [crop_to_box(image_array(im, index=i), box)
+                      for i, (im, box) in enumerate(zip(images, self.roi_boxes(images)))]
+        return preprocess_batch(images, in_channels=int(self.meta["in_channels"]),
                                 input_size=self.meta["input_size"], normalization=self.meta["normalization"],
                                 resize_mode=self.meta.get("resize_mode", "stretch"))
 

@@ -4,7 +4,8 @@ Why callbacks: the command line shows a tqdm bar, the dashboard a progress widge
 only calls ``callback(event)`` with a small dict and never knows who listens. Events:
 ``{"event": "fold_start", "fold", "n_folds"}``, ``{"event": "epoch_end", "fold", "n_folds", "epoch", "epochs",
 "loss", "val_loss", "monitor", "value"}``, ``{"event": "batch", "fold", "epoch", "step", "steps", "loss"}``,
-``{"event": "fold_end", "fold", "n_folds", "best"}``, ``{"event": "fold_skipped", "fold", "n_folds"}``.
+``{"event": "fold_end", "fold", "n_folds", "best"}``, ``{"event": "fold_skipped", "fold", "n_folds"}``,
+``{"event": "load", "done", "total"}`` (manifest rows decoded; cropping to the sac runs the level set on each).
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ class TqdmProgress:
         from tqdm import tqdm
 
         kind = event.get("event")
-        if kind == "fold_start":
+        if kind == "load":
+            if self.bar is None:
+                self.bar = tqdm(total=int(event["total"]), file=sys.stderr, disable=self.disable,
+                                desc="loading images", unit="row", leave=True)
+            self.bar.update(int(event["done"]) - self.bar.n)
+            if event["done"] >= event["total"]:
+                self.bar.close()
+                self.bar = None
+        elif kind == "fold_start":
             if self.bar is not None:
                 self.bar.close()
             self.bar = tqdm(total=int(event.get("epochs", 0)), file=sys.stderr, disable=self.disable,

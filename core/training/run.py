@@ -208,9 +208,10 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
 
     kind = settings["kind"]
     class_names = _class_names(task, man) if kind != "segmentation" else ()
+    emit = fan_out([progress])
     pictures = load_pictures(man.df, root=man.root, size=base_size(task.recipe.augment, settings["input_size"]),
                              in_channels=settings["in_channels"], with_masks=kind != "classification",
-                             frame_step=task.protocol.frame_step, progress=None)
+                             frame_step=task.protocol.frame_step, progress=emit, roi=task.recipe.roi)
     targets = None
     if class_names:
         index = {c: i for i, c in enumerate(class_names)}
@@ -227,7 +228,7 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
     meta = {"task": task.name, "kind": kind, "class_names": list(class_names) or None,
             "positive_label": task.positive_label, "input_size": settings["input_size"],
             "normalization": r.normalization, "resize_mode": "center_crop" if r.augment == "cns" else "stretch",
-            "threshold": 0.5, "recipe": recipe, "cv": settings["cv"], "seed": settings["seed"],
+            "threshold": 0.5, "roi": r.roi, "recipe": recipe, "cv": settings["cv"], "seed": settings["seed"],
             "data_fingerprint": read_json(run_dir / "run.json")["fingerprint"] if (run_dir / "run.json").exists()
             else _fingerprint(man.df)}
     if kind == "segmentation":
@@ -237,7 +238,6 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
                     batch_size=settings["batch_size"], in_channels=settings["in_channels"], seed=settings["seed"],
                     device=dev, arch_kwargs=settings["arch_kwargs"], bundle_meta=meta,
                     weights=settings.get("weights"))
-    emit = fan_out([progress])
     results = []
     for k, split in enumerate(splits):
         fold_dir = run_dir / "folds" / str(k)

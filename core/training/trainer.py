@@ -5,8 +5,9 @@ loss and in what validation measures; those come in as ``loss_fn`` and ``metrics
 :mod:`core.training.adapters`), the loop stays the same. The best-on-validation weights are kept (the paper
 protocols keep the best model of each fold), training stops after ``patience`` epochs without improvement;
 ``keep="last"`` instead runs the whole schedule and keeps the final weights (a cosine schedule annealed to 0,
-where a small validation set's pick is noise), validation is then only recorded. After every epoch the full state (model, optimiser, scheduler, best weights, history) is written
-atomically, so a killed run resumes at the last finished epoch.
+where a small validation set's pick is noise), validation is then only recorded. After every epoch the full
+state (model, optimiser, scheduler, best weights, history) is written atomically, so a killed run resumes at
+the last finished epoch.
 
 Devices: all CPU cores (torch.set_num_threads is set by the caller), a CUDA GPU when present, with automatic
 mixed precision there. Distributed (torchrun): the model is wrapped in DistributedDataParallel by
