@@ -40,8 +40,10 @@ class DemoSpec:
 
 # The papers' recipes (pretrained VGG19/ResNet34 fine-tuned at lr 1e-4 to 5e-4 for 30-500 epochs with heavy
 # augmentation) take hours on a 2-core CPU; the demo models train from scratch, so they use a higher
-# learning rate and the light "basic" augmentation. Everything else (splits, losses, class weights) is the
-# study's own.
+# learning rate and the light "basic" augmentation. Everything else (splits, losses, class weights, the region
+# of interest: the sac's square for miscarriage) is the study's own, and the recipe's from-scratch variant
+# (core.tasks, Recipe.scratch: e.g. cosine schedule, final weights) applies on top, as in any run without
+# ImageNet weights.
 DEMO_RECIPE = {"lr": 1e-3, "weight_decay": 1e-4, "augment": "basic", "warmup_epochs": 0, "patience": 100}
 
 DEMO_SPECS = (
