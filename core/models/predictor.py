@@ -110,8 +110,8 @@ class Predictor:
         if self.roi != "image":
             from core.preprocess.roi import crop_to_box
 
-            images = [crop_to_box(image_array(im, index=i), box)
-                      for i, (im, box) in enumerate(zip(images, self.roi_boxes(images)))]
+            arrays = [image_array(im, index=i) for i, im in enumerate(images)]
+            images = [crop_to_box(arr, box) for arr, box in zip(arrays, self.roi_boxes(arrays))]
         return preprocess_batch(images, in_channels=int(self.meta["in_channels"]),
                                 input_size=self.meta["input_size"], normalization=self.meta["normalization"],
                                 resize_mode=self.meta.get("resize_mode", "stretch"))
