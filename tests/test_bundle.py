@@ -29,10 +29,15 @@ def _meta(name, **extra):
     return meta
 
 
-def _outputs_equal(a, b):
+def _assert_outputs_close(a, b):
+    """Outputs of identical weights agree to float32 rounding. Bit-equality is not promised: the same kernel can
+    pick another reduction order between two calls on some CPUs (seen: 1e-16 on AMD EPYC, mobilenet_v3_small)."""
     if isinstance(a, dict):
-        return set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
-    return torch.equal(a, b)
+        assert set(a) == set(b)
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    else:
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def _small(name):
@@ -54,8 +59,11 @@ def test_round_trip_gives_identical_outputs(tmp_path, name, in_channels):
     loaded, meta = load_bundle(tmp_path / "b")
     assert not loaded.training
     x = torch.randn(2, in_channels, 64, 64, generator=torch.Generator().manual_seed(0))
+    original, restored = model.state_dict(), loaded.state_dict()
+    assert set(original) == set(restored)
+    assert all(torch.equal(original[k], restored[k]) for k in original)     # the weights themselves: bit-exact
     with torch.inference_mode():
-        assert _outputs_equal(model(x), loaded(x))
+        _assert_outputs_close(model(x), loaded(x))
     assert meta["architecture"] == name and meta["kind"] == model_kind(name)
     assert meta["in_channels"] == in_channels and meta["num_classes"] == n_out
     assert meta["pretrained"] is False and meta["input_size"] == 64
@@ -75,7 +83,7 @@ def test_arch_kwargs_and_ensembles_round_trip(tmp_path):
     x = torch.rand(2, 1, 32, 32)
     with torch.inference_mode():
         out, ref = loaded(x), ens(x)
-        assert _outputs_equal(out, ref)
+        _assert_outputs_close(out, ref)
         mean_p = torch.stack([torch.softmax(m(x)["class_logits"], 1) for m in members]).mean(0)
     assert torch.allclose(torch.softmax(out["class_logits"], 1), mean_p, atol=1e-5)
 
@@ -201,7 +209,7 @@ def test_shared_tensors_are_stored_once_and_restored(tmp_path, monkeypatch):
     assert meta["aliases"] == {"out.weight": "embed.weight"}
     assert loaded.out.weight is loaded.embed.weight
     x = torch.rand(3, 1, 2, 2)
-    assert torch.equal(loaded(x), model(x))
+    torch.testing.assert_close(loaded(x), model(x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("first_bytes", [b"\x80", b"PK"])

@@ -7,7 +7,9 @@ processes opening a fresh store at once migrate it exactly once and the others f
 
 Adding tables (e.g. the reader study): declare them on :data:`core.store.schema.Base` in a module listed in
 :data:`SCHEMA_MODULES`, and add a revision file in ``core/store/migrations/versions/`` whose ``down_revision``
-is the current head (``tests/test_store.py`` checks that the migrations and the declared tables agree).
+is a current head (``tests/test_store.py`` checks that the migrations and the declared tables agree).
+Independent features may branch from the same revision: every head is applied (``heads``), and a later merge
+revision may join them.
 """
 
 from __future__ import annotations
@@ -48,20 +50,20 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def head_revision() -> str:
-    """The newest revision in the package."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revision() -> tuple[str, ...]:
+    """The newest revisions in the package (one per branch; usually one), sorted."""
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
-def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at (None for an empty database)."""
+def current_revision(engine: Engine) -> tuple[str, ...]:
+    """The revisions the database is at, sorted (empty for an empty database)."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the database behind ``engine`` to ``revision`` inside one locked transaction."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
