@@ -79,7 +79,13 @@ class Task:
     protocol: Protocol = field(default_factory=Protocol)
     structures: tuple = ()              # instance tasks: structure names (class 1..K)
     views: dict = field(default_factory=dict)   # instance tasks: view category -> structures
-    uses_rules: bool = False            # CRL/FHR rules apply (miscarriage)
+    uses_rules: bool = False            # CRL/FHR rules apply (miscarriage): the page shows their inputs and panel
+    # The segmenter the Analyze page preselects ("levelset" = the classical pipeline; None = none, or the
+    # bundle's own mask head for a multitask model).
+    default_segmenter: str | None = None
+    # The mask's centre-line length reported next to the probability, by name (preterm: "cervical length");
+    # None = the mask is measured by its fitted ellipse only.
+    length_measure: str | None = None
     paper: dict = field(default_factory=dict)   # the paper's reported figures, for reference on pages
 
     @property
@@ -119,6 +125,7 @@ _STUDIES = {
                           metrics=("accuracy", "sensitivity", "specificity", "ppv", "npv", "auc"),
                           subgroups=("ga_week", "plane")),
         uses_rules=True,
+        default_segmenter="levelset",
         paper={"auc_retrospective": (0.857, 0.793, 0.922), "auc_prospective": (0.885, 0.846, 0.925),
                "levelset_dice": 0.9069, "levelset_recall": 0.9456, "levelset_precision": 0.8786},
     ),
@@ -136,6 +143,7 @@ _STUDIES = {
                       early_stopping_metric="val_loss", patience=50, scratch={"lr": 1e-3}),
         protocol=Protocol(cv="holdout", split_fractions=(0.6, 0.2, 0.2),
                           metrics=("iou", "sensitivity", "specificity", "auc")),
+        length_measure="cervical length",
         paper={"iou_unet": 0.913, "iou_fcn": 0.755, "iou_deeplabv3": 0.756, "iou_multitask": (0.923, 0.081),
                "sensitivity": 0.677, "specificity": 0.951, "auc": 0.723},
     ),
