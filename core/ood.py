@@ -78,9 +78,13 @@ def fit_ood(predictor, images, *, batch_size: int = 32) -> dict:
     return {"embedding": _fit_part(emb), "image": _fit_part(stats), "n_train": len(images)}
 
 
-def ood_scores(predictor, image, calibration: dict) -> dict:
-    """Distances of one image relative to their thresholds (> 1 = unlike the training data)."""
-    emb = embed(predictor, [image])[0]
+def ood_scores(predictor, image, calibration: dict, *, tensor=None) -> dict:
+    """Distances of one image relative to their thresholds (> 1 = unlike the training data).
+
+    ``tensor``: the image already preprocessed for the network (``(1, C, H, W)``), so the analysis does not
+    preprocess it again; the image statistics are always taken on ``image`` itself.
+    """
+    emb = embed(predictor, [image] if tensor is None else tensor)[0]
     part = calibration["embedding"]
     e = float(_distance(emb, part["mean"], part["std"]) / part["threshold"])
     part = calibration["image"]

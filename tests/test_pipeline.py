@@ -93,3 +93,70 @@ def test_bad_inputs_are_input_errors(bundle):
         analyze([("x.png", b"not an image")], model=bundle)
     with pytest.raises(InputError, match="aggregation"):
         analyze([np.zeros((8, 8), np.uint8)], model=bundle, aggregation="median")
+
+
+def _png(image) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_one_bad_file_among_good_ones_is_listed_and_the_others_analysed(bundle, rng):
+    good = [(f"/server/secret/dir/good{i}.png", _png(_sac_image(rng, dark_sac=True))) for i in range(2)]
+    result = analyze([good[0], ("/tmp/upload/notes.png", b"not an image"), good[1]], model=bundle, cam=None,
+                     uncertainty=False, on_error="skip")
+    assert [r.name for r in result.images] == ["good0.png", "good1.png"]      # file names, never server paths
+    assert [e["file"] for e in result.errors] == ["notes.png"]
+    assert result.errors[0]["error"].startswith("notes.png") and "\n" not in result.errors[0]["error"]
+    assert result.predicted_class == "miscarriage"
+    with pytest.raises(InputError, match="notes.png"):                         # the CLI default
+        analyze([good[0], ("notes.png", b"not an image")], model=bundle, cam=None)
+    with pytest.raises(InputError, match="none of the 2 files"):
+        analyze([("a.png", b"x"), ("b.png", b"y")], model=bundle, on_error="skip")
+
+
+def test_out_of_distribution_withholds_the_decision(bundle, rng):
+    photo = np.zeros((64, 64, 3), np.uint8)
+    photo[:32] = (40, 120, 230)
+    photo[32:] = (30, 160, 40)
+    result = analyze([_sac_image(rng, dark_sac=True), photo], model=bundle, cam=None, uncertainty=False)
+    assert result.decision_withheld is True and result.decision is None
+    assert result.ood["out_of_distribution"] and result.ood["score"] > 1.0 and "unlike" in result.ood["reason"]
+    assert result.probability is not None                                      # shown greyed, not hidden
+    normal = analyze([_sac_image(rng, dark_sac=True)], model=bundle, cam=None, uncertainty=False)
+    assert normal.decision_withheld is False and normal.decision == normal.predicted_class
+    assert normal.ood["out_of_distribution"] is False
+    assert result.to_dict()["decision_withheld"] is True
+
+
+def test_values_used_spacing_and_centre_line_length_are_reported(bundle, rng, tmp_path):
+    import cv2
+
+    image = np.full((100, 160, 3), 60, np.uint8)
+    cv2.line(image, (20, 50), (140, 50), (255, 255, 255), 11)                  # a bright band 120 px long
+
+    def seg(img):
+        return img[..., 0] > 128
+
+    path = tmp_path / "band.png"
+    path.write_bytes(_png(image))
+    result = analyze([str(path)], {"ga_weeks": 21.1}, model=bundle, segmenter=seg, cam=None,
+                     uncertainty=False, spacing_mm=0.25)
+    r = result.images[0]
+    assert r.name == "band.png" and r.pixel_spacing_mm == 0.25
+    assert abs(r.biometry["length_mm"] - 120 * 0.25) < 1.0
+    assert result.clinical == {"ga_weeks": 21.1, "crl_mm": None, "fhr_bpm": None, "pixel_spacing_mm": 0.25}
+
+
+def test_faithfulness_can_come_after_the_first_result(bundle, rng):
+    from core.pipeline import add_faithfulness
+
+    images = [_sac_image(rng, dark_sac=True)]
+    first = analyze(images, model=bundle, cam="gradcam", uncertainty=False)
+    assert first.images[0].faithfulness is None and first.images[0].overlay is not None
+    torch.manual_seed(0)                          # ROAD's imputation adds random noise
+    scores = add_faithfulness(first, bundle)
+    torch.manual_seed(0)
+    together = analyze(images, model=bundle, cam="gradcam", uncertainty=False, faithfulness=True)
+    assert scores[0] is not None and np.isfinite(scores[0])
+    assert scores[0] == pytest.approx(together.images[0].faithfulness, abs=1e-6)
