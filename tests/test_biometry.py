@@ -70,3 +70,53 @@ def test_empty_and_tiny_masks_do_not_crash():
 def test_bad_spacing(bad):
     with pytest.raises(InputError, match="spacing"):
         measure(_disc(5), spacing_mm=bad)
+
+
+# --- ellipses of known axes drawn in mm space (pixel centres inside the ellipse), HC within 0.5 % -----------
+
+def _mm_ellipse(a_mm, b_mm, angle_deg, spacing, size=400):
+    sy, sx = spacing
+    yy, xx = np.mgrid[0:size, 0:size]
+    x, y = (xx - size / 2) * sx, (yy - size / 2) * sy
+    t = math.radians(angle_deg)
+    u, v = x * math.cos(t) + y * math.sin(t), -x * math.sin(t) + y * math.cos(t)
+    return ((u / a_mm) ** 2 + (v / b_mm) ** 2 <= 1).astype(np.uint8)
+
+
+@pytest.mark.parametrize("a,b,angle,spacing", [
+    (12.0, 8.0, 0, (0.1, 0.1)), (12.0, 8.0, 33, (0.1, 0.1)), (6.0, 4.0, 70, (0.1, 0.1)),
+    (90.0, 65.0, 20, (0.5, 0.5)),                 # a term head at HC18-like resolution
+    (12.0, 8.0, 30, (0.15, 0.1)), (12.0, 8.0, 80, (0.1, 0.2)),     # anisotropic pixels
+])
+def test_hc_bpd_ofd_of_drawn_ellipse(a, b, angle, spacing):
+    bio = measure(_mm_ellipse(a, b, angle, spacing), spacing_mm=spacing)
+    hc = ramanujan_circumference(a, b)
+    assert bio.circumference_mm == pytest.approx(hc, rel=0.005)
+    assert bio.ofd_mm == pytest.approx(2 * a, rel=0.01)
+    assert bio.bpd_mm == pytest.approx(2 * b, rel=0.01)
+    assert bio.area_mm2 == pytest.approx(math.pi * a * b, rel=0.01)
+
+
+def test_anisotropic_circle_is_fitted_in_mm_space():
+    # A 10 mm radius circle seen with 0.2 mm rows and 0.1 mm columns is 200 x 100 px: in pixels an ellipse
+    # (semi-axes 100 and 50 px), in mm a circle. Scaling the pixel ellipse's axes afterwards would give a wrong HC when it is rotated.
+    m = _mm_ellipse(10.0, 10.0, 0, (0.2, 0.1))
+    bio = measure(m, spacing_mm=(0.2, 0.1))
+    assert bio.circumference_mm == pytest.approx(2 * math.pi * 10, rel=0.005)
+    assert bio.bpd_mm == pytest.approx(bio.ofd_mm, rel=0.01)
+    assert bio.circumference_px == pytest.approx(ramanujan_circumference(100, 50), rel=0.02)
+    rotated = _mm_ellipse(12.0, 6.0, 45, (0.2, 0.1))
+    assert measure(rotated, spacing_mm=(0.2, 0.1)).circumference_mm == pytest.approx(
+        ramanujan_circumference(12, 6), rel=0.005)
+
+
+def test_scalar_spacing_equals_square_pair():
+    m = _mm_ellipse(9.0, 7.0, 15, (0.1, 0.1))
+    assert measure(m, spacing_mm=0.1).circumference_mm == pytest.approx(
+        measure(m, spacing_mm=(0.1, 0.1)).circumference_mm)
+
+
+@pytest.mark.parametrize("bad", [(0.1,), (0.1, 0.0), (0.1, "x"), (0.1, 0.2, 0.3)])
+def test_bad_spacing_pair(bad):
+    with pytest.raises(InputError, match="spacing"):
+        measure(_disc(5), spacing_mm=bad)

@@ -39,8 +39,12 @@ def load_segmenter(model: str, *, params: LevelSetParams = LevelSetParams(), roi
     if not getattr(predictor, "has_masks", hasattr(predictor, "predict_mask")):
         raise InputError(f"--model {model}: this bundle is not a segmentation model")
 
+    from core.segmentation.postprocess import postprocess
+
+    mode = predictor.meta.get("postprocess", "none")     # the task's step, recorded in the bundle
+
     def _predict(image):
-        return np.asarray(predictor.predict_mask([image])[0], dtype=bool)
+        return postprocess(predictor.predict_mask([image])[0], mode)
 
     _predict.predictor = predictor
     return _predict
@@ -66,7 +70,8 @@ def report(mask: np.ndarray, *, truth: np.ndarray | None = None, spacing_mm: flo
         bio = measure(mask, spacing_mm=spacing_mm)
         out = {"area_px": bio.area_px, "area_mm2": bio.area_mm2, "circumference_mm": bio.circumference_mm,
                "mean_diameter_mm": bio.mean_diameter_mm, "circumference_px": bio.circumference_px,
-               "mean_diameter_px": bio.mean_diameter_px, "pixel_spacing_mm": spacing_mm}
+               "mean_diameter_px": bio.mean_diameter_px, "bpd_mm": bio.bpd_mm, "ofd_mm": bio.ofd_mm,
+               "pixel_spacing_mm": spacing_mm}
         if truth is not None:
             scores = segmentation_scores(truth, mask, spacing=spacing_mm)
             out.update(scores)
