@@ -48,6 +48,12 @@ class Recipe:
     cls_beta: float = 0.8               # L = L_seg + b*weighted BCE
     normalization: str = "unit"         # "unit" (0..1) | "imagenet"
     roi: str = "image"                  # what the classifier sees: "image" | "sac" (core.preprocess.roi)
+    # Crop recipes (augment "crop_flip"): pictures are resized to input_size * crop_ratio, then cropped to
+    # input_size (random in training, centre in evaluation; bundles record resize_mode "center_crop").
+    crop_ratio: float = 1.0
+    # How pictures become the square input: "stretch", or "letterbox" (aspect kept, zero padding) for real
+    # scans of any shape (core.models.transforms.letterbox; masks map back through the same geometry).
+    resize: str = "stretch"
     # Overrides used when the network trains from scratch (no ImageNet weights in the local cache): the
     # papers fine-tune pretrained networks at lr 1e-4..5e-4, which barely moves a randomly initialised one.
     scratch: dict = field(default_factory=dict)
@@ -64,6 +70,9 @@ class Protocol:
     metrics: tuple = ("auc",)
     subgroups: tuple = ()
     frame_step: int = 80                # cine: keep one frame every N
+    # Mask post-processing for closed structures (core.segmentation.postprocess): none | largest | fill |
+    # ellipse. Recorded in a segmentation bundle's model.json; open structures (the cervix) must not be filled.
+    postprocess: str = "none"
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,7 @@ _STUDIES = {
         image_kind="gestational_sac",
         default_arch="vgg19",
         recipe=Recipe(optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=16, epochs=50, input_size=224,
-                      augment="miscarriage", early_stopping_metric="val_auc", patience=10, roi="sac",
+                      augment="affine_fill", early_stopping_metric="val_auc", patience=10, roi="sac",
                       scratch={"lr": 1e-3, "weight_decay": 1e-4, "augment": "basic", "warmup_epochs": 1,
                                "schedule": "cosine", "keep": "last"}),
         protocol=Protocol(cv="kfold:10", aggregation="mean",
@@ -138,11 +147,11 @@ _STUDIES = {
         image_kind="cervix",
         default_arch="unet_cls",
         recipe=Recipe(optimizer="adam", lr=1e-4, weight_decay=5e-4, batch_size=4, epochs=500, input_size=256,
-                      augment="preterm", loss="joint", seg_alpha=0.5, cls_beta=0.8,
+                      augment="crop_jitter", loss="joint", seg_alpha=0.5, cls_beta=0.8,
                       class_weighting="inverse_frequency", balanced_sampling=True,
                       early_stopping_metric="val_loss", patience=50, scratch={"lr": 1e-3}),
         protocol=Protocol(cv="holdout", split_fractions=(0.6, 0.2, 0.2),
-                          metrics=("iou", "sensitivity", "specificity", "auc")),
+                          metrics=("iou", "sensitivity", "specificity", "auc"), postprocess="largest"),
         length_measure="cervical length",
         paper={"iou_unet": 0.913, "iou_fcn": 0.755, "iou_deeplabv3": 0.756, "iou_multitask": (0.923, 0.081),
                "sensitivity": 0.677, "specificity": 0.951, "auc": 0.723},
@@ -157,7 +166,7 @@ _STUDIES = {
         default_arch="resnet34",
         recipe=Recipe(optimizer="adamw", lr=5e-4, weight_decay=0.05, batch_size=32, epochs=30, input_size=224,
                       in_channels=3, warmup_epochs=1, schedule="cosine", early_stopping_metric="val_accuracy",
-                      patience=5, class_weighting="inverse_frequency", augment="cns",
+                      patience=5, class_weighting="inverse_frequency", augment="crop_flip", crop_ratio=256 / 224,
                       normalization="imagenet", scratch={"lr": 1e-3, "warmup_epochs": 0}),
         protocol=Protocol(cv="lopo", aggregation="mean",
                           metrics=("accuracy", "precision", "recall", "f1", "auroc"),
@@ -192,8 +201,8 @@ _GENERIC = {
     "segmentation": Task(name="segmentation", kind="segmentation", title="Binary segmentation (your masks)",
                          default_arch="unet",
                          recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=8, epochs=30, input_size=128,
-                                       loss="bce_dice", augment="segmentation", patience=8),
-                         protocol=Protocol(cv="holdout", metrics=("dice", "iou"))),
+                                       loss="bce_dice", augment="segmentation", patience=8, resize="letterbox"),
+                         protocol=Protocol(cv="holdout", metrics=("dice", "iou"), postprocess="fill")),
     "instance": Task(name="instance", kind="instance", title="Instance segmentation (your structures)",
                      default_arch="maskrcnn_mobilenet",
                      recipe=Recipe(optimizer="sgd", lr=5e-3, batch_size=4, epochs=20, input_size=256,
