@@ -58,9 +58,16 @@ def probe_video(data: bytes, name: str, limits: GateLimits) -> dict:
     return {"kind": "video", "width": width, "height": height, "frames": n_frames, "pixel_spacing_mm": None}
 
 
-def decode_video(data: bytes, name: str, limits: GateLimits, frame_step: int) -> tuple[np.ndarray, int, dict]:
-    """Returns (uint8 (N, H, W, 3) of frames 0, step, 2*step, ..., number of frames decoded, metadata)."""
+def decode_video(data: bytes, name: str, limits: GateLimits, frame_step: int, *,
+                 indices=None) -> tuple[np.ndarray, int, dict]:
+    """Returns (uint8 (N, H, W, 3) of frames 0, step, 2*step, ..., number of frames decoded, metadata).
+
+    ``indices`` (frame selection, e.g. the frame a viewer shows): keep exactly these source frames instead of
+    one every ``frame_step``; decoding stops after the last one.
+    """
     step = max(1, int(frame_step))
+    wanted = None if indices is None else set(int(i) for i in indices)
+    last = None if not wanted else max(wanted)
     container = _open(data, name)
     kept: list[np.ndarray] = []
     count = 0
@@ -73,10 +80,12 @@ def decode_video(data: bytes, name: str, limits: GateLimits, frame_step: int) ->
         rate = float(stream.average_rate) if stream.average_rate else None
         for frame in container.decode(stream):
             limits.check_frame_size(name, frame.width, frame.height)
-            if count % step == 0:
+            if (count % step == 0) if wanted is None else (count in wanted):
                 limits.check_total(name, len(kept) + 1, frame.width, frame.height)
                 kept.append(frame.to_ndarray(format="rgb24"))
             count += 1
+            if last is not None and count > last:
+                break
             if count > limits.max_source_frames:
                 limits.check_frame_count(name, count)
     except TooManyPixelsError:

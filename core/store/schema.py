@@ -123,6 +123,15 @@ class SavedCase(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     rules: Mapped[dict | None] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Revision 0003c (clinician corrections, core/store/cases.py): a pseudonymous case key (never a name or a
+    # hospital number), who saved it, the clinician's own decision, what the AI said, the saved images with
+    # their (corrected) masks as files under $SONODASH_HOME/cases, and the calipers placed.
+    case_key: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(100))
+    clinician_decision: Mapped[str | None] = mapped_column(String(200))
+    ai_output: Mapped[dict | None] = mapped_column(JSON)
+    images: Mapped[list | None] = mapped_column(JSON)
+    calipers: Mapped[list | None] = mapped_column(JSON)
 
 
 Index("ix_predictions_patient", Prediction.evaluation_id, Prediction.patient_id)

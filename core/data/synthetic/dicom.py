@@ -89,3 +89,44 @@ def write_us_dicom(path: Path, rgb: np.ndarray, *, pixel_spacing_mm: float, seed
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def sac_cine_frames(n_frames: int = 30, *, seed: int = 0, size: int = ph.IMAGE_SIZE) -> np.ndarray:
+    """``n_frames`` B-mode frames (uint8 (N, H, W, 3)) of a gestational sac whose size pulses over the clip.
+
+    Why it changes: a viewer test must be able to tell frames apart (the sac's radius grows from the first
+    frame to the middle of the clip and shrinks again), so "the analysed frame is the chosen frame" can fail.
+    """
+    rng = np.random.default_rng(seed)
+    fan = ph.random_fan(rng, size)
+    cx, cy = fan.center
+    background = ph.tissue_background(rng, (size, size))
+    frames = []
+    for k in range(int(n_frames)):
+        phase = np.sin(np.pi * k / max(1, n_frames - 1))
+        sac = ph.ellipse_mask((size, size), (cx, cy), (size * (0.10 + 0.08 * phase), size * (0.08 + 0.06 * phase)))
+        echo = np.where(sac, 0.03, background)
+        frames.append(ph.to_rgb(ph.render(echo, rng, fan, speckle="rayleigh", attenuation=1.0, gain=1.0)))
+    return np.stack(frames)
+
+
+def write_us_cine_dicom(path: Path, frames: np.ndarray, *, pixel_spacing_mm: float, frame_time_ms: float,
+                        seed: int, patient_number: int) -> Path:
+    """uint8 (N, H, W, 3) frames -> a multi-frame US DICOM (Cine module: FrameTime, CineRate) with the same
+    fake identity, private block and burned-in banner (every frame) as :func:`write_us_dicom`."""
+    import pydicom
+    from pydicom.tag import Tag
+
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    write_us_dicom(path, frames[0], pixel_spacing_mm=pixel_spacing_mm, seed=seed, patient_number=patient_number,
+                   description="synthetic gestational sac, cine")
+    ds = pydicom.dcmread(path)
+    burned = np.stack([fake_banner(f, patient_number) for f in frames])
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"  # US Multi-frame
+    ds.NumberOfFrames = int(len(frames))
+    ds.FrameTime = f"{float(frame_time_ms):.3f}"
+    ds.CineRate = int(round(1000.0 / float(frame_time_ms)))
+    ds.FrameIncrementPointer = Tag("FrameTime")
+    ds.PixelData = burned.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
