@@ -1,11 +1,18 @@
-"""Local accounts and roles for reader studies: scrypt password hashes in the store.
+"""Accounts, roles, password hashes and sign-in throttling (sessions: :mod:`core.sessions`).
 
-Why scrypt with these parameters: a stolen database must not give away passwords cheaply, so each password is
-stored only as ``hashlib.scrypt`` (memory-hard; n=2**14, r=8, p=1, 16 MiB and tens of milliseconds per try)
-with its own random 16-byte salt. Verification compares in constant time (``hmac.compare_digest``), and an
-unknown user name costs the same hash as a known one, so timing does not reveal which accounts exist.
-The hash string carries its parameters (``scrypt$n$r$p$salt$hash``), so stronger settings later still verify
-old hashes. No function here returns or logs a password.
+Why Argon2id: a stolen database must not give away passwords cheaply. New hashes are Argon2id through
+argon2-cffi with its RFC 9106 low-memory profile (64 MiB, 3 passes), each with its own salt; the encoded
+string carries its parameters, so stronger settings later still verify old hashes and are re-hashed at the
+next sign-in. Hashes written before Argon2 (``scrypt$n$r$p$salt$hash``, n=2**14) still verify (constant-time
+``hmac.compare_digest``) and are replaced by an Argon2id hash at the user's next successful sign-in, so no
+one has to reset a password. An unknown user name costs the same hash as a known one, so timing does not
+reveal which accounts exist. No function here returns or logs a password.
+
+Why throttling per account *and* per client: an online guesser either tries many passwords on one account or
+one password on many accounts. Each failed sign-in counts against ``account:<name>`` and ``client:<address>``;
+from the 5th consecutive failure a key must wait 2**(failures-5) seconds (capped at 15 minutes) before the
+next try, and at 20 it is locked until an admin unlocks it. Every failure, refusal and lock is one row in the
+audit trail (:mod:`core.audit`). A success clears both counters.
 """
 
 from __future__ import annotations
@@ -15,20 +22,28 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from sqlalchemy import select
 
 from core.errors import InputError
 
-ROLES = ("organizer", "reader")
+ROLES = ("admin", "organizer", "clinician", "researcher", "reader")
+ROLE_TEXT = {"admin": "administrator: every page, accounts and the audit trail",
+             "organizer": "sets up reader studies and sees their results",
+             "clinician": "analyses patients, reviews cases, sees models and evaluations",
+             "researcher": "trains and evaluates models",
+             "reader": "reads the cases of the studies assigned to them (blinded)"}
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
-SALT_BYTES, KEY_BYTES = 16, 32
+KEY_BYTES = 32
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
+BACKOFF_AFTER, LOCK_AFTER, MAX_DELAY_S = 5, 20, 900
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,100}$")
-# A fixed, valid hash to verify against when a user does not exist (same cost as a real check).
-_DUMMY_SALT = b"\0" * SALT_BYTES
+_DUMMY: list[str] = []        # one Argon2id hash to verify against when a user does not exist
+clock = time.time             # replaced in tests to step through back-off delays
 
 
 class AccountError(InputError):
@@ -45,8 +60,21 @@ class Account:
     active: bool = True
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of one sign-in attempt: ``account`` on success, else ``reason`` (one line for the user)."""
+
+    account: Account | None
+    reason: str = ""
+    retry_after_s: float = 0.0
+    locked: bool = False
+    upgraded: bool = False
+
+
+def _hasher():
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()   # Argon2id, RFC 9106 low-memory profile (argon2-cffi's default)
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -55,26 +83,53 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 
 def hash_password(password: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` with a fresh random salt."""
+    """An Argon2id hash string (``$argon2id$v=19$m=...,t=...,p=...$salt$hash``) with a fresh salt."""
     _check_password(password)
-    salt = secrets.token_bytes(SALT_BYTES)
-    key = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
+    return _hasher().hash(password)
+
+
+def _verify_scrypt(password: str, stored: str) -> bool:
+    scheme, n, r, p, salt, key = stored.split("$")
+    if scheme != "scrypt":
+        raise ValueError(scheme)
+    candidate = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
+    return hmac.compare_digest(candidate, base64.b64decode(key))
 
 
 def verify_password(password: str, stored: str | None) -> bool:
-    """True when ``password`` matches ``stored`` (constant-time comparison; False for a malformed hash)."""
-    try:
-        scheme, n, r, p, salt, key = (stored or "").split("$")
-        if scheme != "scrypt":
-            raise ValueError(scheme)
-        salt_b, key_b = base64.b64decode(salt), base64.b64decode(key)
-        n_i, r_i, p_i = int(n), int(r), int(p)
-    except (ValueError, TypeError):
-        _scrypt(str(password), _DUMMY_SALT, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    """True when ``password`` matches ``stored`` (Argon2id or legacy scrypt); False for a malformed hash."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    text, stored = str(password), stored or ""
+    if stored.startswith("scrypt$"):
+        try:
+            return _verify_scrypt(text, stored)
+        except (ValueError, TypeError):
+            pass
+    elif stored.startswith("$argon2"):
+        try:
+            return _hasher().verify(stored, text)
+        except (VerificationError, InvalidHashError):
+            return False
+    if not _DUMMY:
+        _DUMMY.append(_hasher().hash(secrets.token_hex(16)))
+    try:  # same cost as a real check, so a missing or broken hash is not faster
+        _hasher().verify(_DUMMY[0], text)
+    except (VerificationError, InvalidHashError):
+        pass
+    return False
+
+
+def needs_rehash(stored: str | None) -> bool:
+    """True for a legacy scrypt hash or an Argon2 hash with weaker parameters than today's."""
+    if not stored:
         return False
-    candidate = _scrypt(str(password), salt_b, n_i, r_i, p_i)
-    return hmac.compare_digest(candidate, key_b)
+    if stored.startswith("scrypt$"):
+        return True
+    try:
+        return _hasher().check_needs_rehash(stored)
+    except Exception:  # noqa: BLE001 - not an argon2 string at all
+        return True
 
 
 def _check_password(password) -> None:
@@ -82,13 +137,24 @@ def _check_password(password) -> None:
         raise AccountError(f"password: at least {MIN_PASSWORD} characters are required")
     if len(password) > MAX_PASSWORD:
         raise AccountError(f"password: longer than {MAX_PASSWORD} characters")
+    if "\0" in password:
+        raise AccountError("password: contains a NUL character")
 
 
-def _check_username(username) -> str:
+def check_username(username) -> str:
+    """The user name stripped, or AccountError (letters, digits and . _ @ - only: no NUL, no bidi controls)."""
+    from core.text_safety import unsafe_characters
+
     name = str(username or "").strip()
+    bad = unsafe_characters(name)
+    if bad:
+        raise AccountError(f"user name: contains the invisible control character {bad[0]}")
     if not _USERNAME.match(name):
         raise AccountError(f"user name {name!r}: use 2-100 letters, digits or . _ @ -")
     return name
+
+
+_check_username = check_username
 
 
 def _check_role(role) -> str:
@@ -101,16 +167,22 @@ def _account(row) -> Account:
     return Account(id=row.id, username=row.username, role=row.role, active=bool(row.active))
 
 
+def _audit(actor, action, target="", detail=None) -> None:
+    from core import audit
+
+    audit.record(actor, action, target, detail)
+
+
 def create_user(username: str, password: str | None, *, role: str = "reader",
-                oidc_subject: str | None = None) -> Account:
-    """A new account (``password`` None only for OIDC accounts). Raises AccountError when the name is taken."""
+                oidc_subject: str | None = None, actor: str | None = None) -> Account:
+    """A new account (``password`` None only for OIDC and the demo user). AccountError when the name is taken."""
     from sqlalchemy.exc import IntegrityError
 
     from core.reader_study.schema import User
     from core.store import session_scope
 
-    name, role = _check_username(username), _check_role(role)
-    if password is None and oidc_subject is None:
+    name, role = check_username(username), _check_role(role)
+    if password is None and oidc_subject is None and actor != "system":
         raise AccountError(f"user {name}: a password is required")
     digest = hash_password(password) if password is not None else None
     try:
@@ -120,42 +192,183 @@ def create_user(username: str, password: str | None, *, role: str = "reader",
             row = User(username=name, role=role, password_hash=digest, oidc_subject=oidc_subject, active=True)
             session.add(row)
             session.flush()
-            return _account(row)
+            account = _account(row)
     except IntegrityError as exc:
         raise AccountError(f"user {name} already exists") from exc
+    _audit(actor, "account.create", f"user:{name}", {"role": role})
+    return account
 
 
-def set_password(username: str, password: str) -> None:
-    """Replace a user's password (a new salt and hash)."""
+def _update_user(username: str, action: str, actor: str | None, detail: dict | None = None, **changes) -> Account:
     from core.reader_study.schema import User
     from core.store import session_scope
 
-    digest = hash_password(password)
     with session_scope() as session:
-        row = session.scalar(select(User).where(User.username == _check_username(username)))
+        row = session.scalar(select(User).where(User.username == check_username(username)))
         if row is None:
             raise AccountError(f"user {username} does not exist")
-        row.password_hash = digest
+        for key, value in changes.items():
+            setattr(row, key, value)
+        account = _account(row)
+    if action in ("account.password", "account.deactivate"):
+        from core.sessions import revoke_all
+
+        revoke_all(account.id)   # a changed password or a deactivated account ends its sessions
+    _audit(actor, action, f"user:{account.username}", detail)
+    return account
 
 
-def authenticate(username: str, password: str) -> Account | None:
-    """The account when name and password match an active user, else None (same cost either way)."""
+def set_password(username: str, password: str, *, actor: str | None = None) -> None:
+    """Replace a user's password (a new salt and Argon2id hash)."""
+    _update_user(username, "account.password", actor, password_hash=hash_password(password))
+
+
+def set_role(username: str, role: str, *, actor: str | None = None) -> Account:
+    """Change a user's role (one of :data:`ROLES`)."""
+    return _update_user(username, "account.role", actor, {"role": _check_role(role)}, role=role)
+
+
+def set_active(username: str, active: bool, *, actor: str | None = None) -> Account:
+    """Deactivate (or reactivate) an account; a deactivated account's sessions stop working at once."""
+    return _update_user(username, "account.activate" if active else "account.deactivate", actor,
+                        active=bool(active))
+
+
+# --------------------------------------------------------------------------------------- throttling
+def _throttle_keys(username: str, client: str | None) -> list[str]:
+    keys = [f"account:{str(username or '').strip().lower()[:200]}"]
+    if client:
+        keys.append(f"client:{str(client)[:200]}")
+    return keys
+
+
+def _delay(failures: int) -> float:
+    return 0.0 if failures < BACKOFF_AFTER else float(min(2 ** (failures - BACKOFF_AFTER), MAX_DELAY_S))
+
+
+def throttle_state(key: str) -> dict:
+    """{"failures", "locked", "retry_after_s"} of one throttle key (``account:NAME`` or ``client:ADDR``)."""
+    from core.reader_study.schema import LoginThrottle
+    from core.store import session_scope
+
+    with session_scope(write=False) as session:
+        row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == key))
+        if row is None:
+            return {"failures": 0, "locked": False, "retry_after_s": 0.0}
+        wait = 0.0
+        if row.last_failure is not None:
+            wait = max(0.0, _delay(row.failures) - (clock() - row.last_failure.timestamp()))
+        return {"failures": int(row.failures), "locked": bool(row.locked), "retry_after_s": wait}
+
+
+def _count_failure(keys: list[str]) -> list[str]:
+    """Add one failure to every key; returns the keys that became locked now."""
+    from core.reader_study.schema import LoginThrottle
+    from core.store import session_scope
+
+    now, newly_locked = datetime.fromtimestamp(clock(), tz=timezone.utc), []
+    with session_scope() as session:
+        for key in keys:
+            row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == key))
+            if row is None:
+                row = LoginThrottle(key=key, failures=0, locked=False)
+                session.add(row)
+            row.failures = int(row.failures or 0) + 1
+            row.last_failure = now
+            if row.failures >= LOCK_AFTER and not row.locked:
+                row.locked = True
+                newly_locked.append(key)
+    return newly_locked
+
+
+def _clear(keys: list[str]) -> None:
+    from core.reader_study.schema import LoginThrottle
+    from core.store import session_scope
+
+    with session_scope() as session:
+        for row in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))):
+            if not row.locked:
+                row.failures, row.last_failure = 0, None
+
+
+def unlock(key_or_username: str, *, actor: str | None = None) -> None:
+    """Clear a lock and its failure count (``account:NAME``, ``client:ADDR`` or a bare user name)."""
+    from core.reader_study.schema import LoginThrottle
+    from core.store import session_scope
+
+    key = key_or_username if ":" in key_or_username else f"account:{key_or_username.strip().lower()}"
+    with session_scope() as session:
+        row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == key))
+        if row is None:
+            raise AccountError(f"{key}: nothing to unlock")
+        row.failures, row.locked, row.last_failure = 0, False, None
+    _audit(actor, "auth.unlock", key)
+
+
+def locked_keys() -> list[dict]:
+    """Every throttle key with failures, for the admin page."""
+    from core.reader_study.schema import LoginThrottle
+    from core.store import session_scope
+
+    with session_scope(write=False) as session:
+        rows = session.scalars(select(LoginThrottle).where(LoginThrottle.failures > 0).order_by(LoginThrottle.key))
+        return [{"key": r.key, "failures": r.failures, "locked": r.locked, "last_failure": r.last_failure}
+                for r in rows]
+
+
+def sign_in(username: str, password: str, *, client: str | None = None) -> SignIn:
+    """Check a password with throttling and auditing; re-hashes a legacy or weak hash on success."""
     from core.reader_study.schema import User
     from core.store import session_scope
 
-    name = str(username or "").strip()
+    name = str(username or "").strip()[:200]
+    keys = _throttle_keys(name, client)
+    detail = {"client": client} if client else {}
+    for key in keys:
+        state = throttle_state(key)
+        if state["locked"]:
+            _audit(name or None, "auth.refused_locked", key, detail)
+            return SignIn(None, "This account or computer is locked after too many failed sign-ins: ask an "
+                                "administrator to unlock it.", locked=True)
+        if state["retry_after_s"] > 0:
+            _audit(name or None, "auth.throttled", key, {**detail, "retry_after_s": round(state["retry_after_s"])})
+            return SignIn(None, f"Too many failed sign-ins: wait {state['retry_after_s']:.0f} s and try again.",
+                          retry_after_s=state["retry_after_s"])
     with session_scope(write=False) as session:
-        row = session.scalar(select(User).where(User.username == name))
+        row = session.scalar(select(User).where(User.username == name)) if _USERNAME.match(name) else None
         stored = row.password_hash if row is not None else None
         account = _account(row) if row is not None else None
     ok = verify_password(str(password or ""), stored)
     if not ok or account is None or not account.active:
-        return None
-    return account
+        locked = _count_failure(keys)
+        _audit(name or None, "auth.sign_in_failed", f"account:{name}", detail)
+        for key in locked:
+            _audit(None, "auth.locked", key, {"failures": LOCK_AFTER})
+        if locked:
+            return SignIn(None, "Unknown user name or wrong password. After too many failures sign-in is now "
+                                "locked: ask an administrator to unlock it.", locked=True)
+        return SignIn(None, "Unknown user name or wrong password.")
+    upgraded = False
+    if needs_rehash(stored):
+        with session_scope() as session:
+            row = session.get(User, account.id)
+            if row is not None and row.password_hash == stored:
+                row.password_hash = _hasher().hash(str(password))
+                upgraded = True
+    _clear(keys)
+    _audit(account.username, "auth.sign_in", f"user:{account.username}",
+           {**detail, "rehashed": upgraded} if upgraded else detail)
+    return SignIn(account, upgraded=upgraded)
 
 
+def authenticate(username: str, password: str, *, client: str | None = None) -> Account | None:
+    """The account when name and password match an active, unlocked user, else None (see :func:`sign_in`)."""
+    return sign_in(username, password, client=client).account
+
+
+# ------------------------------------------------------------------------------------------- lookups
 def oidc_account(subject: str, *, username: str) -> Account:
-    """The account bound to an OIDC subject, created as a reader on first sign-in (an organizer promotes it)."""
+    """The account bound to an OIDC subject, created as a reader on first sign-in (an admin promotes it)."""
     from core.reader_study.schema import User
     from core.store import session_scope
 
@@ -193,14 +406,15 @@ def list_users(role: str | None = None) -> list[Account]:
         return [_account(r) for r in session.scalars(query)]
 
 
-def set_role(username: str, role: str) -> Account:
-    """Change a user's role (organizer or reader)."""
-    from core.reader_study.schema import User
-    from core.store import session_scope
+def demo_account() -> Account:
+    """The local demo user of demo mode (role admin, no password: it cannot sign in from another machine)."""
+    account = get_user(DEMO_USER)
+    if account is None:
+        try:
+            account = create_user(DEMO_USER, None, role="admin", actor="system")
+        except AccountError:
+            account = get_user(DEMO_USER)
+    return account
 
-    with session_scope() as session:
-        row = session.scalar(select(User).where(User.username == _check_username(username)))
-        if row is None:
-            raise AccountError(f"user {username} does not exist")
-        row.role = _check_role(role)
-        return _account(row)
+
+DEMO_USER = "demo"
