@@ -47,8 +47,13 @@ def _to_channels(rgb: np.ndarray, in_channels: int) -> np.ndarray:
     return np.repeat(gray[None], in_channels, axis=0)
 
 
-def _resize(arr: np.ndarray, size: int, *, nearest: bool = False) -> np.ndarray:
+def _resize(arr: np.ndarray, size: int, *, nearest: bool = False, mode: str = "stretch") -> np.ndarray:
     import cv2
+
+    if mode == "letterbox":          # aspect kept, zero padding: core.models.transforms.letterbox (prediction)
+        from core.models.transforms import letterbox
+
+        return letterbox(arr, (size, size), nearest=nearest)
 
     # Same rule as core.models.transforms.resize (what prediction does): area when shrinking, else linear.
     shrink = arr.shape[0] > size and arr.shape[1] > size
@@ -76,9 +81,11 @@ def case_name(path: str, root) -> str:
 
 
 def load_pictures(df: pd.DataFrame, *, root, size: int, in_channels: int, with_masks: bool = False,
-                  frame_step: int = 80, progress: Callable | None = None, roi: str = "image") -> Pictures:
+                  frame_step: int = 80, progress: Callable | None = None, roi: str = "image",
+                  resize_mode: str = "stretch") -> Pictures:
     """Decode every manifest row (through the io gate), crop to the ``roi`` (:mod:`core.preprocess.roi`, the
-    same crop the predictor makes), resize to ``size``×``size`` and stack."""
+    same crop the predictor makes), resize to ``size``×``size`` (``resize_mode`` "stretch" or "letterbox")
+    and stack."""
     from core.io import load_image
     from core.preprocess.roi import check_roi, crop_to_box, roi_box
 
@@ -103,9 +110,11 @@ def load_pictures(df: pd.DataFrame, *, root, size: int, in_channels: int, with_m
         base = case_name(str(r["image_path"]), root)
         for f, frame in enumerate(frames):
             box = roi_box(frame, roi)
-            images.append(_to_channels(_resize(np.ascontiguousarray(crop_to_box(frame, box)), size), in_channels))
+            images.append(_to_channels(_resize(np.ascontiguousarray(crop_to_box(frame, box)), size,
+                                               mode=resize_mode), in_channels))
             if mask is not None:
-                masks.append(_resize(crop_to_box(mask.astype(np.uint8), box), size, nearest=True))
+                masks.append(_resize(crop_to_box(mask.astype(np.uint8), box), size, nearest=True,
+                                     mode=resize_mode))
             rec = {k: r[k] for k in meta_cols}
             rec.update(case=base if len(frames) == 1 else f"{base}#frame{f * frame_step}", row=row, frame=f,
                        image_path=str(r["image_path"]), height=int(frame.shape[0]), width=int(frame.shape[1]))

@@ -18,14 +18,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from core.errors import InputError
 from core.models.bundle import META_FILE, WEIGHTS_FILE, load_bundle
 from core.models.ensemble import ModelEnsemble
-from core.models.transforms import image_array, preprocess_batch
+from core.models.transforms import image_array, preprocess_batch, restore_size
 
 
 @dataclass
@@ -147,9 +146,10 @@ class Predictor:
     def _masks_at(self, prob: torch.Tensor, sizes) -> list:
         prob = prob.float().cpu().numpy()
         masks = []
+        mode = self.meta.get("resize_mode", "stretch")
         for p, (h, w) in zip(prob, sizes):
-            if p.shape != (h, w):
-                p = cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
+            if p.shape != (h, w) or mode == "letterbox":
+                p = restore_size(p, h, w, mode=mode)
             masks.append(p > self.mask_threshold)
         return masks
 
@@ -159,8 +159,9 @@ class Predictor:
             need = "a classification or multitask" if what == "classes" else "a segmentation or multitask"
             raise InputError(f"this bundle is a {self.kind} model ({self.meta.get('architecture')}); "
                              f"{'class probabilities' if what == 'classes' else 'masks'} need {need} bundle")
-        if what == "masks" and self.meta.get("resize_mode", "stretch") != "stretch":
-            raise InputError("masks need a bundle with resize_mode 'stretch' to map back to the original size")
+        if what == "masks" and self.meta.get("resize_mode", "stretch") not in ("stretch", "letterbox"):
+            raise InputError("masks need a bundle with resize_mode 'stretch' or 'letterbox' to map back to the "
+                             "original size")
 
     @staticmethod
     def _sizes(chunk) -> list:

@@ -18,7 +18,7 @@ from core.errors import InputError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_MODES = ("stretch", "center_crop")
+RESIZE_MODES = ("stretch", "center_crop", "letterbox")
 # Eval-time "resize to 256, centre-crop 224" of the CNS paper, for any input size.
 CENTER_CROP_RATIO = 256 / 224
 
@@ -91,9 +91,51 @@ def _size_hw(input_size) -> tuple[int, int]:
     return int(h), int(w)
 
 
+def letterbox_geometry(height: int, width: int, size_hw) -> tuple[int, int, int, int]:
+    """``(top, left, new_h, new_w)``: where a ``height``×``width`` picture lands inside ``size_hw`` when it is
+    scaled to fit with its aspect ratio kept and centred (the rest is zero padding)."""
+    h, w = _size_hw(size_hw)
+    scale = min(h / height, w / width)
+    nh, nw = max(1, min(h, round(height * scale))), max(1, min(w, round(width * scale)))
+    return (h - nh) // 2, (w - nw) // 2, nh, nw
+
+
+def letterbox(arr: np.ndarray, size_hw, *, nearest: bool = False) -> np.ndarray:
+    """Scale to fit ``size_hw`` keeping the aspect ratio, centred on zeros.
+
+    Why: real scans come in any shape (HC18 is 800×540, DICOM 1024×768 or 640×480); stretching them to a square
+    squashes a head into a different ellipse per scanner, which the network must then learn to undo.
+    """
+    h, w = _size_hw(size_hw)
+    top, left, nh, nw = letterbox_geometry(arr.shape[0], arr.shape[1], (h, w))
+    shrink = arr.shape[0] > nh and arr.shape[1] > nw
+    interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    inner = arr if arr.shape[:2] == (nh, nw) else cv2.resize(arr, (nw, nh), interpolation=interp)
+    out = np.zeros((h, w) + arr.shape[2:], dtype=arr.dtype)
+    out[top:top + nh, left:left + nw] = inner.reshape((nh, nw) + arr.shape[2:])
+    return out
+
+
+def restore_size(prob: np.ndarray, height: int, width: int, *, mode: str = "stretch") -> np.ndarray:
+    """A network-resolution map (e.g. mask probabilities) back at the picture's ``height``×``width``: the
+    inverse of :func:`resize` for "stretch" and "letterbox" (the padding is cut away first)."""
+    prob = np.asarray(prob, dtype=np.float32)
+    if mode == "letterbox":
+        top, left, nh, nw = letterbox_geometry(height, width, prob.shape[:2])
+        prob = prob[top:top + nh, left:left + nw]
+    elif mode != "stretch":
+        raise InputError(f"resize_mode {mode!r} cannot be mapped back to the picture; use stretch or letterbox")
+    if prob.shape[:2] == (height, width):
+        return prob
+    return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def resize(arr: np.ndarray, size_hw: tuple[int, int], *, mode: str = "stretch") -> np.ndarray:
-    """Resize HxW or HxWx3 to ``size_hw``: plain stretch, or resize by 256/224 then centre crop."""
+    """Resize HxW or HxWx3 to ``size_hw``: plain stretch, letterbox (aspect kept, zero padding), or resize by
+    256/224 then centre crop."""
     h, w = size_hw
+    if mode == "letterbox":
+        return letterbox(arr, (h, w))
     if mode == "center_crop":
         big = (round(h * CENTER_CROP_RATIO), round(w * CENTER_CROP_RATIO))
         arr = resize(arr, big)

@@ -54,7 +54,8 @@ def _indices(plan: FoldPlan, patients) -> np.ndarray:
 
 def _loader(plan: FoldPlan, idx, *, train: bool, fold: int):
     task = plan.task
-    transform = build_transform(task.recipe.augment if train else _eval_recipe(task.recipe.augment), train=train,
+    # Evaluation builds the same recipe with train=False: only its deterministic part (a centre crop) remains.
+    transform = build_transform(task.recipe.augment, train=train,
                                 input_size=plan.input_size, normalization=task.recipe.normalization,
                                 in_channels=plan.in_channels)
     ds = SampleDataset(plan.pictures, idx, transform=transform, targets=plan.targets, seed=plan.seed * 7919 + fold)
@@ -72,11 +73,6 @@ def _loader(plan: FoldPlan, idx, *, train: bool, fold: int):
     return torch.utils.data.DataLoader(ds, batch_size=plan.batch_size, sampler=sampler, drop_last=drop_last)
 
 
-def _eval_recipe(name: str) -> str:
-    """Evaluation keeps only the deterministic part of a recipe (the CNS centre crop)."""
-    return "cns" if name == "cns" else "none"
-
-
 def build_fold_model(plan: FoldPlan, fold: int):
     """A fresh network, its random initialisation seeded per fold without touching global RNG state."""
     from core.models import build_model
@@ -88,10 +84,10 @@ def build_fold_model(plan: FoldPlan, fold: int):
                            **plan.arch_kwargs)
 
 
-def _upsampled_mask(prob: np.ndarray, height: int, width: int) -> np.ndarray:
-    import cv2
+def _upsampled_mask(prob: np.ndarray, height: int, width: int, mode: str = "stretch") -> np.ndarray:
+    from core.models.transforms import restore_size
 
-    return cv2.resize(prob.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+    return restore_size(prob, height, width, mode=mode) >= 0.5
 
 
 def _prediction_tables(plan: FoldPlan, pred: dict, fold: int, split_name: str):
@@ -118,7 +114,8 @@ def _prediction_tables(plan: FoldPlan, pred: dict, fold: int, split_name: str):
         dices, ious, areas, truths = [], [], [], []
         for prob, (_, r) in zip(pred["seg"], recs.iterrows()):
             truth = read_mask(r["mask_path"], row=r.get("row"))
-            mask = _upsampled_mask(prob, truth.shape[0], truth.shape[1])
+            mask = _upsampled_mask(prob, truth.shape[0], truth.shape[1],
+                                   plan.bundle_meta.get("resize_mode", "stretch"))
             dices.append(dice_score(mask, truth))
             ious.append(iou_score(mask, truth))
             areas.append(int(mask.sum()))
@@ -153,10 +150,12 @@ def run_fold(plan: FoldPlan, split: Split, fold: int, n_folds: int, fold_dir: Pa
         adapter.class_weight = class_weights(plan.targets[train_idx], num_classes=len(plan.class_names))
     model = build_fold_model(plan, fold)
     trainer = Trainer(model, loss_fn=adapter.loss, metrics_fn=adapter.metrics, config=plan.config,
-                      device=plan.device, emit=emit, fold=fold, n_folds=n_folds)
-    fit = trainer.fit(_loader(plan, train_idx, train=True, fold=fold), _loader(plan, val_idx, train=False, fold=fold),
-                      checkpoint_path=fold_dir / "checkpoint.pt")
-    pred = trainer.predict(_loader(plan, test_idx, train=False, fold=fold))
+                      device=plan.device, emit=emit, fold=fold, n_folds=n_folds, seed=plan.seed * 7919 + fold)
+    # The trainer reseeds torch's global generator per epoch (dropout); forking keeps the caller's state.
+    with torch.random.fork_rng(devices=[plan.device] if plan.device.type == "cuda" else []):
+        fit = trainer.fit(_loader(plan, train_idx, train=True, fold=fold),
+                          _loader(plan, val_idx, train=False, fold=fold), checkpoint_path=fold_dir / "checkpoint.pt")
+        pred = trainer.predict(_loader(plan, test_idx, train=False, fold=fold))
     cls_rows, seg_rows = _prediction_tables(plan, pred, fold, split.name)
     result = {"fold": fold, "name": split.name, "best_epoch": fit["best_epoch"], "epochs_run": fit["epochs_run"],
               "best_val": fit["best_metrics"], "monitor": plan.config.monitor, "history": fit["history"],

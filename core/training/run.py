@@ -20,7 +20,6 @@ fold from its epoch checkpoint, so a killed run ends with exactly the folds and 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import shutil
 import time
@@ -34,16 +33,18 @@ import torch
 
 from core.data.augment import base_size
 from core.data.datasets import load_pictures
-from core.data.splits import Split, fixed_split, make_splits, parse_cv, patient_labels
+from core.data.splits import Split, check_cv_feasible, fixed_split, make_splits, parse_cv
 from core.errors import InputError
 from core.training import distributed as dist_util
 from core.training.callbacks import fan_out
 from core.training.checkpoint import read_json, write_json
 from core.training.folds import FoldPlan, run_fold
-from core.training.metrics import run_metrics
+from core.training.metrics import flag_metrics, run_metrics
+from core.training.preflight import ARCH_ALIASES  # noqa: F401 - re-exported (callers import it from here)
+from core.training.preflight import (class_patients, fingerprint, fixed_split_given, preflight, resolve,
+                                     stratification_labels, training_data)
 from core.training.trainer import FitConfig
 
-ARCH_ALIASES = {"fcn": "fcn_resnet50", "deeplabv3": "deeplabv3_resnet50", "deeplab": "deeplabv3_resnet50"}
 MAX_ENSEMBLE = 10
 # Defaults on a CPU-only machine, where the papers' 224–256 px and hundreds of epochs take days.
 CPU_INPUT_SIZE = 128
@@ -53,36 +54,6 @@ CPU_UNET_WIDTH = 16
 
 class RunError(InputError):
     """A run folder that cannot be used as asked (exists without --resume, resume of another run)."""
-
-
-def _resolve(task_name, manifest, arch):
-    from core.data.manifest import load_manifest
-    from core.models.registry import model_kind
-    from core.tasks import get_task
-
-    base = get_task(task_name) if isinstance(task_name, str) else task_name
-    man = manifest if hasattr(manifest, "df") else load_manifest(manifest, task=base.name)
-    task = base
-    if base.name in ("classification",) and "label" in man.df.columns:
-        task = get_task(base.name, labels=man.df["label"].astype(str).tolist())
-    arch = ARCH_ALIASES.get(arch or task.default_arch, arch or task.default_arch)
-    kind = model_kind(arch)
-    allowed = {"classification": ("classification",), "segmentation": ("segmentation", "multitask"),
-               "multitask": ("segmentation", "multitask", "classification"), "instance": ("instance",)}
-    if kind not in allowed[task.kind]:
-        raise InputError(f"--arch {arch} is a {kind} network; task {task.name} ({task.kind}) needs one of: "
-                         f"{', '.join(allowed[task.kind])}")
-    needs = {"classification": ["label"], "segmentation": ["mask_path"], "multitask": ["label", "mask_path"]}[kind]
-    for col in needs:
-        if col not in man.df.columns or man.df[col].isna().any():
-            raise InputError(f"manifest {man.root}: column {col} is required for a {kind} network ({arch})")
-    return task, man, arch, kind
-
-
-def _fingerprint(df: pd.DataFrame) -> str:
-    cols = [c for c in ("image_path", "patient_id", "label", "mask_path") if c in df.columns]
-    h = hashlib.sha256(df[cols].astype(str).to_csv(index=False).encode()).hexdigest()
-    return h[:16]
 
 
 def _recipe_for_weights(task, arch):
@@ -118,12 +89,11 @@ def _splits(man, task, kind, settings) -> list[Split]:
     df = man.df
     patients = sorted(df["patient_id"].astype(str).unique())
     scheme, _ = parse_cv(settings["cv"])
-    if scheme == "holdout" and "split" in df.columns and df["split"].notna().all():
+    if fixed_split_given(df, scheme):
         return [fixed_split(df["patient_id"].astype(str), df["split"])]
-    labels = None
-    if kind != "segmentation" and "label" in df.columns:
-        lab = patient_labels(df.assign(patient_id=df["patient_id"].astype(str)), positive=task.positive_label)
-        labels = [lab[p] for p in patients]
+    check_cv_feasible(class_patients(man, kind), len(patients), settings["cv"])
+    lab = stratification_labels(man, task, kind)
+    labels = None if lab is None else [lab[p] for p in patients]
     return make_splits(patients, labels=labels, cv=settings["cv"], seed=settings["seed"],
                        fractions=task.protocol.split_fractions)
 
@@ -155,11 +125,12 @@ def _prepare_run_dir(out, settings, fingerprint, resume) -> tuple[Path, dict | N
 
 def train(task, manifest, arch=None, cv=None, epochs=None, out=None, resume=False, progress: Callable | None = None,
           *, seed: int = 0, input_size: int | None = None, batch_size: int | None = None,
-          device: str | None = None) -> dict:
+          device: str | None = None, deadline: float | None = None) -> dict:
     """Train ``arch`` on ``manifest`` for ``task`` with the protocol ``cv``; returns run_dir, bundle, metrics.
 
     ``progress(event: dict)`` receives the events of :mod:`core.training.callbacks`. ``None`` values take the
     task recipe's defaults (on a CPU-only machine at most CPU_INPUT_SIZE px and CPU_MAX_EPOCHS epochs).
+    ``deadline`` (time.time() seconds): no epoch starts that would end after it (bench-real's budget).
     """
     from core.tasks import get_task
 
@@ -167,20 +138,25 @@ def train(task, manifest, arch=None, cv=None, epochs=None, out=None, resume=Fals
     if base.kind == "instance":
         from core.training.instance import train_instance
 
-        return train_instance(task, manifest, arch=arch, cv=cv, epochs=epochs, out=out, resume=resume,
-                              progress=progress, seed=seed)
+        if not resume:
+            preflight(base, manifest, arch=arch, cv=cv)
+        result = train_instance(task, manifest, arch=arch, cv=cv, epochs=epochs, out=out, resume=resume,
+                                progress=progress, seed=seed)
+        return {**result, "metrics": flag_metrics(dict(result.get("metrics") or {}))}
     dist_util.init_from_env()
     dev = torch.device(device) if device else dist_util.device_for_rank()
-    task, man, arch, kind = _resolve(base, manifest, arch)
+    _deterministic(dev)
+    task, man, arch, kind = resolve(base, manifest, arch)
     task, pretrained = _recipe_for_weights(task, arch)
     if kind == "instance":
         raise InputError(f"--arch {arch} is an instance network; use --task instance or first_trimester")
-    fingerprint = _fingerprint(man.df)
+    data_hash = fingerprint(man.df)
     settings = _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, dev)
     settings["weights"] = "imagenet" if pretrained else None
-    run_dir, old = _prepare_run_dir(out, settings, fingerprint, resume)
+    settings["deadline"] = deadline
+    run_dir, old = _prepare_run_dir(out, settings, data_hash, resume)
     if old is not None:
-        settings = old["settings"]
+        settings = {**old["settings"], "deadline": deadline}
     if (run_dir / "splits.json").exists():
         splits = [Split.from_dict(d) for d in read_json(run_dir / "splits.json")["splits"]]
     else:
@@ -190,11 +166,29 @@ def train(task, manifest, arch=None, cv=None, epochs=None, out=None, resume=Fals
         write_json(run_dir / "splits.json", {"cv": settings["cv"], "seed": settings["seed"],
                                              "splits": [s.to_dict() for s in splits]})
         if old is None:
-            write_json(run_dir / "run.json", {"settings": settings, "fingerprint": fingerprint,
+            write_json(run_dir / "run.json", {"settings": settings, "fingerprint": data_hash,
                                               "manifest": str(getattr(man, "path", man.root)),
                                               "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     dist_util.barrier()
     return _run_folds(task, man, settings, splits, run_dir, dev, progress)
+
+
+def _deterministic(dev) -> None:
+    """Ask torch for reproducible kernels (DESIGN: same data, arguments and seed give the same predictions).
+
+    On the CPU every op the trainer uses is deterministic for a fixed thread count; the random draws (split,
+    initialisation, sampler, augmentation, dropout) are all seeded. On CUDA cuDNN autotuning is switched off
+    and deterministic cuDNN kernels chosen; ops without a deterministic CUDA kernel (e.g. the backward of
+    adaptive average pooling and of bilinear upsampling) only warn, so GPU runs may still differ in the last
+    bits, and automatic mixed precision adds rounding that depends on the kernel chosen (README: Training).
+    """
+    if dev.type == "cuda":
+        import os
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _class_names(task, man) -> tuple:
@@ -209,9 +203,10 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
     kind = settings["kind"]
     class_names = _class_names(task, man) if kind != "segmentation" else ()
     emit = fan_out([progress])
-    pictures = load_pictures(man.df, root=man.root, size=base_size(task.recipe.augment, settings["input_size"]),
+    pictures = load_pictures(man.df, root=man.root, size=base_size(settings["input_size"], task.recipe.crop_ratio),
                              in_channels=settings["in_channels"], with_masks=kind != "classification",
-                             frame_step=task.protocol.frame_step, progress=emit, roi=task.recipe.roi)
+                             frame_step=task.protocol.frame_step, progress=emit, roi=task.recipe.roi,
+                             resize_mode=task.recipe.resize)
     targets = None
     if class_names:
         index = {c: i for i, c in enumerate(class_names)}
@@ -222,15 +217,19 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
     r = task.recipe
     config = FitConfig(epochs=settings["epochs"], optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay,
                        warmup_epochs=r.warmup_epochs, schedule=r.schedule, monitor=settings["monitor"],
-                       patience=r.patience, amp=dev.type == "cuda", keep=r.keep)
+                       patience=r.patience, amp=dev.type == "cuda", keep=r.keep,
+                       deadline=settings.get("deadline"))
     recipe = {**asdict(replace(r, input_size=settings["input_size"], epochs=settings["epochs"],
                                batch_size=settings["batch_size"])), "monitor": settings["monitor"]}
     meta = {"task": task.name, "kind": kind, "class_names": list(class_names) or None,
             "positive_label": task.positive_label, "input_size": settings["input_size"],
-            "normalization": r.normalization, "resize_mode": "center_crop" if r.augment == "cns" else "stretch",
+            "normalization": r.normalization, "resize_mode": "center_crop" if r.crop_ratio > 1 else r.resize,
+            "postprocess": task.protocol.postprocess,
             "threshold": 0.5, "roi": r.roi, "recipe": recipe, "cv": settings["cv"], "seed": settings["seed"],
             "data_fingerprint": read_json(run_dir / "run.json")["fingerprint"] if (run_dir / "run.json").exists()
-            else _fingerprint(man.df)}
+            else fingerprint(man.df),
+            "training_data": training_data(man, kind, read_json(run_dir / "run.json").get("started")
+                                           if (run_dir / "run.json").exists() else None)}
     if kind == "segmentation":
         meta.pop("class_names")
     plan = FoldPlan(task=task, arch=settings["arch"], kind=kind, pictures=pictures, targets=targets,

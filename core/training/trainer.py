@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -44,6 +45,9 @@ class FitConfig:
     patience: int = 5
     amp: bool = False
     keep: str = "best"          # "best": best-on-validation weights, early stopping; "last": final weights
+    # Wall-clock deadline (time.time() seconds) for bench-real's budget: no epoch starts that the last epoch's
+    # duration says would end after it. None: no deadline.
+    deadline: float | None = None
 
     def __post_init__(self):
         if self.keep not in ("best", "last"):
@@ -67,7 +71,8 @@ class Trainer:
     """Fits one model on one fold. ``emit(event)`` receives progress events (:mod:`core.training.callbacks`)."""
 
     def __init__(self, model: torch.nn.Module, *, loss_fn: Callable, metrics_fn: Callable, config: FitConfig,
-                 device: torch.device, emit: Callable | None = None, fold: int = 0, n_folds: int = 1):
+                 device: torch.device, emit: Callable | None = None, fold: int = 0, n_folds: int = 1,
+                 seed: int | None = None):
         self.model = model.to(device)
         self.net = dist_util.wrap_model(self.model, device)
         self.loss_fn, self.metrics_fn, self.config = loss_fn, metrics_fn, config
@@ -75,6 +80,7 @@ class Trainer:
         self.emit = emit or (lambda event: None)
         self.fold, self.n_folds = fold, n_folds
         self.amp = bool(config.amp and device.type == "cuda")
+        self.seed = seed
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
@@ -141,14 +147,23 @@ class Trainer:
             state = {k: ck[k] for k in state}
         self.emit({"event": "fold_start", "fold": self.fold, "n_folds": self.n_folds, "epochs": cfg.epochs,
                    "start_epoch": state["epoch"]})
+        last_epoch_s = 0.0
         for epoch in range(state["epoch"], cfg.epochs):
             if state["bad_epochs"] >= cfg.patience:
+                break
+            started = time.time()
+            if cfg.deadline is not None and epoch > state["epoch"] and started + last_epoch_s > cfg.deadline:
+                self.emit({"event": "budget_stop", "fold": self.fold, "epoch": epoch})
                 break
             for loader in (train_loader,):
                 if hasattr(loader.dataset, "set_epoch"):
                     loader.dataset.set_epoch(epoch)
                 if hasattr(loader.sampler, "set_epoch"):
                     loader.sampler.set_epoch(epoch)
+            if self.seed is not None:
+                # Dropout (and any other op that draws from torch's global generator) gets the same draws in
+                # the same epoch on every run, resumed runs included; the caller forks the RNG around fit().
+                torch.manual_seed((self.seed * 1_000_003 + epoch) % (2**63 - 1))
             loss = self._train_epoch(train_loader, optimizer, scheduler, scaler, epoch)
             pred = self.predict(val_loader)
             metrics = {"loss": loss, "val_loss": pred["loss"], **self.metrics_fn(pred)}
@@ -163,6 +178,7 @@ class Trainer:
             state["history"].append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                                      for k, v in metrics.items()})
             state["epoch"] = epoch + 1
+            last_epoch_s = time.time() - started
             value = metrics.get(cfg.monitor)
             self.emit({"event": "epoch_end", "fold": self.fold, "n_folds": self.n_folds, "epoch": epoch,
                        "epochs": cfg.epochs, "loss": loss, "val_loss": metrics["val_loss"],

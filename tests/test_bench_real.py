@@ -1,0 +1,111 @@
+"""bench-real end to end on tiny generated data (ellipse "heads" of known circumference), 1 epoch; the
+letterbox resize; the split; the figures recomputed from the stored per-case rows."""
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.cli import main
+from core.errors import InputError
+from core.models.transforms import letterbox, letterbox_geometry, resize, restore_size
+from core.segmentation.biometry import ramanujan_circumference
+from core.segmentation.real_bench import assign_split, list_bench_runs, load_bench_run, summarize
+
+
+def _write_set(root, n=16, size=(60, 90), seed=0):
+    """n images of w x h (not square: letterboxing matters) with one bright ellipse each; hc_mm exact."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    h, w = size
+    for i in range(n):
+        a, b = rng.uniform(14, 22), rng.uniform(9, 13)
+        cx, cy, ang = rng.uniform(35, 55), rng.uniform(25, 35), rng.uniform(0, 180)
+        img = (rng.normal(40, 10, (h, w))).clip(0, 255).astype(np.uint8)
+        mask = np.zeros((h, w), np.uint8)
+        cv2.ellipse(mask, (int(cx), int(cy)), (int(a), int(b)), ang, 0, 360, 255, -1)
+        img[mask > 0] = 200
+        cv2.imwrite(str(root / f"img{i}.png"), img)
+        cv2.imwrite(str(root / f"mask{i}.png"), mask)
+        rows.append({"image_path": f"img{i}.png", "mask_path": f"mask{i}.png", "patient_id": f"p{i // 2}",
+                     "pixel_spacing_mm": 0.2, "hc_mm": ramanujan_circumference(int(a) + .5, int(b) + .5) * 0.2})
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    return root / "manifest.csv"
+
+
+def test_letterbox_keeps_aspect_and_maps_back():
+    img = np.zeros((60, 90), np.uint8)
+    img[20:40, 30:60] = 255
+    top, left, nh, nw = letterbox_geometry(60, 90, (30, 30))
+    assert (top, left, nh, nw) == (5, 0, 20, 30)
+    box = letterbox(img, (30, 30))
+    assert box.shape == (30, 30) and box[:5].max() == 0 and box[25:].max() == 0   # padding rows
+    assert np.array_equal(resize(img, (30, 30), mode="letterbox"), box)
+    back = restore_size(box.astype(np.float32) / 255, 60, 90, mode="letterbox") > 0.5
+    assert back.shape == (60, 90)
+    assert (back == (img > 0)).mean() > 0.97
+    rgb = letterbox(np.zeros((10, 40, 3), np.uint8), (16, 16))
+    assert rgb.shape == (16, 16, 3)
+
+
+def test_assign_split_is_patient_disjoint_seeded_and_keeps_given_values():
+    df = pd.DataFrame({"patient_id": [f"p{i // 2}" for i in range(100)]})
+    s1, s2 = assign_split(df, seed=1), assign_split(df, seed=1)
+    assert (s1 == s2).all() and set(s1) == {"train", "val", "test"}
+    parts = df.assign(split=s1).groupby("patient_id")["split"].nunique()
+    assert (parts == 1).all()
+    assert df.assign(split=s1).groupby("split")["patient_id"].nunique()["test"] == 10     # 20 % of 50
+    fixed = df.assign(split=["test" if i < 20 else "train" for i in range(100)])
+    s3 = assign_split(fixed, seed=0)
+    assert (s3[:20] == "test").all() and (s3 == "val").any() and not (s3[20:] == "test").any()
+
+
+def test_summary_from_rows_matches_hand_numbers():
+    cases = pd.DataFrame({"dice": [0.9, 0.8], "hd95_mm": [1.0, 3.0], "hc_pred_mm": [101.0, 98.0],
+                          "hc_ref_mm": [100.0, 100.0]})
+    s = summarize(cases)
+    assert s["dice"] == pytest.approx(0.85) and s["hd95_mm"] == pytest.approx(2.0) and s["n_test"] == 2
+    hc = s["hc_abs_err_mm"]
+    assert hc["mean"] == pytest.approx(1.5) and hc["sd"] == pytest.approx(math.sqrt(0.5))
+    assert hc["bias"] == pytest.approx(-0.5)                         # d = [+1, -2]
+    sd = math.sqrt(4.5)
+    assert hc["loa"] == pytest.approx([-0.5 - 1.959964 * sd, -0.5 + 1.959964 * sd], rel=1e-5)
+
+
+def test_bench_real_cli_end_to_end(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SONODASH_HOME", str(tmp_path / "home"))
+    manifest = _write_set(tmp_path)
+    out = tmp_path / "home" / "runs" / "bench1"
+    rc = main(["bench-real", "--manifest", str(manifest), "--task", "segmentation", "--epochs", "1",
+               "--input-size", "32", "--batch-size", "4", "--budget-min", "5", "--out", str(out), "--json",
+               "--quiet"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(res) >= {"dice", "hd95_mm", "hc_abs_err_mm", "train_s", "n_test"}
+    assert res["n_test"] == 4                                # 8 patients: 20 % -> 2 patients, 4 images
+    assert 0.0 <= res["dice"] <= 1.0 and res["train_s"] > 0 and res["epochs_run"] == 1
+    assert res["postprocess"] == "fill"                       # the generic segmentation task's step
+    meta = json.loads((out / "bundle" / "model.json").read_text())
+    assert meta["resize_mode"] == "letterbox" and meta["postprocess"] == "fill"
+    stored, cases = load_bench_run(out)
+    assert len(cases) == 4 and stored["dice"] == pytest.approx(res["dice"])
+    assert list_bench_runs(tmp_path / "home" / "runs") == [out]
+    if res["hc_abs_err_mm"] is not None:
+        assert len(res["hc_abs_err_mm"]["loa"]) == 2
+
+
+def test_bad_input_exit_2(tmp_path, capsys):
+    assert main(["bench-real", "--manifest", str(tmp_path / "nope.csv"), "--json"]) == 2
+    manifest = _write_set(tmp_path, n=4)
+    assert main(["bench-real", "--manifest", str(manifest), "--task", "miscarriage"]) == 2
+    assert main(["bench-real", "--manifest", str(manifest), "--budget-min", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "segmentation" in err and "budget" in err
+
+
+def test_load_bench_run_rejects_foreign_folder(tmp_path):
+    with pytest.raises(InputError):
+        load_bench_run(tmp_path)
