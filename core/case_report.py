@@ -1,8 +1,11 @@
 """A one-page HTML report of one analysed case (images embedded, no identifiers, works offline).
 
 Why HTML: it prints to PDF from any browser, needs no extra dependency, and opens on machines without
-SonoDash. It carries what the clinician saw: the images with contour and heat map, the CNN result with its
-uncertainty, the rule panel, the clinician's decision and note, and the research-use disclaimer.
+SonoDash. It carries what the clinician saw: the images (named by file name, never a server path) with
+contour and heat map, the clinical values and pixel spacing actually used, the CNN result with its
+uncertainty and per-class probabilities, the segmentation's measurements, the rule panel (only where the
+study uses the rules), whether the decision was withheld as out of distribution, files that could not be
+read, the clinician's decision and note, and the research-use disclaimer.
 """
 
 from __future__ import annotations
@@ -54,15 +57,26 @@ def _fmt(value, digits: int = 3) -> str:
 def case_report_html(analysis, *, study: str, decision: str | None = None, note: str = "",
                      clinical: dict | None = None) -> str:
     """The report as a self-contained HTML page."""
-    rows = [("Study", study), ("Model", (analysis.model or {}).get("architecture")),
+    withheld = bool(getattr(analysis, "decision_withheld", False))
+    rows = [("Study", study), ("Model", (analysis.model or {}).get("name") or (analysis.model or {}).get("architecture")),
             ("CNN probability", analysis.probability), ("Operating threshold", analysis.threshold),
-            ("CNN decision", analysis.predicted_class),
+            ("CNN decision", "withheld: " + analysis.ood["reason"] if withheld else analysis.predicted_class),
             ("Uncertainty (SD)", (analysis.uncertainty or {}).get("sd")),
-            ("Clinician decision", decision or analysis.predicted_class)]
-    for key, value in (clinical or {}).items():
-        rows.append((key.replace("_", " "), value))
+            ("Clinician decision", decision or ("—" if withheld else analysis.predicted_class))]
+    if analysis.probabilities and len(analysis.probabilities) > 2:
+        for name, p in sorted(analysis.probabilities.items(), key=lambda kv: -kv[1]):
+            rows.append((f"P({name})", p))
+    used = dict(getattr(analysis, "clinical", None) or clinical or {})
+    for key in ("ga_weeks", "crl_mm", "fhr_bpm", "pixel_spacing_mm"):
+        if key in used and (used[key] is not None or analysis.rules is not None):
+            rows.append((f"used: {key.replace('_', ' ')}", used[key]))
     for key, value in (analysis.rules or {}).items():
         rows.append((f"rule: {key.replace('_', ' ')}", value))
+    for r in analysis.images:
+        b = r.biometry or {}
+        for key in ("length_mm", "area_mm2", "circumference_mm", "mean_diameter_mm"):
+            if b.get(key) is not None:
+                rows.append((f"{r.name}: {key.replace('_mm2', ' (mm²)').replace('_mm', ' (mm)')}", b[key]))
     table = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in rows)
     figures = []
     for r in analysis.images:
@@ -70,7 +84,8 @@ def case_report_html(analysis, *, study: str, decision: str | None = None, note:
         figures.append(_img(contour_image(r), f"{label}: segmentation"))
         if r.overlay is not None:
             figures.append(_img(r.overlay, f"{label}: {analysis.cam_method} overlay"))
-    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in analysis.warnings)
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in list(analysis.warnings)
+                       + [e["error"] for e in getattr(analysis, "errors", None) or []])
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>SonoDash case report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse}}

@@ -258,7 +258,7 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
             cam: str | None = "gradcam", cam_alpha: float = 0.4, faithfulness: bool = False,
             aggregation: str = "mean", uncertainty: bool = True, frame_step: int = 80, limits=None,
             task: str | None = None, rule_table=None, spacing_mm: float | None = None,
-            on_error: str = "raise", frames=None) -> Analysis:
+            on_error: str = "raise", frames=None, rules: bool = True) -> Analysis:
     """Analyze one patient.
 
     Parameters
@@ -275,6 +275,8 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
         the ``pixel_spacing_mm`` of a manifest row.
     on_error : "raise" (any unreadable file raises its InputError) or "skip" (it is listed in
         ``Analysis.errors`` and the others are analysed; an InputError only when no file is readable).
+    rules : apply the CRL/FHR rules (a page passes its task's ``uses_rules``); the clinical values used are
+        recorded either way.
     frames : source frame numbers to analyse instead of one every ``frame_step`` (the viewer's "this frame"):
         a list for every multi-frame input, or ``{file name: [frame, ...]}`` per file (files not named keep
         ``frame_step``); each result's ``frame`` is then its source frame number.
@@ -318,6 +320,8 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
             _classify(analysis, predictor, results, cam=cam, cam_alpha=cam_alpha, uncertainty=uncertainty,
                       timings=timings, t0=t0)
     analysis.rules, analysis.clinical = _rules(clinical, rule_table)
+    if not rules:
+        analysis.rules = None
     spacings = sorted({r.pixel_spacing_mm for r in results if r.pixel_spacing_mm})
     analysis.clinical["pixel_spacing_mm"] = spacings[0] if len(spacings) == 1 else (spacings or None)
     analysis.warnings = sorted({w for r in results for w in r.warnings})

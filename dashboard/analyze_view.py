@@ -1,20 +1,47 @@
-"""Widgets and rendering of the Analyze page (the page script itself stays a few lines)."""
+"""Widgets of the Analyze page and the rule "a result is the result of what is on screen".
+
+Why a fingerprint: Streamlit keeps whatever was put into session state, so a result drawn once would stay on
+screen after the user switched study, removed an upload or changed a value. Every input that changes the
+answer (study, the images' bytes or paths, clinical values, pixel spacing, model, segmenter, CAM method) is
+hashed; the stored result is drawn only while its fingerprint equals the fingerprint of the inputs on screen,
+else the page says "out of date — press Analyze" (same study) or shows nothing (another study).
+
+Everything study-specific is read from the task (core.tasks): whether CRL/FHR and the rules apply
+(``uses_rules``), the preselected segmenter (``default_segmenter``), the label set.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 import pandas as pd
 import streamlit as st
 
-from core.case_report import case_report_html, contour_image, png_bytes
 from core.errors import InputError
+from core.tasks import get_task, list_tasks
 from dashboard import resources
+from dashboard.state import keep, kept, kept_key, remember, seed_widget, sticky
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "dcm", "dicom", "mp4", "avi"]
 MODEL_NONE = "(no classifier)"
+SEGMENTERS = ("levelset", "none")
+STALE = "Result out of date — press Analyze (the images, values or model changed since)."
+
+
+def study_options() -> list[str]:
+    """The tasks of core.tasks that a clinician can analyse: studies with a label set or structures, and any
+    generic task that has a registered model."""
+    out = []
+    for name in list_tasks():
+        task = get_task(name)
+        if task.labels or task.structures or not resources.bundles(name).empty:
+            out.append(name)
+    return out
 
 
 def choose_models(study: str) -> tuple[str | None, str | None]:
-    """Model bundle and segmenter for the study (the study's default bundle preselected)."""
+    """Model bundle and segmenter for the study (the study's default bundle and segmenter preselected)."""
     table = resources.bundles(study)
     options = [MODEL_NONE] + list(table["path"]) if not table.empty else [MODEL_NONE]
     labels = {MODEL_NONE: MODEL_NONE}
@@ -23,53 +50,110 @@ def choose_models(study: str) -> tuple[str | None, str | None]:
         labels[row.path] = f"{row.name} ({row.arch})" + ("  ★ default" if row.is_default_for_task else "")
         if row.is_default_for_task:
             default_index = i
-    model = st.selectbox("Model", options, index=default_index, format_func=labels.get, key=f"model_{study}")
-    seg_options = ["levelset", "none"] if study == "miscarriage" else ["none", "levelset"]
-    seg = st.selectbox("Segmentation", seg_options, key=f"seg_{study}",
-                       help="Level set: the miscarriage study's classical pipeline. A multitask model "
-                            "(preterm U-Net) segments by itself.")
+    key = sticky(f"model_{study}", options, default=options[default_index])
+    model = remember(key, st.selectbox("Model", options, format_func=labels.get, key=key))
+    default_seg = get_task(study).default_segmenter or "none"
+    seg_options = [default_seg] + [s for s in SEGMENTERS if s != default_seg]
+    key = sticky(f"seg_{study}", seg_options)
+    seg = remember(key, st.selectbox("Segmentation", seg_options, key=key,
+                                     help="Level set: the classical sac pipeline (no training). A multitask "
+                                          "model segments by itself when this is 'none'."))
     return (None if model == MODEL_NONE else model), (None if seg == "none" else seg)
 
 
-def choose_inputs(study: str) -> list:
-    """Uploaded files as (name, bytes), or the images of a showcase patient."""
+def _showcase_values(rows: pd.DataFrame) -> dict:
+    """GA (weeks + days), CRL, FHR and pixel spacing of a showcase patient's manifest rows (first row;
+    DESIGN.md: patient metadata agrees within a patient)."""
+    first = rows.iloc[0]
+    values = {}
+    if "ga_weeks" in rows and pd.notna(first["ga_weeks"]):
+        days = int(round(float(first["ga_weeks"]) * 7))
+        values["ga_weeks"], values["ga_days"] = days // 7, days % 7
+    for name, col in (("crl_mm", "crl_mm"), ("fhr_bpm", "fhr_bpm"), ("spacing_mm", "pixel_spacing_mm")):
+        if col in rows and pd.notna(first[col]):
+            values[name] = float(first[col])
+    return values
+
+
+def choose_inputs(study: str) -> tuple[list, dict | None]:
+    """(inputs, showcase) — uploaded files as (name, bytes), or a showcase patient's image paths with
+    ``showcase = {"patient", "values"}`` (its manifest values)."""
     uploads = st.file_uploader("Images of one patient (PNG, JPEG, BMP, TIFF, DICOM, MP4/AVI cine)",
                                type=UPLOAD_TYPES, accept_multiple_files=True, key=f"upload_{study}")
     if uploads:
-        return [(f.name, f.getvalue()) for f in uploads]
+        return [(f.name, f.getvalue()) for f in uploads], None
     cases = resources.showcase(study)
     if cases.empty:
         st.info("No showcase cases for this study; upload images.")
-        return []
+        return [], None
     patients = sorted(cases["patient_id"].astype(str).unique())
-    patient = st.selectbox("…or a showcase patient", patients, key=f"showcase_{study}")
+    key = sticky(f"showcase_{study}", patients)
+    patient = remember(key, st.selectbox("…or a showcase patient", patients, key=key))
     rows = cases[cases["patient_id"].astype(str) == patient]
-    if study == "miscarriage":
-        first = rows.iloc[0]
-        for key, col in (("crl_mm", "crl_mm"), ("fhr_bpm", "fhr_bpm")):
-            if col in rows and pd.notna(first[col]):
-                st.caption(f"showcase {col.replace('_', ' ')}: {first[col]:.1f}")
-    return list(rows["image_path"])
+    return list(rows["image_path"]), {"patient": patient, "values": _showcase_values(rows)}
 
 
-def clinical_inputs() -> dict:
-    """GA as weeks + days, CRL (mm), FHR (bpm)."""
-    c1, c2, c3, c4 = st.columns(4)
-    weeks = c1.number_input("GA weeks", min_value=4, max_value=42, step=1, key="ga_weeks")
-    days = c2.number_input("GA days", min_value=0, max_value=6, step=1, key="ga_days")
-    crl = c3.number_input("CRL (mm)", min_value=0.0, max_value=100.0, step=0.1, key="crl_mm")
-    fhr = c4.number_input("FHR (bpm)", min_value=0.0, max_value=250.0, step=1.0, key="fhr_bpm")
-    return {"ga_weeks": round(weeks + days / 7.0, 3), "crl_mm": crl, "fhr_bpm": fhr}
+def clinical_inputs(study: str, showcase: dict | None) -> dict:
+    """GA (weeks + days), and CRL/FHR where the task uses the rules, and the pixel spacing.
+
+    A newly chosen showcase patient fills them from its manifest; what the user types afterwards is kept
+    for this study (state.py) until another patient is chosen.
+    """
+    task = get_task(study)
+    if showcase is not None and st.session_state.get(kept_key(study, "patient")) != showcase["patient"]:
+        st.session_state[kept_key(study, "patient")] = showcase["patient"]
+        for name, value in showcase["values"].items():
+            keep(study, name, value, to_widget=True)
+    names = ["ga_weeks", "ga_days"] + (["crl_mm", "fhr_bpm"] if task.uses_rules else []) + ["spacing_mm"]
+    cols = st.columns(len(names))
+    widgets = {
+        "ga_weeks": lambda c, k: c.number_input("GA weeks", min_value=4, max_value=42, step=1, key=k),
+        "ga_days": lambda c, k: c.number_input("GA days", min_value=0, max_value=6, step=1, key=k),
+        "crl_mm": lambda c, k: c.number_input("CRL (mm)", min_value=0.0, max_value=100.0, step=0.1, key=k,
+                                              help="0 = not measured"),
+        "fhr_bpm": lambda c, k: c.number_input("FHR (bpm)", min_value=0.0, max_value=250.0, step=1.0, key=k,
+                                               help="0 = not measured"),
+        "spacing_mm": lambda c, k: c.number_input("mm / pixel", min_value=0.0, max_value=5.0, step=0.001,
+                                                  format="%.4f", key=k,
+                                                  help="Pixel spacing for images that carry none (PNG, JPEG); "
+                                                       "a DICOM's own calibration wins. 0 = unknown."),
+    }
+    for col, name in zip(cols, names):
+        keep(study, name, widgets[name](col, seed_widget(study, name)))
+    weeks, days = int(kept(study, "ga_weeks")), int(kept(study, "ga_days"))
+    out = {"ga_weeks": round(weeks + days / 7.0, 4), "ga_text": f"{weeks}w{days}d"}
+    if task.uses_rules:
+        out["crl_mm"] = float(kept(study, "crl_mm")) or None
+        out["fhr_bpm"] = float(kept(study, "fhr_bpm")) or None
+    out["pixel_spacing_mm"] = float(kept(study, "spacing_mm")) or None
+    return out
 
 
-def run(inputs: list, clinical: dict, *, model: str | None, segmenter: str | None, cam: str | None, alpha: float):
-    """analyze() with the cached model; bad input becomes one st.error line."""
+def fingerprint(study: str, inputs: list, **choices) -> str:
+    """A hash of everything that changes the answer (uploads by content, showcase images by path)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps([study, choices], sort_keys=True, default=str).encode())
+    for item in inputs:
+        if isinstance(item, tuple):
+            h.update(str(item[0]).encode())
+            h.update(hashlib.blake2b(item[1], digest_size=16).digest())
+        else:
+            h.update(str(item).encode())
+    return h.hexdigest()
+
+
+def run(inputs: list, clinical: dict, *, study: str, model: str | None, segmenter: str | None, cam: str | None,
+        alpha: float):
+    """analyze() with the cached model; a bad file among good ones is listed in ``analysis.errors``; nothing
+    readable becomes one st.error line. The ROAD faithfulness score is left for later (a button)."""
     from core.pipeline import analyze
 
     try:
         predictor = resources.predictor(model) if model else None
-        return analyze(inputs, clinical, model=predictor, segmenter=segmenter, cam=cam, cam_alpha=alpha,
-                       faithfulness=cam is not None)
+        return analyze(inputs, {k: clinical.get(k) for k in ("ga_weeks", "crl_mm", "fhr_bpm")},
+                       model=predictor, segmenter=segmenter, cam=cam, cam_alpha=alpha, faithfulness=False,
+                       spacing_mm=clinical.get("pixel_spacing_mm"), on_error="skip",
+                       rules=get_task(study).uses_rules, task=study)
     except InputError as err:
         st.error(str(err))
     except Exception as err:  # noqa: BLE001 - a page never shows a traceback
@@ -77,71 +161,19 @@ def run(inputs: list, clinical: dict, *, model: str | None, segmenter: str | Non
     return None
 
 
-def _fmt(value) -> str:
-    return "—" if value is None else ("yes" if value is True else "no" if value is False else str(value))
+def record(study: str, fp: str, analysis, clinical: dict, model: str | None) -> None:
+    st.session_state.analysis_record = {"fingerprint": fp, "study": study, "analysis": analysis,
+                                        "clinical": dict(clinical), "model": model}
 
 
-def rule_panel(rules: dict | None) -> None:
-    st.markdown("**CRL / FHR rules** (DeVilbiss thresholds)")
-    if not rules:
-        st.write("Enter GA to apply the rules.")
-        return
-    if not rules.get("applicable"):
-        st.warning("Rules not applicable (GA outside weeks 6–8 or a value missing).")
-    c1, c2, c3 = st.columns(3)
-    c1.metric("CRL small", _fmt(rules.get("crl_low")))
-    c2.metric("FHR low", _fmt(rules.get("fhr_low")))
-    c3.metric("Both (CRL+FHR)", _fmt(rules.get("both_low")))
-
-
-def cnn_panel(analysis) -> None:
-    st.markdown("**CNN (patient level)**")
-    if analysis.probability is None:
-        st.write("No classifier chosen.")
-        return
-    unc = analysis.uncertainty or {}
-    c1, c2, c3 = st.columns(3)
-    label = analysis.positive_label or analysis.predicted_class
-    c1.metric(f"P({label})", f"{analysis.probability:.3f}",
-              help=f"{analysis.aggregation} over {len(analysis.images)} image(s)/frame(s)")
-    c2.metric("Uncertainty (SD)", f"{unc.get('sd', 0):.3f}", help=f"method: {unc.get('method', '—')}")
-    c3.metric("Decision", analysis.predicted_class, help=f"operating threshold {analysis.threshold:.2f}")
-
-
-def image_panels(analysis) -> None:
-    for r in analysis.images:
-        title = f"{r.name}" + (f" — frame {r.frame}" if r.kind == "video" else "")
-        st.markdown(f"**{title}**")
-        cols = st.columns(2)
-        cols[0].image(contour_image(r), caption="segmentation contour" if r.mask is not None else "original",
-                      width="stretch")
-        if r.overlay is not None:
-            road = f", ROAD {r.faithfulness:+.3f}" if r.faithfulness is not None else ""
-            cols[1].image(r.overlay, caption=f"{analysis.cam_method} overlay{road}", width="stretch")
-            st.download_button("Download overlay PNG", png_bytes(r.overlay), file_name=f"overlay-{r.frame}.png",
-                               mime="image/png", key=f"dl_overlay_{id(r)}")
-        if r.biometry:
-            b = r.biometry
-            mm = (f"circumference {b['circumference_mm']:.1f} mm, mean diameter {b['mean_diameter_mm']:.1f} mm"
-                  if b.get("circumference_mm") is not None else "no pixel spacing: sizes in pixels only")
-            st.caption(f"area {b['area_px']} px; {mm}")
-        if r.probability is not None:
-            st.caption(f"image probability {r.probability:.3f}")
-
-
-def save_and_report(analysis, *, study: str, clinical: dict) -> None:
-    st.markdown("**Clinician review**")
-    options = list(analysis.class_names) or ["n/a"]
-    index = options.index(analysis.predicted_class) if analysis.predicted_class in options else 0
-    decision = st.radio("Decision", options, index=index, horizontal=True, key="decision")
-    note = st.text_area("Note", key="case_note", max_chars=2000)
-    c1, c2 = st.columns(2)
-    if c1.button("Save case", type="primary"):
-        from core import store
-
-        case_id = store.save_case(study=study, probability=analysis.probability, decision=analysis.predicted_class,
-                                  override=decision if decision != analysis.predicted_class else None, note=note,
-                                  bundle_name=(analysis.model or {}).get("name"), rules=analysis.rules)
-        st.success(f"Case saved (#{case_id}).")
-    report = case_report_html(analysis, study=study, decision=decision, note=note, clinical=clinical)
-    c2.download_button("Download report (HTML)", report, file_name="sonodash-case.html", mime="text/html")
+def current(study: str, fp: str):
+    """The stored analysis when it is the analysis of what is on screen; else None (with the out-of-date
+    notice when it belongs to this study)."""
+    rec = st.session_state.get("analysis_record")
+    analysis = None
+    if rec and rec["analysis"] is not None and rec["fingerprint"] == fp:
+        analysis = rec["analysis"]
+    elif rec and rec["study"] == study and rec["analysis"] is not None:
+        st.warning(STALE)
+    st.session_state.analysis = analysis
+    return analysis

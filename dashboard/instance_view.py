@@ -72,19 +72,31 @@ def choose_model(study: str) -> str | None:
 
 
 def _load(source):
+    """Through the gate, named by the file name (never a server path)."""
+    from pathlib import Path
+
     from core.io import load_image
 
     if isinstance(source, tuple):
         name, data = source
-        return load_image(data, name=name)
-    return load_image(source)
+        return load_image(data, name=Path(str(name)).name)
+    return load_image(source, name=Path(str(source)).name)
 
 
-def run(inputs: list, model: str) -> list[InstanceImage] | None:
-    """Detect the structures in every image (and up to MAX_FRAMES frames of a clip); errors -> one st.error."""
+def run(inputs: list, model: str, *, errors: list | None = None) -> list[InstanceImage] | None:
+    """Detect the structures in every image (and up to MAX_FRAMES frames of a clip).
+
+    A file the gate refuses is one line (appended to ``errors`` when given, else one st.error) and the
+    others are still analysed; a failure of the model itself is one st.error and None."""
     import time
 
     from core.models.instance import completeness
+
+    def refuse(message: str) -> None:
+        if errors is None:
+            st.error(message)
+        else:
+            errors.append(message)
 
     try:
         predictor = resources.predictor(model)
@@ -92,7 +104,11 @@ def run(inputs: list, model: str) -> list[InstanceImage] | None:
             raise InputError(f"{model}: not an instance-segmentation bundle")
         results = []
         for source in inputs:
-            loaded = _load(source)
+            try:
+                loaded = _load(source)
+            except InputError as err:
+                refuse(str(err))
+                continue
             for index, frame in enumerate(np.asarray(loaded.frames)[:MAX_FRAMES]):
                 start = time.perf_counter()
                 inst = predictor.predict_instances([frame])[0]
@@ -192,14 +208,30 @@ def render(results: list[InstanceImage], structures) -> None:
 
 
 def analyze(study: str, inputs: list) -> None:
-    """The whole instance flow of the Analyze page (model choice, button, results kept in session state)."""
+    """The whole instance flow of the Analyze page (model choice, button, results kept in session state).
+
+    The results are drawn only while they belong to the images and model on screen (a fingerprint, as in
+    analyze_view); otherwise the page says they are out of date."""
+    from dashboard.analyze_view import STALE, fingerprint
+
     model = choose_model(study)
+    fp = fingerprint(study, inputs, model=model)
     if st.button("Analyze", type="primary", disabled=not inputs or model is None):
         with st.spinner("Detecting structures…"):
-            st.session_state.instance_results = run(inputs, model)
+            errors: list = []
+            results = run(inputs, model, errors=errors)
+            st.session_state.instance_record = {"fingerprint": fp, "study": study, "results": results,
+                                                "errors": errors}
             st.session_state.pop("instance_shown", None)    # a new result: show what it detected
             st.session_state.instance_model = model
-    results = st.session_state.get("instance_results")
+    record = st.session_state.get("instance_record")
+    results = None
+    if record and record["fingerprint"] == fp:
+        for err in record["errors"]:
+            st.error(err)
+        results = record["results"]
+    elif record and record["study"] == study and record["results"]:
+        st.warning(STALE)
     if results:
         structures = resources.predictor(st.session_state.instance_model).structures
         render(results, structures)

@@ -1,12 +1,16 @@
-"""Analyze: one patient's images + GA/CRL/FHR -> segmentation, CNN with uncertainty, Grad-CAM, rules;
-instance studies (first trimester): detected structures, view category and completeness checklist."""
+"""Analyze: one patient's images + clinical values -> segmentation and its measurements, CNN with
+uncertainty, Grad-CAM, and the rules where the study uses them; instance studies (first trimester):
+detected structures, view category and completeness checklist. What is shown comes from the task
+(core.tasks), and a result is shown only while it is the result of the inputs on screen."""
 
 import streamlit as st
 
+from core.tasks import get_task
+from dashboard import analysis_panels as panels
 from dashboard import analyze_view as view
 from dashboard import instance_view
 from dashboard.components import disclaimer
-from dashboard.resources import STUDIES, bootstrap
+from dashboard.resources import bootstrap
 from dashboard.state import init_state
 
 init_state()
@@ -14,34 +18,44 @@ bootstrap()
 st.title("Analyze a patient")
 disclaimer()
 
-study = st.selectbox("Study", STUDIES, key="study")
-if instance_view.is_instance_study(study):     # first trimester: structures found, view, completeness
-    instance_view.analyze(study, view.choose_inputs(study))
+study = st.selectbox("Study", view.study_options(), key="study", format_func=lambda s: s.replace("_", " "))
+task = get_task(study)
+st.caption(task.title)
+if task.kind == "instance":     # first trimester: structures found, view, completeness
+    inputs, _ = view.choose_inputs(study)
+    instance_view.analyze(study, inputs)
     st.stop()
 left, right = st.columns([2, 1])
 with left:
-    inputs = view.choose_inputs(study)
-    clinical = view.clinical_inputs()
+    inputs, showcase = view.choose_inputs(study)
+    clinical = view.clinical_inputs(study, showcase)
 with right:
     model, segmenter = view.choose_models(study)
     cam = st.selectbox("Explanation", ["gradcam", "gradcam++", "hirescam", "layercam", "eigencam", "scorecam",
                                        "none"], key="cam_method")
     alpha = st.slider("Heat-map opacity", 0.0, 1.0, step=0.05, key="cam_alpha")
+cam = None if cam == "none" else cam
+fp = view.fingerprint(study, inputs, clinical=clinical, model=model, segmenter=segmenter, cam=cam)
 
 if st.button("Analyze", type="primary", disabled=not inputs):
     with st.spinner("Analyzing…"):
-        st.session_state.analysis = view.run(inputs, clinical, model=model, segmenter=segmenter,
-                                             cam=None if cam == "none" else cam, alpha=alpha)
+        result = view.run(inputs, clinical, study=study, model=model, segmenter=segmenter, cam=cam, alpha=alpha)
+    view.record(study, fp, result, clinical, model)
 
-analysis = st.session_state.analysis
+analysis = view.current(study, fp)
 if analysis is not None:
+    panels.errors_panel(analysis)
     for warning in analysis.warnings:
         st.warning(warning)
+    st.markdown(panels.values_used(analysis))
     c1, c2 = st.columns(2)
     with c1:
-        view.cnn_panel(analysis)
+        panels.decision_panel(analysis, task)
     with c2:
-        view.rule_panel(analysis.rules)
-    view.image_panels(analysis)
-    view.save_and_report(analysis, study=study, clinical=clinical)
-    st.caption(f"Timings (ms): {analysis.timings_ms}")
+        if task.uses_rules:
+            panels.rule_panel(analysis)
+        panels.measurement_panel(analysis, task)
+    panels.image_panels(analysis, alpha)
+    panels.faithfulness_button(analysis, model)
+    panels.review(analysis, study=study, clinical=clinical)
+    panels.timings_panel(analysis)

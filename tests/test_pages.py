@@ -24,18 +24,29 @@ def _metric(at, label):
     return next(m for m in at.metric if m.label == label)
 
 
-def test_analyze_showcase_patient_gives_probability_rules_and_overlay():
+def _table(at, index_name) -> dict:
+    """{row: first column} of the st.table whose index is called ``index_name``."""
+    frame = next(t.value for t in at.table if t.value.index.name == index_name)
+    return dict(zip(frame.index, frame.iloc[:, 0]))
+
+
+def test_analyze_showcase_patient_uses_its_own_values():
     at = _open("analyze.py")
-    at.number_input(key="ga_weeks").set_value(6)
-    at.number_input(key="ga_days").set_value(3)
-    at.number_input(key="crl_mm").set_value(5.0)
-    at.number_input(key="fhr_bpm").set_value(118.0)
+    # MC0001's manifest: GA 8.46 weeks (8w3d), CRL 13.8 mm, FHR 160 bpm, 0.2478 mm / pixel
+    assert at.number_input(key="ga_weeks_miscarriage").value == 8
+    assert at.number_input(key="ga_days_miscarriage").value == 3
+    assert at.number_input(key="crl_mm_miscarriage").value == 13.8
+    assert at.number_input(key="fhr_bpm_miscarriage").value == 160.0
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    probability = float(_metric(at, "P(miscarriage)").value)
-    assert 0.0 <= probability <= 1.0
-    assert _metric(at, "CRL small").value == "yes" and _metric(at, "FHR low").value == "yes"
+    assert _table(at, "rule") == {"CRL small": "no", "FHR low": "no", "CRL + FHR both low": "no"}
+    assert 0.0 <= float(_table(at, "")["P(miscarriage)"]) <= 1.0
+    assert any("GA 8w3d · CRL 13.8 mm · FHR 160 bpm · pixel spacing 0.2478 mm" in m.value for m in at.markdown)
     assert len(at.image) >= 2
+    # a changed value: the result is out of date, not shown
+    at.number_input(key="fhr_bpm_miscarriage").set_value(110.0).run()
+    assert any("out of date" in w.value for w in at.warning)
+    assert not any(t.value.index.name == "rule" for t in at.table)
 
 
 def test_analyze_save_case_stores_it():
