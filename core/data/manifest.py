@@ -335,7 +335,9 @@ def load_manifest(csv_path, *, task=None) -> Manifest:
                 files.instance_ids(line, row["instances_path"], ids, problems)
         rows.append(out)
 
-    patient_cols = list(NUMERIC_COLUMNS) + ["split"] + (["label"] if labels_patient_level else [])
+    # Pixel spacing is per image (zoom and depth change between a patient's scans: HC18), not patient metadata.
+    patient_cols = [c for c in NUMERIC_COLUMNS if c != "pixel_spacing_mm"] + ["split"] + \
+        (["label"] if labels_patient_level else [])
     problems += patient_conflicts(rows, [c for c in patient_cols if c in seen_cols])
     if problems:
         problems.sort(key=lambda p: (p.row, header.index(p.column) if p.column in header else len(header)))
