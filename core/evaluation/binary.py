@@ -18,7 +18,7 @@ from core.evaluation._validation import (
 )
 from core.errors import InputError
 
-CI_METHODS = ("wilson", "clopper-pearson")
+CI_METHODS = ("wilson", "clopper-pearson", "agresti-coull", "jeffreys")
 
 
 def proportion_ci(successes, total, *, method: str = "wilson", confidence: float = 0.95) -> tuple[float, float]:
@@ -28,8 +28,11 @@ def proportion_ci(successes, total, *, method: str = "wilson", confidence: float
     ----------
     successes, total : int
         Counts, ``0 <= successes <= total``.
-    method : {"wilson", "clopper-pearson"}
-        Wilson score interval, or the exact Clopper-Pearson interval from beta quantiles.
+    method : {"wilson", "clopper-pearson", "agresti-coull", "jeffreys"}
+        Wilson score interval; the exact Clopper-Pearson interval from beta quantiles; Agresti-Coull (the Wald
+        interval around (k + z^2/2) / (n + z^2), clipped to [0, 1]); or Jeffreys (equal-tailed Beta(k + 1/2,
+        n - k + 1/2) quantiles). Each is ``statsmodels.stats.proportion.proportion_confint`` with method
+        "wilson", "beta", "agresti_coull", "jeffreys".
     confidence : float
         Coverage, e.g. 0.95.
 
@@ -61,8 +64,19 @@ def proportion_ci(successes, total, *, method: str = "wilson", confidence: float
         centre = (p + z * z / (2.0 * n)) / denom
         half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
         return max(0.0, centre - half), min(1.0, centre + half)
+    if method == "agresti-coull":
+        from scipy.stats import norm
+
+        z = float(norm.ppf(1.0 - alpha / 2.0))
+        n_c = n + z * z
+        q = (k + z * z / 2.0) / n_c
+        half = z * math.sqrt(q * (1.0 - q) / n_c)
+        return max(0.0, q - half), min(1.0, q + half)
     from scipy.stats import beta
 
+    if method == "jeffreys":
+        return (float(beta.ppf(alpha / 2.0, k + 0.5, n - k + 0.5)),
+                float(beta.isf(alpha / 2.0, k + 0.5, n - k + 0.5)))
     low = 0.0 if k == 0 else float(beta.ppf(alpha / 2.0, k, n - k + 1))
     high = 1.0 if k == n else float(beta.ppf(1.0 - alpha / 2.0, k + 1, n - k))
     return low, high
@@ -233,3 +247,52 @@ def binary_metrics(y_true, y_score=None, *, y_pred=None, threshold: float = 0.5,
     out = metrics_from_counts(c["tp"], c["fp"], c["fn"], c["tn"], method=method, confidence=confidence)
     out["threshold"] = float(threshold) if y_score is not None else None
     return out
+
+
+def likelihood_ratios(tp: int, fp: int, fn: int, tn: int, *, confidence: float = 0.95) -> dict:
+    """Positive and negative likelihood ratios and the diagnostic odds ratio, each with a log-scale CI.
+
+    LR+ = sens / (1 - spec), LR- = (1 - sens) / spec, DOR = (TP TN) / (FP FN) = LR+ / LR-. The intervals are
+    the usual log-method ones (Simel, Samsa & Matchar 1991; Woolf for the DOR):
+    SE(ln LR+) = sqrt(1/TP - 1/(TP+FN) + 1/FP - 1/(FP+TN)), SE(ln LR-) = sqrt(1/FN - 1/(TP+FN) + 1/TN -
+    1/(FP+TN)), SE(ln DOR) = sqrt(1/TP + 1/FP + 1/FN + 1/TN): what ``statsmodels.stats.contingency_tables.
+    Table2x2`` gives as ``riskratio_confint`` (rows = disease status) and ``oddsratio_confint``. A ratio with
+    a zero count in it is undefined (NaN and a warning); add 0.5 to every cell yourself if you want Haldane's
+    correction.
+
+    Returns
+    -------
+    dict
+        ``lr_positive``, ``lr_negative``, ``dor``: each ``{"value", "ci_low", "ci_high"}``.
+
+    Examples
+    --------
+    >>> r = likelihood_ratios(4, 32, 2, 63)
+    >>> round(r["lr_positive"]["value"], 3), round(r["lr_negative"]["value"], 3), round(r["dor"]["value"], 3)
+    (1.979, 0.503, 3.938)
+    """
+    from scipy.stats import norm
+
+    c = check_confidence(confidence)
+    tp, fp, fn, tn = (_count(v, k) for v, k in ((tp, "tp"), (fp, "fp"), (fn, "fn"), (tn, "tn")))
+    z = float(norm.ppf(0.5 + c / 2.0))
+
+    def ratio(name, num_k, num_n, den_k, den_n, se_terms):
+        if min(num_n, den_n) == 0 or num_k == 0 or den_k == 0:
+            undefined(f"{name} is undefined: a count in it is 0")
+            return {"value": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+        value = (num_k / num_n) / (den_k / den_n)
+        se = math.sqrt(sum(se_terms))
+        return {"value": value, "ci_low": value * math.exp(-z * se), "ci_high": value * math.exp(z * se)}
+
+    pos, neg = tp + fn, fp + tn
+    lr_pos = ratio("LR+", tp, pos, fp, neg, [1 / tp - 1 / pos, 1 / fp - 1 / neg] if tp and fp and pos and neg else [])
+    lr_neg = ratio("LR-", fn, pos, tn, neg, [1 / fn - 1 / pos, 1 / tn - 1 / neg] if fn and tn and pos and neg else [])
+    if 0 in (tp, fp, fn, tn):
+        undefined("the diagnostic odds ratio is undefined: a cell of the 2x2 table is 0")
+        dor = {"value": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    else:
+        v = tp * tn / (fp * fn)
+        se = math.sqrt(1 / tp + 1 / fp + 1 / fn + 1 / tn)
+        dor = {"value": v, "ci_low": v * math.exp(-z * se), "ci_high": v * math.exp(z * se)}
+    return {"lr_positive": lr_pos, "lr_negative": lr_neg, "dor": dor, "confidence": c}

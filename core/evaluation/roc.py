@@ -96,44 +96,68 @@ def youden_threshold(y_true, y_score, *, pos_label=None) -> dict:
             "specificity": float(1.0 - fpr[i])}
 
 
-def sensitivity_at_specificity(y_true, y_score, *, specificity: float, pos_label=None) -> dict:
-    """The best sensitivity among thresholds whose specificity is at least ``specificity``.
+OPERATING_METHODS = ("interpolate", "empirical")
 
-    Returns ``sensitivity``, ``specificity`` (achieved), ``threshold``.
+
+def sensitivity_at_specificity(y_true, y_score, *, specificity: float, method: str = "interpolate",
+                               direction: str = "<", pos_label=None) -> dict:
+    """Sensitivity at a fixed specificity.
+
+    ``method="interpolate"`` (default) reads the ROC curve as pROC's ``coords(x=, input="specificity")`` does:
+    linear interpolation between the two curve points around the target (the threshold is then NaN: no
+    single cut-off reaches exactly that specificity). ``method="empirical"`` returns the best achievable
+    point, the highest sensitivity among cut-offs whose specificity is at least the target, with its
+    (finite) threshold: what a clinician can actually operate at. ``direction`` as in
+    :func:`core.evaluation.coords.coords` (default: higher score = positive).
+
+    Returns ``sensitivity``, ``specificity`` (achieved), ``threshold``, ``method``.
 
     Examples
     --------
-    >>> sensitivity_at_specificity([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], specificity=0.5)["sensitivity"]
-    1.0
+    >>> sensitivity_at_specificity([0, 0, 1, 1], [0.1, 0.5, 0.5, 0.8], specificity=0.75)["sensitivity"]
+    0.75
+    >>> sensitivity_at_specificity([0, 0, 1, 1], [0.1, 0.5, 0.5, 0.8], specificity=0.75, method="empirical")
+    {'sensitivity': 0.5, 'specificity': 1.0, 'threshold': 0.65, 'method': 'empirical'}
     """
-    target = check_fraction(specificity, name="specificity")
-    r = roc_curve(y_true, y_score, pos_label=pos_label)
-    if r["fpr"].size == 0:
-        return {"sensitivity": math.nan, "specificity": math.nan, "threshold": math.nan}
-    spec = 1.0 - r["fpr"]
-    idx = np.flatnonzero(spec >= target - 1e-12)
-    i = int(idx[np.argmax(r["tpr"][idx])])
-    return {"sensitivity": float(r["tpr"][i]), "specificity": float(spec[i]),
-            "threshold": float(r["thresholds"][i])}
+    return _operating_point(y_true, y_score, specificity, "specificity", method, direction, pos_label)
 
 
-def specificity_at_sensitivity(y_true, y_score, *, sensitivity: float, pos_label=None) -> dict:
-    """The best specificity among thresholds whose sensitivity is at least ``sensitivity``.
+def specificity_at_sensitivity(y_true, y_score, *, sensitivity: float, method: str = "interpolate",
+                               direction: str = "<", pos_label=None) -> dict:
+    """Specificity at a fixed sensitivity; ``method`` and ``direction`` as in :func:`sensitivity_at_specificity`.
 
     Examples
     --------
     >>> specificity_at_sensitivity([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], sensitivity=1.0)["specificity"]
     0.5
     """
-    target = check_fraction(sensitivity, name="sensitivity")
-    r = roc_curve(y_true, y_score, pos_label=pos_label)
-    if r["fpr"].size == 0:
-        return {"sensitivity": math.nan, "specificity": math.nan, "threshold": math.nan}
-    spec = 1.0 - r["fpr"]
-    idx = np.flatnonzero(r["tpr"] >= target - 1e-12)
-    i = int(idx[np.argmax(spec[idx])])
-    return {"sensitivity": float(r["tpr"][i]), "specificity": float(spec[i]),
-            "threshold": float(r["thresholds"][i])}
+    return _operating_point(y_true, y_score, sensitivity, "sensitivity", method, direction, pos_label)
+
+
+def _operating_point(y_true, y_score, target, given: str, method: str, direction: str, pos_label) -> dict:
+    from core.evaluation._validation import check_choice
+    from core.evaluation.coords import coords, oriented, resolve_direction, roc_points
+
+    check_choice(method, OPERATING_METHODS, name="method")
+    target = check_fraction(target, name=given)
+    t, s = check_binary_pair(y_true, y_score, pos_label=pos_label)
+    nan = {"sensitivity": math.nan, "specificity": math.nan, "threshold": math.nan, "method": method}
+    if method == "interpolate":
+        r = coords(t, s, target, input=given, direction=direction)
+        return {"sensitivity": r["sensitivity"][0], "specificity": r["specificity"][0],
+                "threshold": r["threshold"][0], "method": method}
+    d = resolve_direction(t, s, direction)
+    if not both_classes(t, f"the {'sensitivity' if given == 'specificity' else 'specificity'} at a fixed {given}"):
+        return nan
+    se, sp, thr = roc_points(t, oriented(s, d))
+    fixed, free = (sp, se) if given == "specificity" else (se, sp)
+    ok = np.flatnonzero(fixed >= target - 1e-12)
+    best = ok[free[ok] == free[ok].max()]
+    inner = best[(best > 0) & (best < se.size - 1)]     # prefer a finite cut-off among equally good points
+    i = int(inner[0] if inner.size else best[0])
+    sign = -1.0 if d == ">" else 1.0
+    return {"sensitivity": float(se[i]), "specificity": float(sp[i]), "threshold": sign * float(thr[i]),
+            "method": method}
 
 
 def partial_auc(y_true, y_score, *, fpr_range=(0.0, 0.2), standardized: bool = False, pos_label=None) -> float:

@@ -1,4 +1,4 @@
-"""Agreement between readers: Cohen's kappa per pair (scikit-learn) and Fleiss' kappa overall (by hand).
+"""Agreement between readers: Cohen's kappa per pair (weighted or not, with SE) and Fleiss' kappa overall (by hand).
 
 Why Fleiss by hand: statsmodels (which has it) is not a SonoDash dependency, and the formula is short.
 Fleiss (1971), Psychological Bulletin 76:378-382: with N subjects, n raters per subject and n_ij raters
@@ -52,16 +52,24 @@ def fleiss_from_labels(labels_by_rater: dict, *, categories) -> float:
     return fleiss_kappa(table)
 
 
-def cohen_pairs(labels_by_rater: dict, *, categories) -> list[dict]:
-    """Cohen's kappa of every pair of raters (scikit-learn), NaN when undefined (one category only)."""
-    from sklearn.metrics import cohen_kappa_score
+def cohen_pairs(labels_by_rater: dict, *, categories, weights: str | None = None,
+                confidence: float = 0.95) -> list[dict]:
+    """Cohen's kappa of every pair of raters, NaN when undefined (one category only).
+
+    ``weights`` None, "linear" or "quadratic" (ordinal ``categories`` in scale order); each pair also gets the
+    Fleiss-Cohen-Everitt SE and CI from :func:`core.evaluation.kappa.cohen_kappa` (point value as
+    scikit-learn's ``cohen_kappa_score``).
+    """
+    from core.evaluation.kappa import cohen_kappa
 
     out = []
     for a, b in itertools.combinations(labels_by_rater, 2):
         x, y = list(labels_by_rater[a]), list(labels_by_rater[b])
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            kappa = float(cohen_kappa_score(x, y, labels=list(categories)))
+            warnings.simplefilter("ignore")
+            r = cohen_kappa(x, y, weights=weights, labels=list(categories), confidence=confidence) if x else {}
         agree = float(np.mean([u == v for u, v in zip(x, y)])) if x else math.nan
-        out.append({"reader_a": a, "reader_b": b, "kappa": kappa, "agreement": agree, "n": len(x)})
+        out.append({"reader_a": a, "reader_b": b, "kappa": r.get("kappa", math.nan), "se": r.get("se", math.nan),
+                    "ci_low": r.get("ci_low", math.nan), "ci_high": r.get("ci_high", math.nan),
+                    "agreement": agree, "n": len(x), "weights": weights})
     return out
