@@ -56,6 +56,11 @@ def dicom_bytes(arr: np.ndarray | None, *, photometric: str = "MONOCHROME2", bit
 
         region = Dataset()
         region.RegionSpatialFormat = 1
+        region.RegionDataType = 1
+        # Region bounds are Type 1: the calibration applies only inside them (core.io.calibration).
+        region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
+        region.RegionLocationMaxX1 = int(ds.get("Columns") or 1) - 1
+        region.RegionLocationMaxY1 = int(ds.get("Rows") or 1) - 1
         region.PhysicalUnitsXDirection = 3
         region.PhysicalUnitsYDirection = 3
         region.PhysicalDeltaX = us_delta_cm

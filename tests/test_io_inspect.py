@@ -109,7 +109,8 @@ def test_thirty_malformed_files_exit_2_one_line_each(tmp_path):
     assert [r["file"] for r in rows] == paths + [str(good)]
     assert all(not r["ok"] and r["error"].startswith(r["file"]) for r in rows[:30])
     assert rows[30] == {"file": str(good), "ok": True, "kind": "dicom", "width": 32, "height": 24, "frames": 1,
-                        "pixel_spacing_mm": 0.15}
+                        "pixel_spacing_mm": 0.15,
+                        "calibration": [{"x0": 0, "y0": 0, "x1": 31, "y1": 23, "sy_mm": 0.15, "sx_mm": 0.15}]}
 
 
 def test_inspect_all_good_exits_0(tmp_path):

@@ -1,8 +1,12 @@
-"""Write de-identified copies of DICOM files (PS3.15 Annex E Basic Profile, private tags removed, UIDs
-remapped consistently, burned-in banner rectangles zeroed in every frame, BurnedInAnnotation NO only after).
+"""Write de-identified copies of DICOM files (PS3.15 Table E.1-1 Basic Profile of the edition in
+core/io/annex_e.py, Clean Descriptors, Clean Pixel Data; private tags removed, UIDs remapped consistently;
+banner rectangles and everything outside the ultrasound regions zeroed in every frame; BurnedInAnnotation NO
+only when the whole image was searched and no text-like mark was found, otherwise YES and a warning).
 
 IN a file: OUT is the output file. IN a folder: every DICOM under it is written to the folder OUT as
-<new SOPInstanceUID>.dcm (original names may hold identifiers); other files are skipped. Banner rectangles
+<new SOPInstanceUID>.dcm (original names may hold identifiers; a taken name gets a -2, -3 ... suffix, nothing
+is overwritten); other files are skipped. --dates shift keeps intervals (Retain Longitudinal Temporal
+Information, Modified Dates: every date moved back by a per-patient offset) instead of removing dates. Banner rectangles
 per manufacturer/model come from --banners (JSON list of {"manufacturer", "model", "rects": [[top, left,
 bottom, right], ...]} as fractions); default: the top 8 % of rows. Exit 2 when any DICOM could not be cleaned.
 """
@@ -19,6 +23,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("input", metavar="IN", help="DICOM file or folder")
     parser.add_argument("output", metavar="OUT", help="output file (IN a file) or folder (IN a folder)")
     parser.add_argument("--banners", metavar="JSON", help="banner rectangles per manufacturer/model")
+    parser.add_argument("--dates", choices=("remove", "shift"), default="remove",
+                        help="remove dates (Basic Profile, default) or shift them per patient (Modified Dates)")
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
 
 
@@ -32,7 +38,8 @@ def run(args) -> int:
     from core.errors import InputError
     from core.io import DeidConfig, deidentify_file, deidentify_tree, load_banner_rules
 
-    config = DeidConfig(banner_rules=load_banner_rules(args.banners) if args.banners else None)
+    config = DeidConfig(banner_rules=load_banner_rules(args.banners) if args.banners else None,
+                        dates=args.dates)
     src, dst = Path(args.input), Path(args.output)
     if src.is_dir():
         if dst.exists() and not dst.is_dir():
@@ -55,6 +62,8 @@ def run(args) -> int:
             print_json(row)
         elif row["ok"]:
             print(f"{row['file']} -> {row['out']}", flush=True)
+            for warning in row.get("warnings") or []:
+                print(f"warning: {warning}", file=sys.stderr, flush=True)
         elif row.get("skipped"):
             print(f"skipped {row['file']} (not DICOM)", flush=True)
         else:

@@ -1,8 +1,9 @@
 """Show what the input gate sees in each file: kind, size, frames, pixel spacing.
 
 Every file is fully decoded (a truncated body is only found that way). With --json one object per line:
-{"file", "ok": true, "kind", "width", "height", "frames", "pixel_spacing_mm"} or {"file", "ok": false,
-"error"}. Exit 0 when every file is readable, 2 when any is not; without --json each bad file is one line on
+{"file", "ok": true, "kind", "width", "height", "frames", "pixel_spacing_mm"} (+ "calibration": the DICOM's
+calibrated regions {x0, y0, x1, y1, sy_mm, sx_mm}, and "warnings" when there are any) or {"file", "ok": false,
+"error"}. pixel_spacing_mm is null when the image has no single square-pixel scale (see "calibration"). Exit 0 when every file is readable, 2 when any is not; without --json each bad file is one line on
 stderr. DICOM is de-identified on reading, as everywhere in SonoDash.
 """
 
@@ -30,13 +31,21 @@ def _inspect_one(path: str, frame_step: int) -> dict:
         return {"file": path, "ok": False, "error": str(err)}
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the others; reported, not raised
         return {"file": path, "ok": False, "error": f"{path}: internal error while reading ({type(err).__name__})"}
-    return {"file": path, "ok": True, "kind": img.kind, "width": img.width, "height": img.height,
-            "frames": int(img.n_source_frames), "pixel_spacing_mm": img.pixel_spacing_mm}
+    row = {"file": path, "ok": True, "kind": img.kind, "width": img.width, "height": img.height,
+           "frames": int(img.n_source_frames), "pixel_spacing_mm": img.pixel_spacing_mm}
+    if img.metadata.get("calibration_regions"):
+        row["calibration"] = img.metadata["calibration_regions"]
+    if img.metadata.get("warnings"):
+        row["warnings"] = list(img.metadata["warnings"])
+    return row
 
 
 def _line(row: dict) -> str:
     spacing = row["pixel_spacing_mm"]
-    spacing_text = f"{spacing:.4g} mm/px" if spacing else "no pixel spacing"
+    regions = row.get("calibration") or []
+    spacing_text = f"{spacing:.4g} mm/px" if spacing else (
+        f"{len(regions)} calibrated region(s), mm per pixel differs by region or axis" if regions
+        else "no pixel spacing")
     return (f"{row['file']}: {row['kind']} {row['width']}x{row['height']}, {row['frames']} frame"
             f"{'' if row['frames'] == 1 else 's'}, {spacing_text}")
 

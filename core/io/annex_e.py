@@ -1,322 +1,95 @@
-"""DICOM PS3.15 Annex E, Table E.1-1: Basic Application Level Confidentiality Profile, as data.
+"""DICOM PS3.15 Annex E, Table E.1-1 (Basic Application Level Confidentiality Profile), as data.
 
-Why a hand-written table: pydicom (3.0) ships the data dictionary but not the confidentiality profile, so the
-Basic Profile column is transcribed here, one attribute per line: tag, action code, keyword. The keyword is
-checked against pydicom's dictionary by the tests, which catches transcription slips in either column.
+Why taken from a package and not transcribed: a hand-copied table went stale (293 of the 2023 edition's ~606
+attributes) and nobody noticed. The table now comes from ``dicom-anonymizer`` (KitwareMedical, pinned in
+requirements.txt), which generates its ``dicomfields_<edition>`` modules from the standard's published part 15
+XML; the newest edition it ships is used, and :data:`EDITION` records which one, so every de-identified object
+says which edition of the table cleaned it (DeidentificationMethod). Only the data module is loaded (by file
+path, without importing the package's anonymizer, which would register handlers and log), so nothing of that
+package runs here. Bumping the pin and :data:`EDITION` is how the table is updated.
 
 Action codes (PS3.15 E.1.1): D replace with a dummy value, Z replace with an empty value (or a dummy),
 X remove, K keep, U replace a UID with a consistently mapped one. Compound codes name the conformance-driven
 choice; :mod:`core.io.deid` resolves them conservatively (X/Z -> Z, X/D -> D, X/Z/D -> Z, Z/D -> Z,
-X/Z/U* -> keep the sequence but de-identify what it contains).
-Groups 50xx (curves) and 60xx (overlay data and comments) and all private tags are removed in code.
+X/Z/U* -> keep the sequence but de-identify what it contains). Masked entries (curve group 50xx, overlay data
+and comments 60xx) match a tag under a mask; :mod:`core.io.deid` removes those whole groups and all private
+tags in code.
 """
 
 from __future__ import annotations
 
-_TABLE = """
-00080050 Z AccessionNumber
-00184000 X AcquisitionComments
-00400555 X AcquisitionContextSequence
-00080022 X/Z AcquisitionDate
-0008002A X/Z/D AcquisitionDateTime
-00181400 X/D AcquisitionDeviceProcessingDescription
-00189424 X AcquisitionProtocolDescription
-00080032 X/Z AcquisitionTime
-00080017 U AcquisitionUID
-00404035 X ActualHumanPerformersSequence
-001021B0 X AdditionalPatientHistory
-00380010 X AdmissionID
-00380020 X AdmittingDate
-00081084 X AdmittingDiagnosesCodeSequence
-00081080 X AdmittingDiagnosesDescription
-00380021 X AdmittingTime
-00102110 X Allergies
-40000010 X Arbitrary
-0040A078 X AuthorObserverSequence
-00101081 X BranchOfService
-00181007 X CassetteID
-00120060 Z ClinicalTrialCoordinatingCenterName
-00120082 X ClinicalTrialProtocolEthicsCommitteeApprovalNumber
-00120081 D ClinicalTrialProtocolEthicsCommitteeName
-00120020 D ClinicalTrialProtocolID
-00120021 Z ClinicalTrialProtocolName
-00120030 Z ClinicalTrialSiteID
-00120031 Z ClinicalTrialSiteName
-00120010 D ClinicalTrialSponsorName
-00120040 D ClinicalTrialSubjectID
-00120042 D ClinicalTrialSubjectReadingID
-00120051 X ClinicalTrialTimePointDescription
-00120050 Z ClinicalTrialTimePointID
-00400280 X CommentsOnThePerformedProcedureStep
-00209161 U ConcatenationUID
-00403001 X ConfidentialityConstraintOnPatientDataDescription
-00700086 X ContentCreatorIdentificationCodeSequence
-00700084 Z ContentCreatorName
-00080023 Z/D ContentDate
-0040A730 X ContentSequence
-00080033 Z/D ContentTime
-0008010D U ContextGroupExtensionCreatorUID
-00180010 Z/D ContrastBolusAgent
-0018A003 X ContributionDescription
-00102150 X CountryOfResidence
-00089123 U CreatorVersionUID
-00380300 X CurrentPatientLocation
-00080025 X CurveDate
-00080035 X CurveTime
-0040A07C X CustodialOrganizationSequence
-FFFCFFFC X DataSetTrailingPadding
-0040A121 D Date
-0040A120 D DateTime
-00181200 X DateOfLastCalibration
-00181202 X DateTimeOfLastCalibration
-00181012 X DateOfSecondaryCapture
-00082111 X DerivationDescription
-0018700A X DetectorID
-00181000 X/Z/D DeviceSerialNumber
-00181002 U DeviceUID
-04000100 X DigitalSignatureUID
-FFFAFFFA X DigitalSignaturesSequence
-00209164 U DimensionOrganizationUID
-00380040 X DischargeDiagnosisDescription
-00380030 X DischargeDate
-00380032 X DischargeTime
-4008011A X DistributionAddress
-40080119 X DistributionName
-300A0013 U DoseReferenceUID
-00102160 X EthnicGroup
-00080058 U FailedSOPInstanceUIDList
-0070031A U FiducialUID
-00402017 Z FillerOrderNumberImagingServiceRequest
-00189074 X/D FrameAcquisitionDateTime
-00209158 X FrameComments
-00200052 U FrameOfReferenceUID
-00189151 X/D FrameReferenceDateTime
-00181008 X GantryID
-00181005 X GeneratorID
-00700001 D GraphicAnnotationSequence
-00404037 X HumanPerformerName
-00404036 X HumanPerformerOrganization
-00880200 X IconImageSequence
-00084000 X IdentifyingComments
-00204000 X ImageComments
-00284000 X ImagePresentationComments
-00402400 X ImagingServiceRequestComments
-40080300 X Impressions
-00080012 X/D InstanceCreationDate
-00080013 X/Z/D InstanceCreationTime
-00080014 U InstanceCreatorUID
-00080015 X InstanceCoercionDateTime
-00080081 X InstitutionAddress
-00080082 X/Z/D InstitutionCodeSequence
-00080080 X/Z/D InstitutionName
-00081040 X InstitutionalDepartmentName
-00101050 X InsurancePlanIdentification
-00401011 X IntendedRecipientsOfResultsIdentificationSequence
-40080111 X InterpretationApproverSequence
-4008010C X InterpretationAuthor
-40080115 X InterpretationDiagnosisDescription
-40080202 X InterpretationIDIssuer
-40080102 X InterpretationRecorder
-4008010B X InterpretationText
-4008010A X InterpretationTranscriber
-00083010 U IrradiationEventUID
-00380011 X IssuerOfAdmissionID
-00100021 X IssuerOfPatientID
-00100024 X IssuerOfPatientIDQualifiersSequence
-00380061 X IssuerOfServiceEpisodeID
-00402004 X IssueDateOfImagingServiceRequest
-00402005 X IssueTimeOfImagingServiceRequest
-00281214 U LargePaletteColorLookupTableUID
-001021D0 X LastMenstrualDate
-04000404 X MAC
-00020003 U MediaStorageSOPInstanceUID
-00102000 X MedicalAlerts
-00101090 X MedicalRecordLocator
-00101080 X MilitaryRank
-04000550 X ModifiedAttributesSequence
-00203406 X ModifiedImageDescription
-00203401 X ModifyingDeviceID
-00203404 X ModifyingDeviceManufacturer
-00081060 X NameOfPhysiciansReadingStudy
-00401010 X NamesOfIntendedRecipientsOfResults
-0040A192 X ObservationDateTrial
-0040A032 X/D ObservationDateTime
-0040A193 X ObservationTimeTrial
-00102180 X Occupation
-00081072 X OperatorIdentificationSequence
-00081070 X/Z/D OperatorsName
-00402010 X OrderCallbackPhoneNumber
-00402008 X OrderEnteredBy
-00402009 X OrderEntererLocation
-04000561 X OriginalAttributesSequence
-00101000 X OtherPatientIDs
-00101002 X OtherPatientIDsSequence
-00101001 X OtherPatientNames
-00080024 X OverlayDate
-00080034 X OverlayTime
-0040A07A X ParticipantSequence
-00101040 X PatientAddress
-00101010 X PatientAge
-00100030 Z PatientBirthDate
-00100033 X PatientBirthDateInAlternativeCalendar
-00101005 X PatientBirthName
-00100032 X PatientBirthTime
-00100035 X PatientAlternativeCalendar
-00104000 X PatientComments
-00100034 X PatientDeathDateInAlternativeCalendar
-00100020 Z PatientID
-00380400 X PatientInstitutionResidence
-00100050 X PatientInsurancePlanCodeSequence
-00101060 X PatientMotherBirthName
-00100010 Z PatientName
-00100101 X PatientPrimaryLanguageCodeSequence
-00100102 X PatientPrimaryLanguageModifierCodeSequence
-001021F0 X PatientReligiousPreference
-00100040 Z PatientSex
-00102203 X/Z PatientSexNeutered
-00101020 X PatientSize
-00380500 X PatientState
-00102155 X PatientTelecomInformation
-00102154 X PatientTelephoneNumbers
-00401004 X PatientTransportArrangements
-00101030 X PatientWeight
-00400243 X PerformedLocation
-00400254 X PerformedProcedureStepDescription
-00400250 X PerformedProcedureStepEndDate
-00400251 X PerformedProcedureStepEndTime
-00400253 X PerformedProcedureStepID
-00400244 X PerformedProcedureStepStartDate
-00400245 X PerformedProcedureStepStartTime
-00400241 X PerformedStationAETitle
-00404030 X PerformedStationGeographicLocationCodeSequence
-00400242 X PerformedStationName
-00404028 X PerformedStationNameCodeSequence
-00081052 X PerformingPhysicianIdentificationSequence
-00081050 X PerformingPhysicianName
-00401102 X PersonAddress
-00401101 D PersonIdentificationCodeSequence
-0040A123 D PersonName
-00401103 X PersonTelephoneNumbers
-40080114 X PhysicianApprovingInterpretation
-00081062 X PhysiciansReadingStudyIdentificationSequence
-00081048 X PhysiciansOfRecord
-00081049 X PhysiciansOfRecordIdentificationSequence
-00402016 Z PlacerOrderNumberImagingServiceRequest
-00181004 X PlateID
-00400012 X PreMedication
-001021C0 X PregnancyStatus
-00081032 X/Z ProcedureCodeSequence
-00181030 X/D ProtocolName
-00402001 X ReasonForTheImagingServiceRequest
-00321030 X ReasonForStudy
-04000402 X ReferencedDigitalSignatureSequence
-30060024 U ReferencedFrameOfReferenceUID
-00404023 U ReferencedGeneralPurposeScheduledProcedureStepTransactionUID
-00081140 X/Z/U* ReferencedImageSequence
-00380004 X ReferencedPatientAliasSequence
-00101100 X ReferencedPatientPhotoSequence
-00081120 X ReferencedPatientSequence
-00081111 X/Z/D ReferencedPerformedProcedureStepSequence
-04000403 X ReferencedSOPInstanceMACSequence
-00081155 U ReferencedSOPInstanceUID
-00041511 U ReferencedSOPInstanceUIDInFile
-00081110 X/Z ReferencedStudySequence
-00080092 X ReferringPhysicianAddress
-00080096 X ReferringPhysicianIdentificationSequence
-00080090 Z ReferringPhysicianName
-00080094 X ReferringPhysicianTelephoneNumbers
-00102152 X RegionOfResidence
-300600C2 U RelatedFrameOfReferenceUID
-00400275 X RequestAttributesSequence
-00321070 X RequestedContrastAgent
-00401400 X RequestedProcedureComments
-00321060 X/Z RequestedProcedureDescription
-00401001 X RequestedProcedureID
-00401005 X RequestedProcedureLocation
-00321032 X RequestingPhysician
-00321033 X RequestingService
-00189185 X RespiratoryMotionCompensationTechniqueDescription
-00102299 X ResponsibleOrganization
-00102297 X ResponsiblePerson
-40084000 X ResultsComments
-40080118 X ResultsDistributionListSequence
-40080042 X ResultsIDIssuer
-300E0008 X/Z ReviewerName
-00404034 X ScheduledHumanPerformersSequence
-0038001A X ScheduledAdmissionDate
-0038001B X ScheduledAdmissionTime
-0038001C X ScheduledDischargeDate
-0038001D X ScheduledDischargeTime
-0038001E X ScheduledPatientInstitutionResidence
-0040000B X ScheduledPerformingPhysicianIdentificationSequence
-00400006 X ScheduledPerformingPhysicianName
-00400004 X ScheduledProcedureStepEndDate
-00400005 X ScheduledProcedureStepEndTime
-00400007 X ScheduledProcedureStepDescription
-00400009 X ScheduledProcedureStepID
-00400011 X ScheduledProcedureStepLocation
-00400002 X ScheduledProcedureStepStartDate
-00400003 X ScheduledProcedureStepStartTime
-00400001 X ScheduledStationAETitle
-00404027 X ScheduledStationGeographicLocationCodeSequence
-00400010 X ScheduledStationName
-00404025 X ScheduledStationNameCodeSequence
-00321020 X ScheduledStudyLocation
-00321021 X ScheduledStudyLocationAETitle
-00181010 X SecondaryCaptureDeviceID
-00080021 X/D SeriesDate
-0008103E X SeriesDescription
-0020000E U SeriesInstanceUID
-00080031 X/D SeriesTime
-00380062 X ServiceEpisodeDescription
-00380060 X ServiceEpisodeID
-001021A0 X SmokingStatus
-00080018 U SOPInstanceUID
-00082112 X/Z/U* SourceImageSequence
-00020016 X SourceApplicationEntityTitle
-00380050 X SpecialNeeds
-00081010 X/Z/D StationName
-00880140 U StorageMediaFileSetUID
-00080020 Z StudyDate
-00081030 X StudyDescription
-00200010 Z StudyID
-00320012 X StudyIDIssuer
-0020000D U StudyInstanceUID
-00080030 Z StudyTime
-00200200 U SynchronizationFrameOfReferenceUID
-0040DB0D U TemplateExtensionCreatorUID
-0040DB0C U TemplateExtensionOrganizationUID
-40004000 X TextComments
-20300020 X TextString
-0040A122 D Time
-00181201 X TimeOfLastCalibration
-00181014 X TimeOfSecondaryCapture
-00080201 X TimezoneOffsetFromUTC
-00880910 X TopicAuthor
-00880912 X TopicKeywords
-00880906 X TopicSubject
-00880904 X TopicTitle
-00620021 U TrackingUID
-00620020 X TrackingID
-00081195 U TransactionUID
-00100022 X TypeOfPatientID
-0040A124 U UID
-0040A030 D VerificationDateTime
-0040A088 Z VerifyingObserverIdentificationCodeSequence
-0040A075 D VerifyingObserverName
-0040A073 D VerifyingObserverSequence
-0040A027 X VerifyingOrganization
-00384000 X VisitComments
-"""
+import importlib.util
+from pathlib import Path
+
+#: the edition of PS3.15 Table E.1-1 in use (the newest dicom-anonymizer ships)
+EDITION = "2026c"
+PACKAGE = "dicom-anonymizer"
+
+_CATEGORIES = {"D_TAGS": "D", "Z_TAGS": "Z", "X_TAGS": "X", "U_TAGS": "U", "Z_D_TAGS": "Z/D", "X_Z_TAGS": "X/Z",
+               "X_D_TAGS": "X/D", "X_Z_D_TAGS": "X/Z/D", "X_Z_U_STAR_TAGS": "X/Z/U*"}
+_SEVERITY = ("X", "X/Z", "X/D", "X/Z/D", "X/Z/U*", "Z", "Z/D", "D", "U")  # most severe first, for duplicates
 
 
-def _parse(text: str) -> dict[int, tuple[str, str]]:
-    table = {}
-    for line in text.strip().splitlines():
-        tag, action, keyword = line.split()
-        table[int(tag, 16)] = (action, keyword)
-    return table
+def _load_module(edition: str):
+    spec = importlib.util.find_spec("dicomanonymizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"{PACKAGE} is not installed; it provides PS3.15 Table E.1-1 (pip install -r "
+                          f"requirements.txt)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "dicom_anonymization_databases" / \
+        f"dicomfields_{edition}.py"
+    file_spec = importlib.util.spec_from_file_location(f"_sonodash_ps315_{edition}", path)
+    module = importlib.util.module_from_spec(file_spec)
+    file_spec.loader.exec_module(module)
+    return module
 
 
-#: tag (int) -> (Basic Profile action code, DICOM keyword)
-BASIC_PROFILE: dict[int, tuple[str, str]] = _parse(_TABLE)
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _keyword(tag: int) -> str:
+    from pydicom.datadict import keyword_for_tag
+
+    return keyword_for_tag(tag) or ""
+
+
+def _build(edition: str):
+    module = _load_module(edition)
+    exact: dict[int, tuple[str, str]] = {}
+    masked: list[tuple[int, int, str]] = []
+    for category, action in _CATEGORIES.items():
+        for entry in getattr(module, category):
+            if len(entry) == 2:
+                tag = (int(entry[0]) << 16) | int(entry[1])
+                old = exact.get(tag)
+                if old is None or _SEVERITY.index(action) < _SEVERITY.index(old[0]):
+                    exact[tag] = (action, _keyword(tag))
+            else:
+                group, elem, gmask, emask = (int(v) for v in entry)
+                masked.append((((group << 16) | elem), ((gmask << 16) | emask), action))
+    return exact, tuple(masked)
+
+
+#: tag (int) -> (Basic Profile action code, DICOM keyword or "" where pydicom's dictionary predates the tag)
+BASIC_PROFILE: dict[int, tuple[str, str]]
+#: (value, mask, action): a tag t matches when t & mask == value
+MASKED: tuple[tuple[int, int, str], ...]
+BASIC_PROFILE, MASKED = _build(EDITION)
+#: one line naming the table, for DeidentificationMethod (LO: at most 64 characters)
+SOURCE = f"PS3.15 {EDITION} Table E.1-1 via {PACKAGE} {_package_version()}"[:64]
+
+
+def action_for(tag: int) -> str | None:
+    """The Basic Profile action of ``tag`` (exact entries first, then masked groups); None when not listed."""
+    rule = BASIC_PROFILE.get(int(tag))
+    if rule is not None:
+        return rule[0]
+    for value, mask, action in MASKED:
+        if int(tag) & mask == value:
+            return action
+    return None

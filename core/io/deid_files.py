@@ -1,8 +1,11 @@
 """De-identified copies of DICOM files and folders (``python -m core deidentify IN OUT``).
 
 Why outputs in a folder are named by their new SOP Instance UID: file names of exported studies often carry
-the patient's name or ID, so copying the names would carry the identifier along. Files are written to a
-temporary name and renamed, so an interrupted run never leaves a half-cleaned file behind.
+the patient's name or ID, so copying the names would carry the identifier along. Two inputs can share a
+SOP Instance UID (copies, re-exports), so folder mode never overwrites: a taken name gets a ``-2``, ``-3`` ...
+suffix, claimed atomically (a hard link that fails when the name exists), so every input reported written
+exists as its own file. Files are written to a temporary name first, so an interrupted run never leaves a
+half-cleaned file behind.
 """
 
 from __future__ import annotations
@@ -32,21 +35,44 @@ def deidentify_bytes(data: bytes, *, name: str = "upload", config: DeidConfig | 
         ds = read_dataset(data, name)
         if any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
             geometry(ds, name, limits)  # declared size within limits before the pixels are decoded
-        deidentify_dataset(ds, config=config, name=name)
+        counts = deidentify_dataset(ds, config=config, name=name)
+    object.__setattr__(ds, "_sonodash_warnings", [f"{name}: {w}" for w in counts["warnings"]])
     return ds
 
 
-def _write(ds, dst: Path, name: str) -> None:
+def _write(ds, dst: Path, name: str, *, overwrite: bool = True) -> Path:
+    """Write ``ds`` to ``dst`` (or, with ``overwrite`` False, to the first free ``dst-N`` name); returns it."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".deid-", suffix=".dcm", dir=dst.parent)
     os.close(fd)
     try:
         with quiet():
             ds.save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, dst)
+        if overwrite:
+            os.replace(tmp, dst)
+            return dst
+        for n in range(1, 10_000):
+            target = dst if n == 1 else dst.with_name(f"{dst.stem}-{n}{dst.suffix}")
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                continue
+            Path(tmp).unlink(missing_ok=True)
+            return target
+        raise DeidentificationError(name, f"{dst.name} and 9999 suffixed names are taken; not overwriting")
+    except DeidentificationError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     except Exception as err:  # noqa: BLE001 - nothing half-written may remain
         Path(tmp).unlink(missing_ok=True)
-        raise DeidentificationError(name, f"cannot write the cleaned file ({type(err).__name__})") from None
+        raise DeidentificationError(name, f"cannot write the cleaned file to {dst.parent} "
+                                          f"({_write_reason(err)})") from None
+
+
+def _write_reason(err: Exception) -> str:
+    if isinstance(err, OSError):
+        return err.strerror or "the folder is not writable"
+    return "an attribute value cannot be encoded in DICOM"
 
 
 def deidentify_file(src, dst, *, config: DeidConfig | None = None, limits: GateLimits | None = None) -> dict:
@@ -54,8 +80,8 @@ def deidentify_file(src, dst, *, config: DeidConfig | None = None, limits: GateL
     limits = limits or DEFAULT_LIMITS
     data, label = read_source(src, name=None, limits=limits)
     ds = deidentify_bytes(data, name=label, config=config, limits=limits)
-    _write(ds, Path(dst), label)
-    return {"file": label, "out": str(dst), "ok": True}
+    out = _write(ds, Path(dst), label)
+    return {"file": label, "out": str(out), "ok": True, "warnings": list(getattr(ds, "_sonodash_warnings", []))}
 
 
 def deidentify_tree(src_dir, dst_dir, *, config: DeidConfig | None = None,
@@ -75,9 +101,9 @@ def deidentify_tree(src_dir, dst_dir, *, config: DeidConfig | None = None,
                 continue
             ds = deidentify_bytes(data, name=label, config=config, limits=limits)
             uid = str(ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID") or "")
-            out = dst_dir / f"{uid or 'object-%d' % len(results)}.dcm"
-            _write(ds, out, label)
-            results.append({"file": rel, "ok": True, "out": str(out)})
+            out = _write(ds, dst_dir / f"{uid or 'object'}.dcm", label, overwrite=False)
+            results.append({"file": rel, "ok": True, "out": str(out),
+                            "warnings": list(getattr(ds, "_sonodash_warnings", []))})
         except InputError as err:
             results.append({"file": rel, "ok": False, "error": str(err)})
     return results

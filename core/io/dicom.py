@@ -4,8 +4,9 @@ Why the checks come first: Rows x Columns and NumberOfFrames are read from the h
 limits before any pixel is decoded, so a small compressed file cannot expand into gigabytes. Pixels are then
 turned into uint8 RGB for display and models: modality LUT (rescale), the object's window (or min-max over
 the kept frames when it has none), MONOCHROME1 inverted, YBR converted by pydicom, PALETTE COLOR through its
-LUT, NaN/inf in float pixel data mapped to the low end. Pixel spacing comes from PixelSpacing or, for
-ultrasound, from the first SequenceOfUltrasoundRegions item in centimetres (PhysicalDeltaX, cm -> mm).
+LUT, NaN/inf in float pixel data mapped to the low end. Calibration (mm per pixel, per ultrasound region,
+x and y separately) is :mod:`core.io.calibration`; :func:`pixel_spacing_mm` gives one number only when one
+square-pixel scale holds everywhere.
 """
 
 from __future__ import annotations
@@ -96,21 +97,16 @@ def _positive(value) -> float | None:
 
 
 def pixel_spacing_mm(ds) -> tuple[float | None, str | None]:
-    """(mm per pixel, source attribute). Row and column spacing are averaged when they differ slightly."""
-    try:
-        ps = ds.get("PixelSpacing")
-        if ps is not None and len(ps) >= 2:
-            rows, cols = _positive(ps[0]), _positive(ps[1])
-            if rows and cols:
-                return (rows + cols) / 2.0, "PixelSpacing"
-        for region in ds.get("SequenceOfUltrasoundRegions") or []:
-            if region.get("PhysicalUnitsXDirection") == 3:  # 3 = centimetres
-                dx = _positive(region.get("PhysicalDeltaX"))
-                if dx:
-                    return dx * 10.0, "SequenceOfUltrasoundRegions.PhysicalDeltaX"
-    except Exception:  # noqa: BLE001 - a damaged optional attribute only means "no spacing"
+    """(mm per pixel, source attribute) when one square-pixel scale holds for the whole image; otherwise
+    (None, source): anisotropic pixels or regions with different scales are never averaged, callers take the
+    region containing the measurement from :func:`core.io.calibration.spacing_at`."""
+    from core.io.calibration import isotropic_spacing, regions_of
+
+    regions = regions_of(ds)
+    if not regions:
         return None, None
-    return None, None
+    source = "SequenceOfUltrasoundRegions" if ds.get("SequenceOfUltrasoundRegions") else "PixelSpacing"
+    return isotropic_spacing(regions), source
 
 
 def _first(value):

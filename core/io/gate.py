@@ -17,7 +17,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.io import dicom as _dicom
-from core.io.banner import apply_banner, rects_for
+from core.io.banner import rects_for
 from core.io.errors import EmptyFileError, MissingFileError, UnsupportedFormatError
 from core.io.limits import DEFAULT_LIMITS, GateLimits
 from core.io.sniff import SUPPORTED, sniff
@@ -49,6 +49,17 @@ class LoadedImage:
         """First frame as float32 H x W luminance in [0, 1] (ITU-R 601 weights)."""
         rgb = self.frames[0].astype(np.float32)
         return (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)) / np.float32(255.0)
+
+    def spacing_at(self, x: float, y: float) -> tuple[float, float] | None:
+        """(sy_mm, sx_mm) at pixel (x, y) from the region containing it (DICOM), or the single square-pixel
+        spacing of other images; None where nothing calibrates that point."""
+        from core.io.calibration import spacing_at
+
+        if self.metadata.get("calibration_regions"):
+            return spacing_at(self, x, y)
+        if self.pixel_spacing_mm and 0 <= x < self.width and 0 <= y < self.height:
+            return (float(self.pixel_spacing_mm), float(self.pixel_spacing_mm))
+        return None
 
     @property
     def width(self) -> int:
@@ -124,19 +135,29 @@ def _load_dicom(data: bytes, label: str, limits: GateLimits, frame_step: int, *,
                 deid_config) -> LoadedImage:
     from dataclasses import replace
 
+    from core.io.calibration import regions_of
     from core.io.deid import DeidConfig, deidentify_dataset
+    from core.io.deid_pixels import PixelReport, _all_regions, clean_frames
 
     with _dicom.quiet():
         frames, n_frames, ds = _dicom.decode_dicom(data, label, limits, frame_step)
         spacing, source = _dicom.pixel_spacing_mm(ds)
-        meta = {"frame_step": frame_step, "pixel_spacing_source": source, "deidentified": bool(deidentify)}
+        meta = {"frame_step": frame_step, "pixel_spacing_source": source, "deidentified": bool(deidentify),
+                "calibration_regions": regions_of(ds)}
         if deidentify:
             config = deid_config or DeidConfig()
             rects = rects_for(str(ds.get("Manufacturer", "")), str(ds.get("ManufacturerModelName", "")),
                               config.banner_rules)
+            screen = _all_regions(ds)
             deidentify_dataset(ds, config=replace(config, clean_pixels=False), name=label)
-            apply_banner(frames, rects)
+            report = PixelReport()
+            clean_frames(frames, rects, screen, max_check_frames=config.max_check_frames, report=report)
             meta["banner_rects"] = [list(r) for r in rects]
+            meta["burned_in"] = {"frames_checked": report.frames_checked, "text_frames": report.text_frames,
+                                 "outside_regions_blanked": report.regions_blanked,
+                                 "clean": report.whole_image_clean}
+            if report.warnings:
+                meta["warnings"] = [f"{label}: {w}" for w in report.warnings]
         meta.update(_dicom.safe_metadata(ds))
     return LoadedImage(frames=frames, kind="dicom", name=label, pixel_spacing_mm=spacing,
                        n_source_frames=n_frames, metadata=meta)
@@ -156,4 +177,8 @@ def probe(path, *, limits: GateLimits | None = None, name: str | None = None) ->
         ds = _dicom.read_dataset(data, label)
         width, height, n_frames = _dicom.geometry(ds, label, limits)
         spacing = _dicom.pixel_spacing_mm(ds)[0]
-    return {"kind": "dicom", "width": width, "height": height, "frames": n_frames, "pixel_spacing_mm": spacing}
+        from core.io.calibration import regions_of
+
+        regions = regions_of(ds)
+    return {"kind": "dicom", "width": width, "height": height, "frames": n_frames, "pixel_spacing_mm": spacing,
+            "calibration_regions": regions}

@@ -18,6 +18,8 @@ _DICOM_VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"I
 def _looks_like_raw_dicom(head: bytes) -> bool:
     """A DICOM data set written without the 128-byte preamble: starts with a group 0002 or 0008 element in
     explicit VR little endian (a plausible VR at byte 4), or implicit VR with a small even length."""
+    if len(head) >= 8 and head[:2] in (b"\x00\x02", b"\x00\x08") and head[4:6] in _DICOM_VRS:
+        return True  # explicit VR big endian (retired, still found in old archives)
     if len(head) < 8 or head[:2] not in (b"\x02\x00", b"\x08\x00"):
         return False
     if head[4:6] in _DICOM_VRS:
@@ -35,10 +37,10 @@ def sniff(head: bytes) -> str | None:
         return "jpeg"
     if head.startswith(b"BM") and len(head) >= 26:
         return "bmp"
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"  # before TIFF: PS3.10 allows a TIFF-compatible preamble (dual-personality files)
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "tiff"
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "dicom"
     if len(head) >= 12 and head[4:8] == b"ftyp":
         return "video"  # ISO base media: MP4, MOV, M4V
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
