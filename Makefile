@@ -16,8 +16,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# make run = demo mode on the sample data (banner; a local demo user is signed in). Real use: SONODASH_AUTH=required.
 run: $(STAMP)
-	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT) --server.headless true
+	SONODASH_AUTH=$${SONODASH_AUTH:-demo} $(PY) -m streamlit run dashboard/app.py --server.port $(PORT) --server.headless true
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not e2e and not slow"

@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("SONODASH_HOME", os.path.join(os.path.dirname(__file__), "..", "var", "test-home"))
+# Pages open as in `make run` (demo mode, signed in as the demo admin); access tests set "required" themselves.
+os.environ.setdefault("SONODASH_AUTH", "demo")
 
 import pytest  # noqa: E402
 

@@ -44,12 +44,14 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> Non
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, request):
     """The dashboard as a user starts it (streamlit run dashboard/app.py), with its own empty SONODASH_HOME;
-    one server per test module, so what one module registers never leaks into another."""
+    one server per test module, so what one module registers never leaks into another. Demo mode as in
+    `make run` (SONODASH_AUTH=demo) unless the module sets ``SONODASH_AUTH = "required"``."""
     port = _free_port()
     home = tmp_path_factory.mktemp("e2e-home")
-    env = dict(os.environ, SONODASH_HOME=str(home))
+    env = dict(os.environ, SONODASH_HOME=str(home),
+               SONODASH_AUTH=getattr(request.module, "SONODASH_AUTH", "demo"))
     log = open(home / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"), "--server.port", str(port),
