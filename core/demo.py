@@ -69,7 +69,7 @@ def demo_task(study: str):
     if task.kind == "instance":
         return task         # Mask R-CNN trains with its own recipe (SGD); DEMO_RECIPE is for the classifiers
     overrides = dict(DEMO_RECIPE)
-    if task.recipe.augment == "preterm":
+    if task.recipe.augment == "crop_jitter":
         overrides.pop("augment")
     return replace(task, recipe=replace(task.recipe, **overrides))
 

@@ -31,6 +31,7 @@ class JobSpec:
     epochs: int = 5
     input_size: int | None = None
     seed: int = 0
+    actor: str | None = None      # who started it (the audit trail names them at registration)
 
 
 def jobs_dir() -> Path:
@@ -54,8 +55,9 @@ def _register(result: dict, spec: JobSpec, job_id: str) -> dict:
     bundle = Path(result["bundle"])
     meta = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
     meta.setdefault("name", f"{spec.task}-{spec.arch}-{job_id}")
-    bundle_id = store.register_bundle(bundle, meta)
-    registered = {"bundle_id": bundle_id}
+    bundle_id = store.register_bundle(bundle, meta, actor=spec.actor)
+    registered = {"bundle_id": bundle_id, "flag": (meta.get("metrics") or {}).get("flag"),
+                  "flag_reason": (meta.get("metrics") or {}).get("flag_reason")}
     oof_path = Path(result["run_dir"]) / "oof_predictions.csv"
     if oof_path.is_file() and meta.get("class_names"):
         oof = pd.read_csv(oof_path)

@@ -14,7 +14,7 @@ def _disc(size=48):
     return torch.from_numpy(mask * 255)[None], torch.from_numpy(mask)
 
 
-@pytest.mark.parametrize("recipe", ["miscarriage", "segmentation", "basic", "preterm"])
+@pytest.mark.parametrize("recipe", ["affine_fill", "segmentation", "basic", "crop_jitter"])
 def test_image_and_mask_get_the_same_geometry(recipe):
     image, mask = _disc()
     t = build_transform(recipe, train=True, input_size=48)
@@ -28,7 +28,7 @@ def test_image_and_mask_get_the_same_geometry(recipe):
 
 def test_seeded_and_varied():
     image, mask = _disc()
-    t = build_transform("miscarriage", train=True, input_size=48)
+    t = build_transform("affine_fill", train=True, input_size=48)
     a = apply_seeded(t, 5, image, mask)
     b = apply_seeded(t, 5, image, mask)
     c = apply_seeded(t, 6, image, mask)
@@ -57,21 +57,21 @@ def test_border_pad_modes_fill_differently():
         RandomBorderPad(modes=("mirror",))
 
 
-def test_cns_crop_and_imagenet_normalisation():
+def test_crop_recipe_and_imagenet_normalisation():
     size = 32
-    big = base_size("cns", size)
+    big = base_size(size, 256 / 224)
     assert big == round(32 * 256 / 224)
     img = torch.full((3, big, big), 255, dtype=torch.uint8)
-    x, m = build_transform("cns", train=False, input_size=size, normalization="imagenet", in_channels=3)(img)
+    x, m = build_transform("crop_flip", train=False, input_size=size, normalization="imagenet", in_channels=3)(img)
     assert x.shape == (3, size, size) and m is None
     assert torch.allclose(x[:, 0, 0], (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225]))
-    x2, _ = apply_seeded(build_transform("cns", train=True, input_size=size, normalization="imagenet",
+    x2, _ = apply_seeded(build_transform("crop_flip", train=True, input_size=size, normalization="imagenet",
                                          in_channels=3), 0, img)
     assert x2.shape == (3, size, size)
 
 
 def test_eval_is_deterministic_and_resizes():
-    t = build_transform("miscarriage", train=False, input_size=16)
+    t = build_transform("affine_fill", train=False, input_size=16)
     img = torch.randint(0, 255, (1, 20, 20), dtype=torch.uint8)
     x1, _ = t(img)
     x2, _ = t(img)
@@ -81,4 +81,4 @@ def test_eval_is_deterministic_and_resizes():
 def test_unknown_recipe():
     with pytest.raises(InputError):
         build_transform("bogus", train=True, input_size=16)
-    assert "miscarriage" in RECIPES
+    assert "affine_fill" in RECIPES

@@ -96,8 +96,6 @@ DEFECTS = {
                         "listed again (first in row 3)"),
     "conflicting ga": ("img/a4.png,P1,miscarriage,mask/a4.png,sagittal,7.4,8.0,120,0.2,x", "ga_weeks",
                        "7.4 conflicts with 7.1 in row 2"),
-    "conflicting label": ("img/a4.png,P1,live_birth,mask/a4.png,sagittal,7.1,8.0,120,0.2,x", "label",
-                          "'live_birth' conflicts with 'miscarriage' in row 2"),
     "wrong field count": ("img/a4.png,P9,live_birth", "(all)", "3 fields, but the header has 10"),
 }
 
@@ -194,3 +192,25 @@ def test_unusable_manifest_files_raise_input_error(tmp_path):
     (tmp_path / "header_only.csv").write_text("image_path,patient_id\n")
     with pytest.raises(ManifestError, match="no data rows"):
         load_manifest(tmp_path / "header_only.csv")
+
+
+def test_classification_accepts_different_labels_within_a_patient_but_not_different_metadata(data):
+    """Image-level labels (DESIGN.md section 6): one patient's planes may differ; GA / CRL / FHR may not."""
+    mixed = "img/a4.png,P1,live_birth,mask/a4.png,sagittal,7.1,8.0,120,0.2,north"
+    m = load_manifest(_write(data, GOOD_ROWS + [mixed]), task="miscarriage")
+    assert m.mixed_label_patients == ["P1"]
+    assert list(m.df["label"]) == ["miscarriage", "miscarriage", "live_birth", "live_birth", "live_birth"]
+    with pytest.raises(ManifestError) as info:
+        load_manifest(_write(data, GOOD_ROWS + ["img/a4.png,P1,live_birth,mask/a4.png,sagittal,7.1,8.0,150,0.2,x"]),
+                      task="miscarriage")
+    assert [(p.row, p.column) for p in info.value.problems] == [(6, "fhr_bpm")]
+    assert "150 conflicts with 120 in row 2" in info.value.problems[0].message
+
+
+def test_multitask_outcome_label_must_agree_within_a_patient(data):
+    rows = [r.replace("miscarriage", "preterm").replace("live_birth", "term") for r in GOOD_ROWS]
+    bad = "img/a4.png,P1,term,mask/a4.png,sagittal,7.1,8.0,120,0.2,north"
+    with pytest.raises(ManifestError) as info:
+        load_manifest(_write(data, rows + [bad]), task="preterm")
+    assert [(p.row, p.column) for p in info.value.problems] == [(6, "label")]
+    assert "'term' conflicts with 'preterm' in row 2" in info.value.problems[0].message

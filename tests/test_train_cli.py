@@ -25,7 +25,7 @@ def _train(args, tmp_path, *, check=True):
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    return make_user_dataset(tmp_path_factory.mktemp("data") / "user", n_patients=4)
+    return make_user_dataset(tmp_path_factory.mktemp("data") / "user", n_patients=10)   # holdout minimum
 
 
 @pytest.mark.parametrize("task,arch,key", [
@@ -75,7 +75,7 @@ def test_kfold_ensemble_and_out_of_fold(dataset, tmp_path):
     metrics = json.loads(proc.stdout)["metrics"]
     assert metrics["n_folds"] == 4 and 0 <= metrics["auc"] <= 1
     oof = pd.read_csv(out / "oof_predictions.csv")
-    assert len(oof) == 8 and oof.groupby("patient_id")["fold"].nunique().max() == 1
+    assert len(oof) == 20 and oof.groupby("patient_id")["fold"].nunique().max() == 1
     assert sorted(oof["fold"].unique()) == [0, 1, 2, 3]
     meta = json.loads((out / "bundle" / "model.json").read_text())
     assert meta["ensemble_size"] == 4 and len(meta["ensemble_members"]) == 4

@@ -8,8 +8,12 @@ Examples:
 On a CPU-only machine the defaults are 128 px inputs and at most 12 epochs (the papers' 224-256 px and up to
 500 epochs take days there); --input-size and --epochs override. The run folder holds the fold assignment,
 per-fold bundles, out-of-fold predictions and the final (ensemble) bundle. --json prints
-{"run_dir", "bundle", "metrics"}: "auc" (out-of-fold, patient level) for classification, "dice" (mean over
+{"run_dir", "bundle", "metrics"}: "auc" (out-of-fold; patient level, or image level when a patient's images
+carry different labels, see "level"; multi-class: macro one-vs-rest) with "auc_ci" for classification, "dice" (mean over
 held-out cases) for segmentation, "mask_map50" for instance tasks.
+Refused before training (exit 2): data too small for --cv (the message gives the counts and the minimum).
+A finished run whose held-out metric is NaN or whose AUC 95 % CI contains 0.5 gets metrics "flag" = "not better
+than chance" and a warning on stderr.
 Multi-process / multi-GPU: torchrun --nproc_per_node N -m core train ...
 """
 
@@ -50,6 +54,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import os
+    import sys
 
     import torch
 
@@ -70,6 +75,10 @@ def run(args) -> int:
 
     if not distributed.is_main():
         return 0
+    flag = result["metrics"].get("flag")
+    if flag:    # stderr, so that --json stdout stays one valid JSON object
+        print(f"warning: {flag}: {result['metrics'].get('flag_reason')}; the bundle is flagged and is not a "
+              f"usable model", file=sys.stderr)
     if args.json:
         print_json(result)
     else:

@@ -5,7 +5,7 @@ pass through one Compose call, so every random parameter (angle, shift, flip, cr
 to both; intensity transforms (contrast, brightness, noise) touch only the image and geometric ones warp the
 mask with nearest-neighbour interpolation.
 
-Fill modes (miscarriage recipe): the paper fills the blank area an affine leaves behind with a mode drawn at
+Fill modes (``affine_fill`` recipe): the paper fills the blank area an affine leaves behind with a mode drawn at
 random from constant / nearest / reflect / wrap. v2's affine only fills with a constant, so
 :class:`RandomBorderPad` first pads the picture by half its size on every side with the drawn numpy border
 mode (``edge`` = nearest, ``reflect``, ``wrap``, ``constant``), the affine and perspective warps then run on
@@ -36,8 +36,14 @@ from core.errors import InputError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FILL_MODES = {"constant": "constant", "nearest": "edge", "reflect": "reflect", "wrap": "wrap"}
-RECIPES = ("miscarriage", "preterm", "cns", "segmentation", "basic", "none")
-CNS_RESIZE_RATIO = 256 / 224   # the CNS paper: resize to 256, centre/random crop 224
+# Recipe names say what they do (a task's Recipe.augment picks one; no study is named here):
+#   affine_fill   rotation ±40°, scale ±20 %, shift < 20 %, projective warp, flips; blank areas filled with a
+#                 random border mode (the miscarriage paper's recipe)
+#   crop_jitter   random resized crop, rotation ±15°, contrast, brightness, noise (the preterm paper's)
+#   crop_flip     random crop of the input size from a picture Recipe.crop_ratio larger + horizontal flip;
+#                 evaluation: the centre crop (the CNS paper's 256 -> 224)
+RECIPES = ("affine_fill", "crop_jitter", "crop_flip", "segmentation", "basic", "none")
+CROP_RECIPES = ("crop_flip",)
 
 
 class RandomBorderPad(v2.Transform):
@@ -71,9 +77,12 @@ class RandomBorderPad(v2.Transform):
         return tv_tensors.wrap(torch.from_numpy(np.ascontiguousarray(padded)), like=inpt)
 
 
-def base_size(recipe: str, input_size: int) -> int:
-    """Size the dataset resizes pictures to before augmentation (larger than input for crop recipes)."""
-    return int(round(input_size * CNS_RESIZE_RATIO)) if recipe == "cns" else int(input_size)
+def base_size(input_size: int, crop_ratio: float = 1.0) -> int:
+    """Size the dataset resizes pictures to before augmentation: ``input_size`` × the recipe's crop ratio
+    (a task's ``Recipe.crop_ratio``; 1 for recipes that do not crop)."""
+    if not crop_ratio >= 1.0:
+        raise InputError(f"crop_ratio {crop_ratio!r}: must be >= 1 (the picture is cropped, never padded)")
+    return int(round(input_size * crop_ratio))
 
 
 def _normalize(normalization: str, in_channels: int) -> list:
@@ -89,11 +98,11 @@ def _normalize(normalization: str, in_channels: int) -> list:
 
 def _geometry(recipe: str, input_size: int, train: bool) -> list:
     """Geometric transforms (applied to image and mask alike), on the uint8 picture."""
-    if recipe == "cns":
+    if recipe in CROP_RECIPES:
         return [v2.RandomCrop(input_size), v2.RandomHorizontalFlip()] if train else [v2.CenterCrop(input_size)]
     if not train or recipe == "none":
         return []
-    if recipe == "miscarriage":
+    if recipe == "affine_fill":
         return [
             RandomBorderPad(fraction=0.5),
             v2.RandomAffine(degrees=40, translate=(0.2, 0.2), scale=(0.8, 1.2)),
@@ -101,7 +110,7 @@ def _geometry(recipe: str, input_size: int, train: bool) -> list:
             v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
             v2.CenterCrop(input_size),
         ]
-    if recipe == "preterm":
+    if recipe == "crop_jitter":
         return [v2.RandomResizedCrop(input_size, scale=(0.75, 1.0), ratio=(0.9, 1.1), antialias=True),
                 v2.RandomAffine(degrees=15)]
     if recipe == "segmentation":
@@ -116,7 +125,7 @@ def _intensity(recipe: str, train: bool) -> list:
     """Intensity transforms on the float image in [0, 1]; masks pass through untouched."""
     if not train:
         return []
-    if recipe == "preterm":
+    if recipe == "crop_jitter":
         return [v2.ColorJitter(brightness=0.25, contrast=0.25), v2.GaussianNoise(sigma=0.03)]
     if recipe == "segmentation":
         return [v2.ColorJitter(brightness=0.2, contrast=0.2)]

@@ -228,6 +228,14 @@ class Manifest:
         return len(self.df)
 
     @property
+    def mixed_label_patients(self) -> list[str]:
+        """Patients whose images carry more than one label (their patient-level result is not reported)."""
+        if "label" not in self.df:
+            return []
+        n = self.df[self.df["label"].astype(str) != ""].groupby("patient_id")["label"].nunique()
+        return sorted(str(p) for p in n[n > 1].index)
+
+    @property
     def patients(self) -> list[str]:
         """Patient ids in order of first appearance."""
         return list(dict.fromkeys(self.df["patient_id"]))
@@ -300,7 +308,9 @@ def load_manifest(csv_path, *, task=None) -> Manifest:
         problems.append(Problem(2, "(all)", "the manifest has a header but no data rows"))
 
     fixed = _fixed_labels(task)
-    labels_patient_level = kind in ("classification", "multitask")
+    # Image-level labels (DESIGN.md section 6): a classification manifest may label one patient's images
+    # differently (standard planes); splits stay patient-grouped. A multitask label is the patient's outcome.
+    labels_patient_level = kind == "multitask"
     known_structures = tuple(task.structures) if task is not None and task.structures else ()
     files = FileChecker(root)
     rows: list[dict] = []

@@ -178,6 +178,61 @@ def fixed_split(patient_ids: Sequence, split_values: Sequence) -> Split:
     return Split("holdout", by["train"], by["val"], by["test"])
 
 
+# Smallest data a scheme can score, per scheme: (patients, patients of the rarest class). Why these numbers:
+# holdout keeps 20 % for test and 20 % for validation, so 10 patients give 2 test and 2 validation patients,
+# and 3 of the rarest class put one in each part (a test part without a positive has no AUC). Stratified
+# k-fold needs K of every class for every fold's test (and the next fold's validation) to hold each class;
+# leave-one-patient-out needs 2 of a class so that it is still in training when one is left out; repeated
+# random splits keep a fixed 5 % test part, which holds one patient of each class from about 20 per class.
+CV_MINIMUMS = {"holdout": (10, 3), "lopo": (4, 2), "repeated": (30, 3)}
+
+
+def cv_minimums(cv: str, *, n_classes: int = 0) -> tuple[int, int]:
+    """``(minimum patients, minimum patients of the rarest class)`` for scheme ``cv``; 0 = no class minimum.
+
+    ``n_classes`` 0 (segmentation, instance tasks) keeps only the splitting minimum of the scheme.
+    """
+    scheme, k = parse_cv(cv)
+    if n_classes < 2:
+        return (max(k, 3) if scheme == "kfold" else 3), 0
+    if scheme == "kfold":
+        return k * n_classes, k
+    patients, per_class = CV_MINIMUMS[scheme]
+    if scheme == "repeated":
+        patients = max(patients, 20 * n_classes - 10)
+    return max(patients, per_class * n_classes), per_class
+
+
+def patients_per_class(df) -> dict:
+    """label -> number of patients with at least one image of that label (image-level labels count a patient
+    once for every label among its images)."""
+    if "label" not in df.columns:
+        return {}
+    sub = df[df["label"].astype(str) != ""]
+    return {str(k): int(v) for k, v in sub.groupby(sub["label"].astype(str))["patient_id"].nunique().items()}
+
+
+def check_cv_feasible(class_patients: dict | None, n_patients: int, cv: str) -> None:
+    """Refuse (InputError) data too small for ``cv``, naming the counts and the minimum.
+
+    ``class_patients``: label -> patients with that label (:func:`patients_per_class`), or None / {} for
+    tasks without labels. Why before training: a run on too few patients or positives ends with NaN or a
+    chance-level AUC after minutes of work, and worse, gets registered as a model.
+    """
+    counts = Counter(class_patients or {})
+    min_patients, min_class = cv_minimums(cv, n_classes=len(counts))
+    if n_patients < min_patients:
+        raise InputError(f"--cv {cv} needs at least {min_patients} patients"
+                         + (f" ({min_class} of each of {len(counts)} classes)" if min_class else "")
+                         + f"; the manifest has {n_patients}")
+    if min_class:
+        rare, n_rare = min(counts.items(), key=lambda kv: (kv[1], kv[0]))
+        if n_rare < min_class:
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            raise InputError(f"--cv {cv} needs at least {min_class} patients of each class; the manifest has "
+                             f"{n_rare} of {rare!r} (patients per class: {shown})")
+
+
 def make_splits(patient_ids: Sequence, *, labels: Sequence | None = None, cv: str = "holdout", seed: int = 0,
                 fractions: Sequence[float] = (0.6, 0.2, 0.2)) -> list[Split]:
     """Patient-level splits for the scheme named by ``cv`` (see :func:`parse_cv`).

@@ -112,6 +112,7 @@ def _evaluation_meta(session, ev: Evaluation) -> dict:
     bundle = session.get(Bundle, ev.bundle_id) if ev.bundle_id is not None else None
     return {**(ev.meta or {}), "id": ev.id, "name": ev.name, "task": ev.task, "bundle_id": ev.bundle_id,
             "bundle_name": bundle.name if bundle else None, "bundle_path": bundle.path if bundle else None,
+            "bundle_deleted": bool(bundle is not None and bundle.deleted is not None),
             "manifest_fingerprint": ev.manifest_fingerprint, "rule_table": ev.rule_table, "created": ev.created}
 
 
@@ -161,13 +162,15 @@ def list_evaluations(task: str | None = None):
               .group_by(Prediction.evaluation_id).subquery())
     query = (select(Evaluation.id, Evaluation.name, Evaluation.task, Evaluation.bundle_id,
                     Bundle.name.label("bundle_name"), Evaluation.created,
-                    func.coalesce(counts.c.n_cases, 0), func.coalesce(counts.c.n_patients, 0))
+                    func.coalesce(counts.c.n_cases, 0), func.coalesce(counts.c.n_patients, 0),
+                    Bundle.deleted.is_not(None).label("bundle_deleted"))
              .outerjoin(Bundle, Bundle.id == Evaluation.bundle_id)
              .outerjoin(counts, counts.c.eid == Evaluation.id)
              .order_by(Evaluation.id.desc()))
     if task is not None:
         query = query.where(Evaluation.task == task)
-    cols = ["id", "name", "task", "bundle_id", "bundle_name", "created", "n_cases", "n_patients"]
+    # bundle_deleted: the evaluation is of a model since deleted (its row stays; core.store.bundles.delete_bundle)
+    cols = ["id", "name", "task", "bundle_id", "bundle_name", "created", "n_cases", "n_patients", "bundle_deleted"]
     with session_scope(write=False) as session:
         rows = [tuple(r) for r in session.execute(query)]
     return pd.DataFrame(rows, columns=cols)

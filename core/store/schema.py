@@ -72,6 +72,11 @@ class Bundle(Base):
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)
     is_default_for_task: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Migration 0003m (models): "not better than chance" runs are registered flagged; a deleted model keeps its
+    # row (its evaluations still name it) with ``deleted`` set and its folder removed.
+    flag: Mapped[str | None] = mapped_column(String(200))
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    deleted: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Evaluation(Base):
