@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test e2e bench bench-seg demo sample-data install clean
+.PHONY: run test e2e bench bench-seg real-data demo sample-data install clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,22 @@ bench: $(STAMP)
 
 bench-seg: $(STAMP)
 	$(PY) -m core bench-seg
+
+# make real-data HC18=/path/to/hc18: fetches nothing. HC18 (Radboud UMC, https://zenodo.org/records/1327317)
+# is the user's own copy: HC18/training_set/NNN_HC.png + NNN_HC_Annotation.png (or filled NNN_HC_Mask.png,
+# subfolders allowed) and HC18/training_set_pixel_size_and_HC.csv. Masks and manifest go to HC18_OUT.
+HC18 ?=
+HC18_OUT ?= var/hc18
+BUDGET_MIN ?= 20
+real-data: $(STAMP)
+	@if [ -z "$(HC18)" ] || [ ! -f "$(HC18)/training_set_pixel_size_and_HC.csv" ]; then \
+	  echo "make real-data HC18=DIR: DIR must hold your own copy of the HC18 training set (nothing is downloaded):"; \
+	  echo "  DIR/training_set_pixel_size_and_HC.csv   (filename, pixel size(mm), head circumference (mm))"; \
+	  echo "  DIR/training_set/NNN_HC.png with NNN_HC_Annotation.png (outline) or NNN_HC_Mask.png (filled)"; \
+	  echo "HC18 is at https://zenodo.org/records/1327317 (Radboud UMC; read its licence)."; exit 2; fi
+	$(PY) scripts/hc18_manifest.py --root "$(HC18)" --out "$(HC18_OUT)" --seed 0
+	nice -n 10 $(PY) -m core bench-real --manifest "$(HC18_OUT)/manifest.csv" --task segmentation \
+	  --budget-min $(BUDGET_MIN) --postprocess ellipse --json
 
 demo: $(STAMP)
 	$(PY) -m core demo build

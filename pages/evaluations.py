@@ -3,16 +3,19 @@ the first-trimester per-structure table (paper layout) of instance models and ru
 
 import streamlit as st
 
-from dashboard import charts
+from dashboard import bland_altman_view, charts
 from dashboard import evaluations_view as view
 from dashboard.resources import bootstrap, evaluation, evaluations
 
 bootstrap()
 st.title("Evaluations")
 
-curves_tab, structures_tab = st.tabs(["ROC / PR evaluations", "First-trimester structures"])
+curves_tab, structures_tab, real_tab = st.tabs(["ROC / PR evaluations", "First-trimester structures",
+                                                "Real-data benchmarks"])
 with structures_tab:        # drawn first: the curves tab may st.stop() when there is nothing to compare
     view.instance_section()
+with real_tab:
+    bland_altman_view.section()
 with curves_tab:
     table = evaluations()
     if table.empty:
@@ -26,11 +29,15 @@ with curves_tab:
     shown = table[keep]
     st.dataframe(shown, hide_index=True, width="stretch")
 
-    chosen = st.multiselect("Evaluations to compare", list(shown["name"]), default=list(shown["name"])[:1],
+    linked = st.query_params.get("evaluation")        # a model card links here with ?evaluation=NAME
+    chosen = st.multiselect("Evaluations to compare", list(shown["name"]),
+                            default=[linked] if linked in set(shown["name"]) else list(shown["name"])[:1],
                             key="eval_chosen")
     level = st.radio("Level", ["patient", "image"], horizontal=True, key="eval_level")
     if not chosen:
         st.stop()
+    for name in chosen:     # weak or broken models say so (core.demo_quality)
+        bland_altman_view.quality_note(name)
     tasks_of = dict(zip(table["name"], table["task"]))
     multiclass = [n for n in chosen if len(evaluation(n)[0].get("class_names") or []) > 2]
     binary = [n for n in chosen if n not in multiclass]

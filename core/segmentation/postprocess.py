@@ -16,7 +16,7 @@ Modes (each includes the ones before it):
   what HC18's annotations are).
 
 >>> import numpy as np
->>> m = np.zeros((9, 9), bool); m[1:8, 1:8] = True; m[4, 4] = False; m[0, 8] = True
+>>> m = np.zeros((11, 11), bool); m[1:8, 1:8] = True; m[4, 4] = False; m[10, 10] = True
 >>> int(postprocess(m, "fill").sum())
 49
 """

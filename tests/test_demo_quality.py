@@ -1,0 +1,60 @@
+"""Weak demo models say so: findings recomputed from per-case rows against the issue-19 targets."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.demo import DEMO_MODELS, evaluation_cases
+from core.demo_quality import MIN_PATIENTS, rate, warning_text
+
+
+def _binary(n, *, good: bool, spread: float = 0.8, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = np.array(["term", "preterm"] * (n // 2))
+    pos = truth == "preterm"
+    score = 0.5 + (spread / 2) * np.where(pos == good, 1, -1) * rng.uniform(0.5, 1.0, n)
+    return pd.DataFrame({"patient_id": [f"p{i}" for i in range(n)], "truth": truth, "score": score})
+
+
+def test_good_model_meets_targets():
+    f = rate("preterm", cases=_binary(80, good=True), class_names=["term", "preterm"], positive_label="preterm",
+             metrics={"dice": 0.93})
+    assert warning_text(f) is None
+    assert {(x.metric, x.status) for x in f} == {("auc", "meets"), ("dice", "meets")}
+    assert next(x for x in f if x.metric == "auc").value == pytest.approx(1.0)
+
+
+def test_inverted_collapsed_and_small_are_flagged():
+    cases = _binary(20, good=False, spread=0.15)
+    f = rate("preterm", cases=cases, class_names=["term", "preterm"], positive_label="preterm",
+             metrics={"dice": 0.68})
+    status = {x.metric: x.status for x in f}
+    assert status == {"n_patients": "too_few_patients", "auc": "inverted", "score_spread": "collapsed",
+                      "dice": "below_target"}
+    text = warning_text(f)
+    assert "AUC 0.000" in text and "0.68" in text and str(MIN_PATIENTS) in text
+
+
+def test_patient_level_mean_is_used():
+    # Two images per patient: per image the classes overlap, the patient means separate them perfectly.
+    cases = pd.DataFrame({"patient_id": ["a", "a", "b", "b"] * 20, "truth": ["x", "x", "y", "y"] * 20,
+                          "score": [0.9, 0.2, 0.7, 0.8] * 20})
+    cases["patient_id"] = cases["patient_id"] + (cases.index // 4).astype(str)
+    f = rate("miscarriage", cases=cases, class_names=["x", "y"], positive_label="y")
+    assert next(x for x in f if x.metric == "auc").value == pytest.approx(1.0)
+
+
+def test_unknown_task_gets_generic_checks_only():
+    assert rate("segmentation", metrics={"dice": 0.1}) == []
+
+
+@pytest.mark.skipif(not (DEMO_MODELS / "preterm" / "evaluation.csv").is_file(), reason="no demo evaluation")
+def test_shipped_preterm_demo_is_flagged():
+    meta = json.loads((DEMO_MODELS / "preterm" / "bundle" / "model.json").read_text())
+    cases = evaluation_cases(DEMO_MODELS / "preterm" / "evaluation.csv", meta["class_names"])
+    f = rate("preterm", cases=cases, class_names=meta["class_names"], positive_label=meta["positive_label"],
+             metrics=meta.get("metrics"))
+    assert {x.status for x in f} >= {"inverted", "collapsed"}
+    assert next(x for x in f if x.metric == "auc").value < 0.1
