@@ -78,6 +78,9 @@ def _showcase_values(rows: pd.DataFrame) -> dict:
 def choose_inputs(study: str) -> tuple[list, dict | None]:
     """(inputs, showcase) — uploaded files as (name, bytes), or a showcase patient's image paths with
     ``showcase = {"patient", "values"}`` (its manifest values)."""
+    from dashboard import pacs_view      # third source "PACS", offered only when SONODASH_DICOMWEB_URL is set
+    if pacs_view.source(study) == "PACS":
+        return pacs_view.choose_inputs(study), None
     uploads = st.file_uploader("Images of one patient (PNG, JPEG, BMP, TIFF, DICOM, MP4/AVI cine)",
                                type=UPLOAD_TYPES, accept_multiple_files=True, key=f"upload_{study}")
     if uploads:
