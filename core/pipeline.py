@@ -372,6 +372,7 @@ def _model_info(predictor) -> dict | None:
 def _segment(results: list, seg_fn, predictor) -> None:
     from core.segmentation.biometry import measure
     from core.segmentation.centerline import centerline_length_mm, centerline_length_px
+    from core.segmentation.postprocess import postprocess
 
     if seg_fn is None and not (predictor is not None and predictor.kind == "multitask"):
         return
@@ -379,6 +380,7 @@ def _segment(results: list, seg_fn, predictor) -> None:
         masks = [np.asarray(seg_fn(r.clean), dtype=bool) for r in results]
     else:
         masks = predictor.predict([r.image for r in results]).masks
+        masks = [postprocess(m, _postprocess_mode(predictor)) for m in masks]
     for r, mask in zip(results, masks):
         r.mask = mask
         r.biometry = measure(mask, spacing_mm=r.pixel_spacing_mm).to_dict()
@@ -388,6 +390,20 @@ def _segment(results: list, seg_fn, predictor) -> None:
         r.biometry["length_mm"] = centerline_length_mm(mask, r.pixel_spacing_mm) if mask.any() else None
         if not mask.any():
             r.warnings.append(f"{r.name}: no structure found by the segmentation")
+
+
+def _postprocess_mode(predictor) -> str:
+    """The bundle's recorded mask post-processing, else its task's (core.tasks Protocol.postprocess), as
+    ``python -m core segment`` applies it: the page and the command line draw the same mask."""
+    mode = predictor.meta.get("postprocess")
+    if mode:
+        return mode
+    from core.tasks import get_task
+
+    try:
+        return get_task(str(predictor.meta.get("task"))).protocol.postprocess
+    except InputError:
+        return "none"
 
 
 def _classify(analysis: Analysis, predictor, results: list, *, cam, cam_alpha, uncertainty,

@@ -63,3 +63,14 @@ def render(result: dict) -> None:
         d = result["delong"]
         st.write(f"DeLong test, CNN vs logistic baseline: ΔAUC = {d['difference']:+.3f}, p = {d['p_value']:.4f}")
     st.caption(f"{result['n']} patients, {result['n_positive']} positive; patient level.")
+
+
+def uses_rules(task_name) -> bool:
+    """Whether the stored evaluation's task uses the CRL/FHR rules (core.tasks), so it can be compared."""
+    from core.errors import InputError
+    from core.tasks import get_task
+
+    try:
+        return bool(get_task(str(task_name)).uses_rules)
+    except InputError:
+        return False

@@ -38,7 +38,7 @@ class InstanceImage:
 
 
 def is_instance_study(study: str) -> bool:
-    """Studies whose task is instance segmentation take this flow (first_trimester, user instance tasks)."""
+    """Studies whose task is instance segmentation take this flow (the first-trimester study, user instance tasks)."""
     from core.tasks import get_task
 
     try:

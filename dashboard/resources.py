@@ -12,8 +12,6 @@ import streamlit as st
 
 from core.paths import SAMPLE_DATA
 
-STUDIES = ("miscarriage", "preterm", "cns", "first_trimester")
-
 
 def bootstrap() -> list[str]:
     """Once per server process and store: demo bundles and evaluations into an empty store."""

@@ -12,9 +12,10 @@ st.title("CNN versus CRL/FHR rules")
 disclaimer()
 
 table = evaluations()
-binary = table[table["task"] == "miscarriage"] if not table.empty else table
+binary = table[[view.uses_rules(t) for t in table["task"]]] if not table.empty else table
 if binary.empty:
-    st.info("No stored miscarriage evaluation yet. Run `python -m core evaluate` or train a model on the Train page.")
+    st.info("No stored evaluation of a study that uses the CRL/FHR rules yet. Run `python -m core evaluate` "
+            "or train a model on the Train page.")
     st.stop()
 name = st.selectbox("Evaluation", list(binary["name"]), key="compare_eval")
 threshold = st.slider("CNN operating threshold", 0.0, 1.0, 0.5, 0.01, key="compare_threshold")
