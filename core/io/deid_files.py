@@ -46,8 +46,10 @@ def _write(ds, dst: Path, name: str, *, overwrite: bool = True) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".deid-", suffix=".dcm", dir=dst.parent)
     os.close(fd)
     try:
-        with quiet():
-            ds.save_as(tmp, enforce_file_format=True)
+        from pydicom.filewriter import dcmwrite
+
+        with quiet():  # dcmwrite, not save_as: a big-endian original is written little endian
+            dcmwrite(tmp, ds, enforce_file_format=True)
         if overwrite:
             os.replace(tmp, dst)
             return dst
