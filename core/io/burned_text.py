@@ -133,6 +133,22 @@ def find_text(frame: np.ndarray, *, params: TextParams = TextParams()) -> list[t
             continue
         boxes += [b for b in _lines(_glyphs(strokes, source, params), grey.shape, params)
                   if _plain_background(source, strokes, b, params)]
+    boxes = _merge(boxes)
     if scale < 1.0:
         boxes = [tuple(int(round(v / scale)) for v in b) for b in boxes]
     return boxes
+
+
+def _merge(boxes: list) -> list:
+    """One box per line: the white and the black top-hat often find the same line (the gaps between bright
+    strokes are dark strokes), so overlapping boxes are united."""
+    out: list = []
+    for box in sorted(boxes):
+        for i, other in enumerate(out):
+            if box[0] <= other[2] and other[0] <= box[2] and box[1] <= other[3] and other[1] <= box[3]:
+                out[i] = (min(box[0], other[0]), min(box[1], other[1]), max(box[2], other[2]),
+                          max(box[3], other[3]))
+                break
+        else:
+            out.append(tuple(box))
+    return out
