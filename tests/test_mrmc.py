@@ -8,6 +8,9 @@ Sources of the numbers:
   data = VanDyke))`` (Smith BJ, Hillis SL, SPIE Medical Imaging 2020; jackknife covariances):
   F = 4.456319 on 1 and 15.25967 df, p = 0.05166569; Cov1..Cov3 and MS values below; the same F, ddf and p
   are given by RJafroc's DBM-Hillis analysis (Chakraborty's book, chapter on OR analysis of the Van Dyke data).
+- Fixed-readers (readers fixed, cases random) analysis of the same data: OR-DBM MRMC reports X2 = 5.476 on 1 df,
+  p = 0.0193; the fixed-cases F = MS(T) / MS(T:R) follows from MRMCaov's published MS values above
+  (0.004796171 / 0.0005510306 = 8.704 on 1 and 4 df).
 - Fleiss' kappa: the worked example of Fleiss (1971) as tabulated on Wikipedia ("Fleiss' kappa": 10 subjects,
   14 raters, 5 categories; P_bar = 0.378, P_e = 0.213, kappa = 0.210).
 """
@@ -68,6 +71,45 @@ def test_van_dyke_matches_mrmcaov_published_output():
     assert (one["estimate"], one["se"], one["df"]) == pytest.approx((0.8970370, 0.03317360, 12.74465), rel=1e-6)
     assert (one["ci_low"], one["ci_high"]) == pytest.approx((0.8252236, 0.9688505), rel=1e-6)
     assert (two["ci_low"], two["ci_high"], two["df"]) == pytest.approx((0.8941378, 0.9875369, 12.71019), rel=1e-6)
+
+
+def test_van_dyke_fixed_readers_and_fixed_cases():
+    truth, scores = _van_dyke()
+    res = or_hillis(truth, scores, tests=["1", "2"])
+    fr = res["fixed_readers"]
+    assert fr["chi2"] == pytest.approx(5.476, abs=5e-4) and fr["df"] == 1
+    assert fr["p_value"] == pytest.approx(0.0193, abs=5e-5)
+    c = res["components"]
+    den = c["var_error"] - c["cov1"] + 4 * (c["cov2"] - c["cov3"])
+    diff = fr["differences"][0]
+    assert diff["se"] == pytest.approx(math.sqrt(2 / 5 * den)) and diff["p_value"] == pytest.approx(fr["p_value"])
+    assert diff["ci_low"] < diff["estimate"] < diff["ci_high"] < 0          # significant with readers fixed
+    fc = res["fixed_cases"]
+    assert fc["f"] == pytest.approx(0.004796171 / 0.0005510306, rel=1e-6) and (fc["df1"], fc["df2"]) == (1, 4)
+    assert fc["p_value"] == pytest.approx(float(__import__("scipy").stats.f.sf(fc["f"], 1, 4)))
+    one = fc["by_test"][0]
+    aucs = np.array(res["auc"][0])
+    assert one["se"] == pytest.approx(np.std(aucs, ddof=1) / math.sqrt(5)) and one["df"] == 4
+    # random readers: widest CI; fixed readers: narrowest (no reader variance)
+    rr = res["differences"][0]
+    assert (fr["differences"][0]["ci_high"] - fr["differences"][0]["ci_low"]) < (rr["ci_high"] - rr["ci_low"])
+
+
+def test_fast_jackknife_equals_leave_one_out_recomputation(rng):
+    from core.reader_study.mrmc import _auc_matrix
+
+    truth = (rng.random(150) < 0.4).astype(int)
+    scores = rng.integers(1, 6, size=(4, 150)).astype(float) + truth
+    aucs, cov = jackknife_covariance(truth, scores)
+    keep = np.ones(150, dtype=bool)
+    loo = []
+    for k in range(150):
+        keep[k] = False
+        loo.append(_auc_matrix(truth[keep], scores[:, keep]))
+        keep[k] = True
+    loo = np.array(loo)
+    np.testing.assert_allclose(cov, 149 / 150 * (loo - loo.mean(0)).T @ (loo - loo.mean(0)), atol=1e-15)
+    np.testing.assert_allclose(aucs, _auc_matrix(truth, scores), atol=1e-15)
 
 
 def test_jackknife_covariance_against_slow_loop(rng):

@@ -73,8 +73,8 @@ def kappa_from_table(table, *, weights: str | None = None, confidence: float = 0
     check_choice(weights, WEIGHTS, name="weights")
     c = check_confidence(confidence)
     t = np.asarray(table, dtype=float)
-    if t.ndim != 2 or t.shape[0] != t.shape[1] or t.shape[0] < 2:
-        raise InputError(f"kappa needs a square table of at least 2 x 2 counts; got shape {t.shape}")
+    if t.ndim != 2 or t.shape[0] != t.shape[1] or t.shape[0] < 1:
+        raise InputError(f"kappa needs a square (categories x categories) table of counts; got shape {t.shape}")
     if not np.isfinite(t).all() or (t < 0).any():
         raise InputError("kappa: the table must hold finite, non-negative counts")
     n = float(t.sum())

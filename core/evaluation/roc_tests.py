@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from core.evaluation._validation import (
-    both_classes, check_binary_pair, check_choice, check_confidence, check_positive_int, undefined,
+    check_binary_pair, check_choice, check_confidence, check_positive_int, undefined,
 )
 from core.evaluation.coords import _range, oriented, pauc_from_points, resolve_direction, roc_points
 from core.evaluation.delong import _components
@@ -41,7 +41,7 @@ def _placements(t, s):
 
 def _curve(y_true, y_score, name, direction, pos_label):
     t, s = check_binary_pair(y_true, y_score, pos_label=pos_label, score_name=name)
-    if not both_classes(t, f"the ROC of {name}"):
+    if int(t.sum()) in (0, t.size):
         raise InputError(f"{name}: the truth holds only one class; an ROC needs both")
     d = resolve_direction(t, s, direction)
     return t, oriented(s, d), d
