@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test e2e bench bench-seg real-data demo sample-data install clean
+.PHONY: run test e2e bench bench-seg real-data demo sample-data pacs install clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,13 @@ demo: $(STAMP)
 
 sample-data: $(STAMP)
 	$(PY) -m core make-sample-data --out var/generated --study all --n-patients 200 --seed 0
+
+# A local Orthanc PACS with DICOMweb on 127.0.0.1 holding the showcase DICOM files (Debian: orthanc, orthanc-dicomweb);
+# then `SONODASH_DICOMWEB_URL=http://127.0.0.1:$(PACS_PORT)/dicom-web make run` shows the PACS source on Analyze.
+PACS_PORT ?= 8042
+pacs: $(STAMP)
+	@test -x /usr/sbin/Orthanc || { echo "Orthanc is not installed: apt-get install -y orthanc orthanc-dicomweb"; exit 2; }
+	$(PY) -m core pacs serve --port $(PACS_PORT) --load sample_data/miscarriage/dicom
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
