@@ -201,12 +201,13 @@ def retrieve_study(study_uid: str, config: PacsConfig | None = None, *, client=N
                 try:
                     with session.limit(cap, label) as budget:
                         ds = client.retrieve_instance(study_uid, series, sop)
-                except BudgetExceeded:
+                except BudgetExceeded as err:
                     if cap == left:
                         raise PacsError(f"the study is larger than {config.max_study_bytes / MB:.0f} MB "
                                         f"(SONODASH_DICOMWEB_MAX_STUDY_MB); nothing was stored") from None
-                    raise PacsError(f"the instance is larger than the limit of "
-                                    f"{gate_limits.max_file_bytes / MB:.0f} MB per file; nothing was stored") from None
+                    declared = str(err).split("(", 1)[1].split(";", 1)[0] if "declared" in str(err) else ""
+                    raise PacsError(f"the instance is larger than the limit of {gate_limits.max_file_bytes / MB:.0f} "
+                                    f"MB per file{f' ({declared})' if declared else ''}; nothing was stored") from None
                 left -= cap - max(budget[0], 0)
                 data = _raw_bytes(ds)
             clean = deidentify_bytes(data, name=f"PACS {label}", config=deid_config, limits=gate_limits)

@@ -89,7 +89,13 @@ def _too_large(budget, declared, declared_only=False) -> str:
 
 def connect(config: PacsConfig):
     """A dicomweb-client for the configured server, with authentication, timeouts, limits and no retries."""
+    import logging
+
     from dicomweb_client import DICOMwebClient
+
+    # dicomweb-client logs UIDs at INFO and retrying logs every failed attempt: neither belongs in our logs.
+    logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
+    logging.getLogger("retrying").setLevel(logging.CRITICAL)
 
     session = BoundedSession(default_bytes=config.max_json_bytes, deadline_s=config.transfer_deadline_s)
     headers = {}
