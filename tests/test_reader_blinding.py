@@ -22,7 +22,7 @@ from core.reader_study.ai import precompute
 from core.reader_study.schema import CaseAI, StudyCase
 from core.store import session_scope
 
-PUBLIC_METHODS = {"studies", "progress", "next_item", "item", "submit", "my_answers", "user_id"}
+PUBLIC_METHODS = {"studies", "progress", "next_item", "item", "submit", "my_answers", "user_id", "case_list", "set_flag"}
 VOLATILE = {"id", "name", "study_id", "case_id", "created", "seconds"}  # the study name differs by design
 
 

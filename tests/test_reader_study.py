@@ -62,7 +62,7 @@ def test_setup_errors(people, bundle):
     o = OrganizerSession(org.id)
     with pytest.raises(StudyError, match="design"):
         o.create_study("x", task="miscarriage", cases=cases, readers=[], design="crossover")
-    with pytest.raises(StudyError, match="not a reader"):
+    with pytest.raises(StudyError, match="only reader or clinician accounts"):
         o.create_study("x", task="miscarriage", cases=cases, readers=["org"])
     with pytest.raises(StudyError, match="does not exist"):
         o.create_study("x", task="miscarriage", cases=cases, readers=["zed"])

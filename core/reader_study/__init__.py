@@ -13,8 +13,8 @@ Modules, one responsibility each:
 
 from core.reader_study.errors import AccessDenied, StudyError
 from core.reader_study.organizer import OrganizerSession
-from core.reader_study.session import AIView, CaseItem, MyAnswer, ReaderSession, StudyView
+from core.reader_study.session import AIView, CaseItem, CaseRow, MyAnswer, ReaderSession, StudyView
 from core.reader_study.setup import DESIGNS, CaseSpec, cases_from_evaluation, cases_from_manifest
 
-__all__ = ["AIView", "AccessDenied", "CaseItem", "CaseSpec", "DESIGNS", "MyAnswer", "OrganizerSession",
+__all__ = ["AIView", "AccessDenied", "CaseItem", "CaseRow", "CaseSpec", "DESIGNS", "MyAnswer", "OrganizerSession",
            "ReaderSession", "StudyError", "StudyView", "cases_from_evaluation", "cases_from_manifest"]

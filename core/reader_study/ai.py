@@ -4,6 +4,10 @@ Why cached: every reader of a study must see the same AI output for a case (same
 overlay, same rules), whatever machine or model version answers later, and the analysis compares readers with
 exactly that output. Two processes computing the same case at once is harmless: the unique key on
 ``case_id`` keeps the first row, the second process reads it back.
+
+Why :func:`case_ai` takes the caller: the AI output of a study case is exactly what a blinded reader must
+not see before their unaided answer, so the function itself checks who asks (an unblinded organizer or admin,
+or a reader of that study in a phase that shows the AI) instead of trusting every caller to have checked.
 """
 
 from __future__ import annotations
@@ -58,8 +62,42 @@ def _predictor(bundle_path: str):
     return _PREDICTORS[bundle_path]
 
 
-def case_ai(case_id: int) -> dict:
-    """The cached AI output of a study case, computed and stored on first request."""
+def check_may_see(case_id: int, actor) -> None:
+    """AccessDenied unless ``actor`` (Account or user id) may see the AI output of this study case."""
+    from core.accounts import Account
+    from core.reader_study.blinding import require_unblinded
+    from core.reader_study.errors import AccessDenied
+    from core.reader_study.schema import Answer, ReaderStudy, StudyCase, StudyReader
+    from core.store import session_scope
+
+    user_id = actor.id if isinstance(actor, Account) else actor
+    if user_id is None:
+        raise AccessDenied("AI output of a study case: sign in first")
+    with session_scope(write=False) as session:
+        case = session.get(StudyCase, int(case_id))
+        if case is None:
+            raise AccessDenied(f"study case {case_id} does not exist")
+        study = session.get(ReaderStudy, case.study_id)
+        reader = session.scalar(select(StudyReader.id).where(StudyReader.study_id == study.id,
+                                                             StudyReader.user_id == int(user_id)))
+        if reader is not None:
+            if study.design == "unaided":
+                raise AccessDenied(f"study {study.name} is read without AI")
+            if study.design == "sequential" and session.scalar(select(Answer.id).where(
+                    Answer.case_id == case.id, Answer.user_id == int(user_id), Answer.phase == "unaided")) is None:
+                raise AccessDenied("the AI output of a case opens only after its unaided answer is saved")
+            return
+    require_unblinded(int(user_id), "AI output")
+
+
+def case_ai(case_id: int, *, actor) -> dict:
+    """The cached AI output of a study case for ``actor`` (see :func:`check_may_see`), computed on first use."""
+    check_may_see(case_id, actor)
+    return _case_ai(case_id)
+
+
+def _case_ai(case_id: int) -> dict:
+    """The cached AI output (no access check: callers are this module and checked callers)."""
     from core.reader_study.schema import CaseAI, ReaderStudy, StudyCase
     from core.store import session_scope
 
@@ -76,7 +114,7 @@ def case_ai(case_id: int) -> dict:
         with session_scope() as session:
             session.add(CaseAI(case_id=int(case_id), **out))
     except IntegrityError:
-        return case_ai(case_id)
+        return _case_ai(case_id)
     return out
 
 
@@ -91,7 +129,7 @@ def precompute(study_id: int, *, progress=None) -> int:
         todo = [c for c in session.scalars(select(StudyCase.id).where(StudyCase.study_id == int(study_id))
                                            .order_by(StudyCase.position)) if c not in done]
     for k, cid in enumerate(todo):
-        case_ai(cid)
+        _case_ai(cid)       # computed and stored, not returned: no one sees it here
         if progress is not None:
             progress(k + 1, len(todo))
     return len(todo)

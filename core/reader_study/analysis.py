@@ -7,11 +7,16 @@ that the case is the study's positive label, divided by 100; a reader's decision
 (positive label vs the rest). "Reader + AI" treats the AI as a second reader (as the CNS paper's hybrid
 reading): positive when either the reader or the AI calls it positive, score = mean of the reader's score
 and the AI probability; it is built from the unaided reading (the reader's own opinion).
+
+Multi-class studies ask one of K labels with the confidence in that answer; the score for the positive label
+is then the confidence when the answer is the positive label, else (1 - confidence) / (K - 1) (the rest of
+the belief spread over the other labels). Ordinal studies (5-point scale) also get weighted kappas.
+Every public function takes the caller (``actor``) and refuses anyone but an unblinded organizer or admin,
+because these tables hold the ground truth and the AI output of every case.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import warnings
 
@@ -25,8 +30,15 @@ ANSWER_COLUMNS = ["study", "reader", "case_id", "case_key", "position", "phase",
                   "free_text", "region", "seconds", "created", "changed_by", "truth", "ai_probability", "ai_label"]
 
 
-def answers_frame(study_id: int, *, all_versions: bool = False) -> pd.DataFrame:
+def answers_frame(study_id: int, *, all_versions: bool = False, actor) -> pd.DataFrame:
     """Every answer of the study with truth and AI output (organizer view); latest versions unless asked."""
+    from core.reader_study.blinding import require_unblinded
+
+    require_unblinded(actor, "answers with ground truth")
+    return _answers_frame(study_id, all_versions=all_versions)
+
+
+def _answers_frame(study_id: int, *, all_versions: bool = False) -> pd.DataFrame:
     from core.reader_study.schema import Answer, CaseAI, ReaderStudy, StudyCase, User
     from core.store import session_scope
 
@@ -65,11 +77,20 @@ def _ai_label(out, positive: str, labels: list) -> str | None:
     return positive if out.probability >= 0.5 else (negatives[0] if len(negatives) == 1 else f"not {positive}")
 
 
-def export_csv(study_id: int) -> str:
-    """Every answer version (who, when, what) with truth and AI output, as CSV text."""
-    buf = io.StringIO()
-    answers_frame(study_id, all_versions=True).to_csv(buf, index=False)
-    return buf.getvalue()
+def export_csv(study_id: int, *, actor) -> str:
+    """Every answer version (who, when, what) with truth and AI output, as CSV text (formula-safe cells)."""
+    from core.reader_study.blinding import require_unblinded
+
+    require_unblinded(actor, "answers with ground truth")
+    return _export_csv(study_id)
+
+
+def _export_csv(study_id: int) -> str:
+    from core.text_safety import dataframe_to_csv
+
+    df = _answers_frame(study_id, all_versions=True)
+    df["created"] = df["created"].map(lambda t: t.isoformat() if hasattr(t, "isoformat") else t)
+    return dataframe_to_csv(df)
 
 
 def _metrics_row(name: str, phase: str, truth, pred, score, seconds=None) -> dict:
@@ -101,19 +122,30 @@ def _complete(df: pd.DataFrame, phase: str) -> pd.DataFrame:
     return sub[sub["case_id"].isin(keep)].sort_values(["case_id", "reader"])
 
 
-def results(study_id: int) -> dict:
+def _scores(df: pd.DataFrame, pos: str, n_labels: int, kind: str) -> pd.Series:
+    conf = df["confidence"] / 100.0
+    if kind == "binary":
+        return conf
+    return conf.where(df["label"] == pos, (1.0 - conf) / max(n_labels - 1, 1))
+
+
+def results(study_id: int, *, actor) -> dict:
     """All study statistics (see the module docstring for the conventions)."""
+    from core.reader_study.blinding import require_unblinded
     from core.reader_study.setup import get_study
 
+    require_unblinded(actor, "study results")
     study = get_study(study_id)
     pos, labels = study["positive_label"], list(study["labels"])
-    df = answers_frame(study_id)
+    kind = (study["questions"] or {}).get("kind", "binary" if len(labels) == 2 else "multiclass")
+    df = _answers_frame(study_id)
     out = {"study": study, "n_answers": int(len(df)), "readers": pd.DataFrame(), "unaided_vs_aided": pd.DataFrame(),
-           "kappa": pd.DataFrame(), "fleiss": {}, "mrmc": {}}
+           "kappa": pd.DataFrame(), "fleiss": {}, "mrmc": {}, "weighted_kappa": pd.DataFrame(),
+           "roc": {}, "cases": pd.DataFrame()}
     if df.empty:
         return out
-    df = df.assign(y=(df["truth"] == pos).astype(int), pred=(df["label"] == pos).astype(int),
-                   score=df["confidence"] / 100.0)
+    df = df.assign(y=(df["truth"] == pos).astype(int), pred=(df["label"] == pos).astype(int))
+    df = df.assign(score=_scores(df, pos, len(labels), kind))
     rows = []
     for phase in PHASES[study["design"]]:
         sub = df[df["phase"] == phase]
@@ -137,8 +169,37 @@ def results(study_id: int) -> dict:
     if study["design"] == "sequential":
         out["unaided_vs_aided"] = _paired_by_reader(df)
     out["kappa"], out["fleiss"] = _agreement(df, study["design"], labels)
+    if (study["questions"] or {}).get("ordinal"):
+        out["weighted_kappa"] = _weighted_kappa(df, study["design"])
     out["mrmc"] = _mrmc(df, study["design"])
+    from core.reader_study.figures import case_table, roc_points
+
+    out["roc"] = roc_points(df, study["design"], pos)
+    out["cases"] = case_table(df, study["design"])
     return out
+
+
+def ordinal_rating(confidence) -> int:
+    """The 5-point rating (1..5) of an ordinal answer stored as confidence 0, 25, 50, 75 or 100."""
+    return int(min(5, max(1, round(float(confidence) / 25.0) + 1)))
+
+
+def _weighted_kappa(df: pd.DataFrame, design: str) -> pd.DataFrame:
+    """Linear and quadratic weighted kappa (with CIs) of every reader pair on the 5-point ratings."""
+    from core.reader_study.agreement import cohen_pairs
+
+    rows = []
+    for phase in PHASES[design]:
+        complete = _complete(df, phase)
+        if complete["reader"].nunique() < 2:
+            continue
+        rated = complete.assign(rating=complete["confidence"].map(ordinal_rating))
+        piv = rated.pivot(index="case_id", columns="reader", values="rating").sort_index()
+        by_reader = {r: piv[r].tolist() for r in piv.columns}
+        for weights in ("linear", "quadratic"):
+            rows += [{"phase": phase, **p} for p in cohen_pairs(by_reader, categories=[1, 2, 3, 4, 5],
+                                                               weights=weights)]
+    return pd.DataFrame(rows)
 
 
 def _pooled_auc(complete: pd.DataFrame) -> dict:

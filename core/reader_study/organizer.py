@@ -1,7 +1,9 @@
 """The organizer-facing API: set up studies, follow progress, see results and export answers.
 
 Why a session object: the dashboard hands it the signed-in user's id, and every call first checks that this
-user is an organizer, so a reader who reaches an organizer page (or script) gets an AccessDenied, not data.
+user is an organizer or admin who is not a blinded reader (:mod:`core.reader_study.blinding`), so a reader
+who reaches an organizer page (or script) gets an AccessDenied, not data. Every change to a study and every
+export is one row in the audit trail (:mod:`core.audit`).
 """
 
 from __future__ import annotations
@@ -9,34 +11,50 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import func, select
 
-from core.reader_study.errors import AccessDenied
 from core.reader_study.session import PHASES
 
 
 class OrganizerSession:
-    """Organizer actions on behalf of ``user_id`` (must be an active organizer)."""
+    """Organizer actions on behalf of ``user_id`` (an active organizer or admin, not blinded)."""
 
     def __init__(self, user_id: int):
-        from core.accounts import get_user
+        from core.reader_study.blinding import require_unblinded
 
-        account = get_user(int(user_id))
-        if account is None or not account.active or account.role != "organizer":
-            raise AccessDenied("only an organizer may set up studies and see their results")
-        self._user = account.id
+        account = require_unblinded(int(user_id), "setting up studies and seeing their results")
+        self._user, self._name = account.id, account.username
+
+    def _audit(self, action: str, study_id, detail: dict | None = None) -> None:
+        from core import audit
+
+        audit.record(self._name, action, f"study:{study_id}", detail)
 
     def readers(self) -> list:
-        """Reader accounts that can be assigned."""
+        """Accounts that can be assigned as readers (reader and clinician roles)."""
         from core.accounts import list_users
+        from core.reader_study.setup import READER_ROLES
 
-        return list_users("reader")
+        return sorted((u for role in READER_ROLES for u in list_users(role) if u.active), key=lambda u: u.username)
 
     def create_study(self, name: str, *, task: str, cases, readers, design: str = "sequential", **options) -> int:
         """See :func:`core.reader_study.setup.create_study`; the AI output is computed lazily or by
         :meth:`precompute_ai`."""
         from core.reader_study.setup import create_study
 
-        return create_study(name, task=task, cases=cases, readers=readers, design=design,
-                            organizer_id=self._user, **options)
+        sid = create_study(name, task=task, cases=cases, readers=readers, design=design,
+                           organizer_id=self._user, **options)
+        study = self.study(sid)
+        self._audit("study.create", sid, {"name": study["name"], "task": task, "design": design,
+                                          "cases": len(cases), "readers": len(readers or ()),
+                                          "status": study["status"], "model": study["bundle_path"]})
+        return sid
+
+    def update_study(self, study_id: int, **changes) -> dict:
+        from core.reader_study.setup import update_study
+
+        diff = update_study(study_id, **changes)
+        if diff:
+            self._audit("study.edit", study_id, {"changed": sorted(diff)})
+        return diff
 
     def precompute_ai(self, study_id: int, *, progress=None) -> int:
         from core.reader_study.ai import precompute
@@ -47,6 +65,7 @@ class OrganizerSession:
         from core.reader_study.setup import assign_readers
 
         assign_readers(study_id, readers)
+        self._audit("study.assign_readers", study_id, {"readers": len(readers or ())})
 
     def studies(self) -> list[dict]:
         from core.reader_study.setup import list_studies
@@ -61,7 +80,26 @@ class OrganizerSession:
     def set_status(self, study_id: int, status: str) -> None:
         from core.reader_study.setup import set_status
 
-        set_status(study_id, status)
+        previous = set_status(study_id, status)
+        if previous != status:
+            self._audit({"open": "study.open", "closed": "study.close"}[status], study_id,
+                        {"from": previous, "to": status})
+
+    def delete_study(self, study_id: int) -> str:
+        """Export every answer version to ``$SONODASH_HOME/exports`` first, then delete; returns the CSV path."""
+        from core.paths import sonodash_home
+        from core.reader_study.setup import delete_study
+
+        name = self.study(study_id)["name"]
+        path = delete_study(study_id, export_dir=sonodash_home() / "exports")
+        self._audit("study.delete", study_id, {"name": name, "exported_to": path.name})
+        return str(path)
+
+    def preview(self, study_id: int, number: int):
+        """Case ``number`` (1-based, study order) as a reader would see it, plus truth and AI output."""
+        from core.reader_study.preview import preview_case
+
+        return preview_case(study_id, number)
 
     def progress(self, study_id: int) -> pd.DataFrame:
         """One row per assigned reader: readings done / total, last answer, median seconds per reading."""
@@ -85,20 +123,23 @@ class OrganizerSession:
             rows.append({"reader": username, "done": int(done), "total": total,
                          "percent": round(100.0 * done / total, 1) if total else 0.0,
                          "status": "finished" if done >= total else ("reading" if done else "not started"),
-                         "last_answer": last})
+                         "last_answer": last.strftime("%Y-%m-%d %H:%M") if last is not None else "—"})
         return pd.DataFrame(rows, columns=["reader", "done", "total", "percent", "status", "last_answer"])
 
     def results(self, study_id: int) -> dict:
         from core.reader_study.analysis import results
 
-        return results(study_id)
+        return results(study_id, actor=self._user)
 
     def answers(self, study_id: int, *, all_versions: bool = False) -> pd.DataFrame:
         from core.reader_study.analysis import answers_frame
 
-        return answers_frame(study_id, all_versions=all_versions)
+        return answers_frame(study_id, all_versions=all_versions, actor=self._user)
 
     def export_csv(self, study_id: int) -> str:
+        """Every answer version as CSV (cells escaped against spreadsheet formulas); audited as an export."""
         from core.reader_study.analysis import export_csv
 
-        return export_csv(study_id)
+        text = export_csv(study_id, actor=self._user)
+        self._audit("export.study_answers", study_id, {"rows": max(0, text.count("\n") - 1)})
+        return text

@@ -6,6 +6,12 @@ truth, another reader's answers, the case's source path or patient key, and :cla
 output only in the aided phase, and in a sequential study only after the reader's unaided answer to that
 case is stored. Once the aided phase of a case is opened, the unaided answer can no longer be changed (it
 would no longer be unaided). Answers are append-only: a permitted change stores a new version.
+
+Images reach the reader with their burned-in banner masked (``core.preprocess.fan.banner_rows``): scanners
+print the exam type there, and "...ABDOMEN" on a view-classification case is the answer. Where the study
+allows navigation, the reader gets a case list with flags and may skip and go back; otherwise the cases come
+strictly in their order. The time per reading is what the dashboard measured while the case was visible,
+bounded by the time since the case was first opened.
 """
 
 from __future__ import annotations
@@ -64,6 +70,17 @@ class MyAnswer:
 
 
 @dataclass(frozen=True)
+class CaseRow:
+    """One line of the reader's case list: their own progress only."""
+
+    number: int
+    case_id: int
+    done: tuple                       # phases answered, in study order
+    flagged: bool
+    can_open: bool
+
+
+@dataclass(frozen=True)
 class CaseItem:
     """One case in one phase, as the reader sees it."""
 
@@ -77,16 +94,28 @@ class CaseItem:
     ai: AIView | None
     previous: MyAnswer | None
     can_change: bool
+    flagged: bool = False
 
 
 def _naive_utc(t: datetime) -> datetime:
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t
 
 
+def _mask_banner(image):
+    """The image with its burned-in text banner (top rows with text outside the fan) set to black."""
+    from core.preprocess.fan import banner_rows, mask_banner
+
+    try:
+        rows = banner_rows(image)
+    except Exception:  # noqa: BLE001 - an image the detector cannot read is shown as it is (still blinded)
+        return image
+    return mask_banner(image, rows) if rows else image
+
+
 def _load_images(paths: list) -> tuple:
     from core.io import load_image
 
-    return tuple(load_image(p, frame_step=10 ** 9).image for p in paths)
+    return tuple(_mask_banner(load_image(p, frame_step=10 ** 9).image) for p in paths)
 
 
 def _decode_png(data: bytes | None):
@@ -111,6 +140,25 @@ def _check_region(region) -> tuple | None:
     return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
+def _reading_seconds(visible: float | None, since_open: float | None) -> float | None:
+    """The stored time of a reading: the measured visible time, never more than the time since opening."""
+    if visible is None:
+        return since_open
+    try:
+        value = float(visible)
+    except (TypeError, ValueError):
+        return since_open
+    if not math.isfinite(value) or value < 0:
+        return since_open
+    return value if since_open is None else min(value, since_open)
+
+
+def visible_seconds(shown_at: float, now: float, hidden_ms: float | None) -> float:
+    """Seconds a case was on screen: from ``shown_at`` to ``now`` (epoch seconds) minus the hidden time."""
+    hidden = max(0.0, float(hidden_ms or 0.0)) / 1000.0
+    return max(0.0, float(now) - float(shown_at) - hidden)
+
+
 class ReaderSession:
     """A signed-in reader's view of their studies. Construct it with the user id the sign-in produced."""
 
@@ -120,7 +168,7 @@ class ReaderSession:
         account = get_user(int(user_id))
         if account is None or not account.active:
             raise AccessDenied(f"user {user_id} is not an active account")
-        self._user = account.id
+        self._user, self._name = account.id, account.username
 
     @property
     def user_id(self) -> int:
@@ -176,6 +224,25 @@ class ReaderSession:
         return MyAnswer(case_id=row.case_id, number=number, phase=row.phase, version=row.version, label=row.label,
                         confidence=row.confidence, free_text=row.free_text,
                         region=tuple(row.region) if row.region else None, seconds=row.seconds, created=row.created)
+
+    def _may_open(self, study, ids: list, answers: dict, case_id: int, phase: str) -> bool:
+        """Navigation studies: any case (aided after unaided). Otherwise: the next reading, or one already
+        answered (shown read-only unless the study allows changes)."""
+        if (study.questions or {}).get("navigation"):
+            return True
+        if (case_id, phase) in answers:
+            return True
+        for cid in ids:
+            for ph in PHASES[study.design]:
+                if (cid, ph) not in answers:
+                    return (cid, ph) == (case_id, phase)
+        return False
+
+    def _flagged(self, session, case_id: int, phase: str) -> bool:
+        from core.reader_study.schema import CaseFlag
+
+        return bool(session.scalar(select(CaseFlag.flagged).where(CaseFlag.case_id == case_id, CaseFlag.phase == phase,
+                                                                  CaseFlag.user_id == self._user)))
 
     def _may_change(self, session, study, case_id: int, phase: str) -> bool:
         if not study.allow_changes or study.status != "open":
@@ -242,6 +309,9 @@ class ReaderSession:
             answers = self._answers(session, study_id)
             if phase == "aided" and study.design == "sequential" and (case_id, "unaided") not in answers:
                 raise AccessDenied("the aided reading of a case opens only after its unaided answer is saved")
+            if not self._may_open(study, ids, answers, case_id, phase):
+                raise AccessDenied(f"study {study.name} shows its cases in order: read the next one first")
+            flagged = self._flagged(session, case_id, phase)
             case = session.get(StudyCase, case_id)
             paths, clinical = list(case.images), dict(case.clinical or {})
             prev = answers.get((case_id, phase))
@@ -250,16 +320,21 @@ class ReaderSession:
             positive, n_cases = study.positive_label, len(ids)
         ai = None
         if phase == "aided":
-            out = case_ai(case_id)
+            out = case_ai(case_id, actor=self._user)
             ai = AIView(probability=out["probability"], positive_label=positive, predicted_class=out["predicted_class"],
                         rules=out["rules"], overlay=_decode_png(out["overlay_png"]), warnings=tuple(out["warnings"]))
         self._mark_open(case_id, phase)
         return CaseItem(study_id=int(study_id), case_id=case_id, number=int(number), n_cases=n_cases, phase=phase,
-                        images=_load_images(paths), clinical=clinical, ai=ai, previous=previous, can_change=can_change)
+                        images=_load_images(paths), clinical=clinical, ai=ai, previous=previous, can_change=can_change,
+                        flagged=flagged)
 
     def submit(self, study_id: int, case_id: int, phase: str, *, label: str, confidence: float,
-               free_text: str = "", region=None) -> MyAnswer:
-        """Store this reader's answer (a new version when changes are permitted); returns what was stored."""
+               free_text: str = "", region=None, seconds: float | None = None) -> MyAnswer:
+        """Store this reader's answer (a new version when changes are permitted); returns what was stored.
+
+        ``seconds``: the time the case was visible (measured by the dashboard); it is capped by the time since
+        the case was first opened. Without it the time since opening is stored.
+        """
         from core.reader_study.schema import Answer
         from core.store import session_scope
 
@@ -294,19 +369,63 @@ class ReaderSession:
                         raise AccessDenied("this answer can no longer be changed")
                     opened = self._opened(session, int(case_id), phase)
                     now = datetime.now(timezone.utc)
-                    seconds = None if opened is None else max(
+                    since_open = None if opened is None else max(
                         0.0, (_naive_utc(now) - _naive_utc(opened)).total_seconds())
+                    seconds = _reading_seconds(seconds, since_open)
                     row = Answer(study_id=int(study_id), case_id=int(case_id), user_id=self._user, phase=phase,
                                  version=1 if prev is None else prev.version + 1, label=label, confidence=confidence,
                                  free_text=free_text, region=list(region) if region else None, seconds=seconds,
                                  created_by=self._user, created=now)
                     session.add(row)
                     session.flush()
-                    return self._my_answer(row, ids.index(int(case_id)) + 1)
+                    stored = self._my_answer(row, ids.index(int(case_id)) + 1)
+                from core import audit
+
+                audit.record(self._name, "study.answer" if stored.version == 1 else "study.answer_change",
+                             f"study:{int(study_id)}", {"case": stored.number, "phase": phase,
+                                                        "version": stored.version})
+                return stored
             except IntegrityError:
                 if attempt == 2:
                     raise
         raise StudyError("the answer could not be stored")  # unreachable: the loop returns or raises
+
+    def case_list(self, study_id: int) -> list[CaseRow]:
+        """The reader's cases in their order with what they have answered and flagged (no truth, no AI)."""
+        from core.reader_study.schema import CaseFlag
+        from core.store import session_scope
+
+        with session_scope(write=False) as session:
+            study, assignment = self._context(session, study_id)
+            ids = self._case_ids(session, study_id, assignment.case_order)
+            answers = self._answers(session, study_id)
+            flags = {(f.case_id) for f in session.scalars(select(CaseFlag).where(
+                CaseFlag.user_id == self._user, CaseFlag.case_id.in_(ids), CaseFlag.flagged.is_(True)))}
+            rows = []
+            for number, cid in enumerate(ids, start=1):
+                done = tuple(ph for ph in PHASES[study.design] if (cid, ph) in answers)
+                first_open = PHASES[study.design][len(done)] if len(done) < len(PHASES[study.design]) else done[-1]
+                rows.append(CaseRow(number=number, case_id=cid, done=done, flagged=cid in flags,
+                                    can_open=self._may_open(study, ids, answers, cid, first_open)))
+            return rows
+
+    def set_flag(self, study_id: int, case_id: int, phase: str, flagged: bool = True) -> None:
+        """Flag (or unflag) a case in a phase to come back to it; only where the study allows navigation."""
+        from core.reader_study.schema import CaseFlag
+        from core.store import session_scope
+
+        with session_scope() as session:
+            study, assignment = self._context(session, study_id)
+            if not (study.questions or {}).get("navigation"):
+                raise AccessDenied(f"study {study.name} does not allow flagging and navigation")
+            if int(case_id) not in self._case_ids(session, study_id, assignment.case_order):
+                raise AccessDenied(f"case {case_id} is not part of study {study.name}")
+            row = session.scalar(select(CaseFlag).where(CaseFlag.case_id == int(case_id), CaseFlag.phase == phase,
+                                                        CaseFlag.user_id == self._user))
+            if row is None:
+                session.add(CaseFlag(case_id=int(case_id), user_id=self._user, phase=phase, flagged=bool(flagged)))
+            else:
+                row.flagged = bool(flagged)
 
     def my_answers(self, study_id: int) -> list[MyAnswer]:
         """This reader's latest answers in the study, in their reading order."""

@@ -20,7 +20,11 @@ from core.reader_study.errors import StudyError
 DESIGNS = ("unaided", "aided", "sequential")
 CLINICAL_FIELDS = ("ga_weeks", "crl_mm", "fhr_bpm")
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
-DEFAULT_QUESTIONS = {"label": True, "confidence": True, "free_text": True, "region": True}
+DEFAULT_QUESTIONS = {"label": True, "confidence": True, "free_text": True, "region": True, "navigation": False,
+                     "ordinal": False}
+READER_ROLES = ("reader", "clinician")
+STATUSES = ("draft", "open", "closed")
+ORDINAL_SCALE = ("definitely not", "probably not", "uncertain", "probably", "definitely")
 MAX_IMAGES_PER_CASE = 4
 
 
@@ -74,22 +78,84 @@ def cases_from_manifest(csv_path, *, task: str | None = None, unit: str = "patie
     return _subset(cases, limit, seed)
 
 
+def demo_data_root(study: str) -> Path | None:
+    """The synthetic set a demo evaluation was computed on, regenerated under ``$SONODASH_HOME/demo-data``.
+
+    Why regenerate: the demo evaluations (``python -m core demo build``) are out-of-fold predictions on
+    generated sets of 60-160 patients that are not shipped (only 5 showcase patients per study are). The
+    generator is deterministic (same seed, byte-identical files), so the exact images come back on demand.
+    """
+    from core.data.synthetic import make_sample_data
+    from core.demo import DEMO_SPECS
+    from core.paths import sonodash_home
+
+    spec = next((s for s in DEMO_SPECS if s.study == study), None)
+    if spec is None:
+        return None
+    root = sonodash_home() / "demo-data" / f"{study}-{spec.n_patients}"
+    if not (root / study / "manifest.csv").is_file():
+        make_sample_data(root, study=study, n_patients=spec.n_patients, seed=0, progress=False)
+    return root / study
+
+
+def _image_roots(meta: dict, task: str | None) -> list[Path]:
+    roots = []
+    for key in ("manifest", "manifest_path"):
+        if meta.get(key):
+            roots.append(Path(str(meta[key])).expanduser().parent)
+    if meta.get("data_dir"):
+        roots.append(Path(str(meta["data_dir"])).expanduser())
+    if meta.get("source") == "demo build" and task:
+        root = demo_data_root(task)
+        if root is not None:
+            roots.append(root)
+    return roots
+
+
+def _resolve(case_id: str, roots: list[Path]) -> Path | None:
+    """The image file a stored case id names (absolute, or relative to one of ``roots``), or None."""
+    text = str(case_id).split("#row")[0]
+    path = Path(text).expanduser()
+    candidates = [path] if path.is_absolute() else [root / path for root in roots] + [path]
+    for candidate in candidates:
+        if candidate.is_file() and candidate.suffix.lower() not in VIDEO_SUFFIXES:
+            return candidate.resolve()
+    return None
+
+
 def cases_from_evaluation(name: str, *, limit: int | None = None, seed: int = 0) -> list[CaseSpec]:
-    """Cases from a stored evaluation whose case ids are image files on this machine (one case per image)."""
+    """Cases from a stored evaluation whose images are on this machine (one case per image).
+
+    Case ids are resolved as absolute paths, or relative to the evaluation's manifest folder; for the demo
+    evaluations the synthetic set they were computed on is regenerated first (:func:`demo_data_root`).
+    """
     from core import store
 
-    _meta, df = store.load_evaluation(name)
-    cases = []
+    meta, df = store.load_evaluation(name)
+    roots = _image_roots(meta, meta.get("task") or _evaluation_task(name))
+    cases, missing = [], 0
     for rec in df.to_dict("records"):
-        path = Path(str(rec.get("case_id", "")))
-        if rec.get("truth") is None or not path.is_file() or path.suffix.lower() in VIDEO_SUFFIXES:
+        if rec.get("truth") is None:
+            continue
+        path = _resolve(rec.get("case_id", ""), roots)
+        if path is None:
+            missing += 1
             continue
         subgroups = rec.get("subgroups") if isinstance(rec.get("subgroups"), dict) else rec
         cases.append(CaseSpec(case_key=str(rec["case_id"]), images=[str(path)], truth=str(rec["truth"]),
                               clinical=_clinical(subgroups)))
     if not cases:
-        raise StudyError(f"evaluation {name}: none of its cases is an image file on this machine")
+        raise StudyError(f"evaluation {name}: none of its {missing} cases is an image file on this machine "
+                         "(case ids are resolved as absolute paths or relative to the evaluation's manifest)")
     return _subset(cases, limit, seed)
+
+
+def _evaluation_task(name: str) -> str | None:
+    from core import store
+
+    table = store.list_evaluations()
+    row = table[table["name"] == name] if not table.empty else table
+    return None if row.empty else str(row.iloc[0]["task"])
 
 
 def _subset(cases: list[CaseSpec], limit: int | None, seed: int) -> list[CaseSpec]:
@@ -116,8 +182,9 @@ def _resolve_readers(readers) -> list[int]:
         account = get_user(int(r) if isinstance(r, (int, np.integer)) else str(r))
         if account is None:
             raise StudyError(f"reader {r!r} does not exist")
-        if account.role != "reader":
-            raise StudyError(f"user {account.username} is an {account.role}, not a reader")
+        if account.role not in READER_ROLES:
+            raise StudyError(f"user {account.username} is an {account.role}: only {' or '.join(READER_ROLES)} "
+                             "accounts can read a study")
         ids.append(account.id)
     return sorted(set(ids))
 
@@ -147,15 +214,23 @@ def _labels_for(task: str | None, cases: list[CaseSpec], labels, positive_label)
 def create_study(name: str, *, task: str, cases: list[CaseSpec], readers=(), design: str = "sequential",
                  labels=None, positive_label: str | None = None, allow_changes: bool = False,
                  seed: int | None = None, questions: dict | None = None, organizer_id: int | None = None,
-                 bundle_path: str | None = "default", source: dict | None = None) -> int:
+                 bundle_path: str | None = "default", source: dict | None = None, status: str = "open") -> int:
     """Freeze ``cases`` into a new study and assign ``readers`` (user names or ids); returns the study id.
 
-    ``bundle_path="default"`` takes the task's default bundle from the store (None = no AI output).
+    ``bundle_path="default"`` takes the task's default bundle from the store (None = no AI output); any other
+    path must be a registered bundle. ``status="draft"`` keeps it editable and closed to readers until opened.
+    Questions: ``kind`` is ``binary`` (confidence that the case is the positive label) for two labels and
+    ``multiclass`` (one of K labels, with the confidence in that answer) otherwise; ``ordinal`` asks a
+    5-point scale instead of 0-100; ``navigation`` lets readers skip, go back and choose cases from a list.
     """
+    from core.text_safety import check_identifier
+
     from core.reader_study.schema import ReaderStudy, StudyCase, StudyReader
     from core.store import default_bundle, session_scope
 
-    name = str(name or "").strip()
+    name = check_identifier(name, "study name")
+    if status not in STATUSES:
+        raise StudyError(f"status {status!r}: choose one of {', '.join(STATUSES)}")
     if not name or len(name) > 200:
         raise StudyError("study name: 1-200 characters are required")
     if design not in DESIGNS:
@@ -166,6 +241,8 @@ def create_study(name: str, *, task: str, cases: list[CaseSpec], readers=(), des
     if bundle_path == "default":
         bundle = default_bundle(task) if task else None
         bundle_path = bundle["path"] if bundle else None
+    elif bundle_path is not None:
+        bundle_path = _registered_bundle(bundle_path)
     if design != "unaided" and bundle_path is None:
         raise StudyError(f"study {name}: the {design} design needs an AI model, and task {task} has no default "
                          "model in the store (register one on the Models page)")
@@ -175,8 +252,8 @@ def create_study(name: str, *, task: str, cases: list[CaseSpec], readers=(), des
         if session.scalar(select(ReaderStudy.id).where(ReaderStudy.name == name)) is not None:
             raise StudyError(f"a study named {name} already exists")
         study = ReaderStudy(name=name, task=task, design=design, labels=labels, positive_label=positive_label,
-                            questions={**DEFAULT_QUESTIONS, **(questions or {})}, allow_changes=bool(allow_changes),
-                            seed=seed, status="open", source=source or {}, bundle_path=bundle_path,
+                            questions=_questions(questions, labels), allow_changes=bool(allow_changes),
+                            seed=seed, status=status, source=source or {}, bundle_path=bundle_path,
                             created_by=organizer_id)
         session.add(study)
         session.flush()
@@ -187,6 +264,24 @@ def create_study(name: str, *, task: str, cases: list[CaseSpec], readers=(), des
             session.add(StudyReader(study_id=study.id, user_id=uid,
                                     case_order=reader_order(len(cases), seed=seed, user_id=uid)))
         return study.id
+
+
+def _questions(questions: dict | None, labels: list) -> dict:
+    out = {**DEFAULT_QUESTIONS, **(questions or {})}
+    out["kind"] = "binary" if len(labels) == 2 else "multiclass"
+    if out["kind"] != "binary":
+        out["ordinal"] = False      # the 5-point scale is about the positive class
+    return out
+
+
+def _registered_bundle(path) -> str:
+    from core import store
+
+    table = store.list_bundles()
+    paths = set(table["path"].astype(str)) if not table.empty else set()
+    if str(path) not in paths:
+        raise StudyError(f"AI model {path}: not a registered model (register it on the Models page)")
+    return str(path)
 
 
 def assign_readers(study_id: int, readers) -> None:
@@ -231,8 +326,9 @@ def list_studies() -> list[dict]:
         return [{c: getattr(r, c) for c in STUDY_COLUMNS} for r in rows]
 
 
-def set_status(study_id: int, status: str) -> None:
-    """Open or close a study (a closed study accepts no answers)."""
+def set_status(study_id: int, status: str) -> str:
+    """Open, close (or reopen) a study; returns the previous status. A closed study accepts no answers, a draft
+    study is invisible to its readers and can still be edited; a study never goes back to draft."""
     from core.reader_study.schema import ReaderStudy
     from core.store import session_scope
 
@@ -242,4 +338,91 @@ def set_status(study_id: int, status: str) -> None:
         row = session.get(ReaderStudy, int(study_id))
         if row is None:
             raise StudyError(f"study {study_id} does not exist")
-        row.status = status
+        previous, row.status = row.status, status
+        return previous
+
+
+EDITABLE = ("name", "design", "allow_changes", "questions", "bundle_path", "readers")
+
+
+def update_study(study_id: int, **changes) -> dict:
+    """Change a draft study's settings (``EDITABLE``); returns {field: [old, new]} of what changed.
+
+    Why only drafts: once readers have started, a changed design, model or question set would make the
+    answers already given incomparable with the rest.
+    """
+    from core.reader_study.schema import ReaderStudy, StudyCase, StudyReader
+    from core.store import session_scope
+    from core.text_safety import check_identifier
+
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise StudyError(f"cannot edit {', '.join(unknown)} (editable: {', '.join(EDITABLE)})")
+    readers = changes.pop("readers", None)
+    reader_ids = _resolve_readers(readers) if readers is not None else None
+    if "name" in changes:
+        changes["name"] = check_identifier(changes["name"], "study name")
+        if not changes["name"] or len(changes["name"]) > 200:
+            raise StudyError("study name: 1-200 characters are required")
+    if changes.get("design") is not None and changes["design"] not in DESIGNS:
+        raise StudyError(f"design {changes['design']!r}: choose one of {', '.join(DESIGNS)}")
+    if changes.get("bundle_path") is not None:
+        changes["bundle_path"] = _registered_bundle(changes["bundle_path"])
+    diff = {}
+    with session_scope() as session:
+        row = session.get(ReaderStudy, int(study_id))
+        if row is None:
+            raise StudyError(f"study {study_id} does not exist")
+        if row.status != "draft":
+            raise StudyError(f"study {row.name} is {row.status}: only a draft study can be edited")
+        if "name" in changes and changes["name"] != row.name and session.scalar(
+                select(ReaderStudy.id).where(ReaderStudy.name == changes["name"])) is not None:
+            raise StudyError(f"a study named {changes['name']} already exists")
+        if "questions" in changes:
+            changes["questions"] = _questions({**row.questions, **(changes["questions"] or {})}, row.labels)
+        design = changes.get("design", row.design)
+        if design != "unaided" and changes.get("bundle_path", row.bundle_path) is None:
+            raise StudyError(f"the {design} design needs an AI model")
+        for key, value in changes.items():
+            if getattr(row, key) != value:
+                diff[key] = [getattr(row, key), value]
+                setattr(row, key, value)
+        if "bundle_path" in diff:
+            from core.reader_study.schema import CaseAI
+
+            ids = list(session.scalars(select(StudyCase.id).where(StudyCase.study_id == row.id)))
+            for ai in session.scalars(select(CaseAI).where(CaseAI.case_id.in_(ids))):
+                session.delete(ai)      # the new model's output is computed afresh
+        if reader_ids is not None:
+            have = {r.user_id: r for r in session.scalars(select(StudyReader).where(StudyReader.study_id == row.id))}
+            n = session.scalar(select(func.count()).select_from(StudyCase).where(StudyCase.study_id == row.id))
+            for uid in set(have) - set(reader_ids):
+                session.delete(have[uid])
+            for uid in set(reader_ids) - set(have):
+                session.add(StudyReader(study_id=row.id, user_id=uid,
+                                        case_order=reader_order(n, seed=row.seed, user_id=uid)))
+            if set(have) != set(reader_ids):
+                diff["readers"] = [sorted(have), sorted(reader_ids)]
+    return diff
+
+
+def delete_study(study_id: int, *, export_dir: Path) -> Path:
+    """Write every answer version to ``export_dir`` as CSV, then delete the study; returns the CSV's path."""
+    from datetime import datetime, timezone
+
+    from core.reader_study.analysis import _export_csv
+    from core.reader_study.schema import ReaderStudy
+    from core.store import session_scope
+
+    study = get_study(study_id)
+    export_dir = Path(export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in study["name"])[:80]
+    target = export_dir / f"study-{study['id']}-{safe}-{stamp}.csv"
+    target.write_text(_export_csv(study_id), encoding="utf-8")
+    with session_scope() as session:
+        row = session.get(ReaderStudy, int(study_id))
+        if row is not None:
+            session.delete(row)
+    return target
