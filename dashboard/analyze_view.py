@@ -146,8 +146,9 @@ def fingerprint(study: str, inputs: list, **choices) -> str:
 
 
 def run(inputs: list, clinical: dict, *, study: str, model: str | None, segmenter: str | None, cam: str | None,
-        alpha: float):
-    """analyze() with the cached model; a bad file among good ones is listed in ``analysis.errors``; nothing
+        alpha: float, frames=None):
+    """analyze() with the cached model (``frames``: the viewer's frame choice, see core.pipeline.analyze);
+    a bad file among good ones is listed in ``analysis.errors``; nothing
     readable becomes one st.error line. The ROAD faithfulness score is left for later (a button)."""
     from core.pipeline import analyze
 
@@ -156,7 +157,7 @@ def run(inputs: list, clinical: dict, *, study: str, model: str | None, segmente
         return analyze(inputs, {k: clinical.get(k) for k in ("ga_weeks", "crl_mm", "fhr_bpm")},
                        model=predictor, segmenter=segmenter, cam=cam, cam_alpha=alpha, faithfulness=False,
                        spacing_mm=clinical.get("pixel_spacing_mm"), on_error="skip",
-                       rules=get_task(study).uses_rules, task=study)
+                       rules=get_task(study).uses_rules, task=study, frames=frames)
     except InputError as err:
         st.error(str(err))
     except Exception as err:  # noqa: BLE001 - a page never shows a traceback

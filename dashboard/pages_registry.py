@@ -26,6 +26,7 @@ PAGES = {
     "SonoDash": [
         PageSpec("home.py", "Home", ":material/home:", "home", default=True),
         PageSpec("analyze.py", "Analyze", ":material/biotech:", "analyze"),
+        PageSpec("cases.py", "Cases", ":material/folder_shared:", "cases"),
         PageSpec("compare.py", "CNN versus rules", ":material/compare_arrows:", "compare"),
         PageSpec("evaluations.py", "Evaluations", ":material/monitoring:", "evaluations"),
     ],

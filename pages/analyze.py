@@ -9,6 +9,7 @@ from core.tasks import get_task
 from dashboard import analysis_panels as panels
 from dashboard import analyze_view as view
 from dashboard import instance_view
+from dashboard import viewer
 from dashboard.components import disclaimer
 from dashboard.resources import bootstrap
 from dashboard.state import init_state
@@ -35,11 +36,14 @@ with right:
                                        "none"], key="cam_method")
     alpha = st.slider("Heat-map opacity", 0.0, 1.0, step=0.05, key="cam_alpha")
 cam = None if cam == "none" else cam
-fp = view.fingerprint(study, inputs, clinical=clinical, model=model, segmenter=segmenter, cam=cam)
+frames = viewer.viewer(inputs)["frames"]       # frame slider, window/level, zoom, playback
+fp = view.fingerprint(study, inputs, clinical=clinical, model=model, segmenter=segmenter, cam=cam,
+                      frames=frames)
 
 if st.button("Analyze", type="primary", disabled=not inputs):
     with st.spinner("Analyzing…"):
-        result = view.run(inputs, clinical, study=study, model=model, segmenter=segmenter, cam=cam, alpha=alpha)
+        result = view.run(inputs, clinical, study=study, model=model, segmenter=segmenter, cam=cam, alpha=alpha,
+                          frames=frames)
     view.record(study, fp, result, clinical, model)
 
 analysis = view.current(study, fp)
@@ -56,6 +60,7 @@ if analysis is not None:
             panels.rule_panel(analysis)
         panels.measurement_panel(analysis, task)
     panels.image_panels(analysis, alpha)
+    viewer.frame_results(analysis)
     panels.faithfulness_button(analysis, model)
     panels.review(analysis, study=study, clinical=clinical)
     panels.timings_panel(analysis)
