@@ -1,175 +1,124 @@
-"""Diagnostic statistics on any CSV of per-case scores.
+"""Diagnostic statistics on any CSV of per-case scores (the README's "Statistics" section lists each option
+with the pROC / MRMCaov / statsmodels function it matches).
 
-  python -m core stats roc --csv scores.csv --truth "Outcome" --score "CNN score" [--score2 "rule score"] --json
+  python -m core stats roc     --csv CSV --truth COL --score COL [--score2 COL] [options] [--json]
+  python -m core stats coords  --csv CSV --truth COL --score COL --x 0.9 [--input specificity] [--ci] [--json]
+  python -m core stats compare --csv CSV --truth COL --score COL --score2 COL [--method delong|bootstrap|venkatraman]
+                               [--unpaired] [--csv2 CSV2] [--json]
+  python -m core stats kappa   --csv CSV --rater1 COL --rater2 COL [--weights linear|quadratic] [--json]
+  python -m core stats mrmc    --csv LONG_CSV [--reader COL --modality COL --case COL --truth COL --score COL] [--json]
+  python -m core stats power   --auc A --n-cases N [--n-controls M] [--sig-level 0.05] [--power P] [--json]
 
-prints {"auc", "auc_ci": [lo, hi], "auc2", "auc2_ci", "delong_p", "n", "n_pos", "positive", ...}: the AUC
-with its DeLong 95 % CI, and with a second score on the same cases the second AUC and the paired DeLong
-p-value. Column names match exactly first, then ignoring case and surrounding spaces. Truth values are 0/1
-or two labels; with labels other than 0/1 name the positive one with --positive (never guessed; the
-output repeats it). Every score must be a number: a bad row stops with exit code 2 naming its
-CSV line.
+stats roc prints {"auc", "auc_ci": [lo, hi], "auc2", "auc2_ci", "delong_p", "auc_difference",
+"difference_ci", "z", "n", "n_pos", "positive", ...}. Column names match exactly first, then ignoring case and
+surrounding spaces. Truth values are 0/1 or two labels; with labels other than 0/1 name the positive one with
+--positive (never guessed; the output repeats it). Every score must be a number: a bad row stops with exit
+code 2 naming its CSV line.
 """
 
 from __future__ import annotations
 
 NAME = "stats"
-HELP = "statistics on a CSV of scores: stats roc (AUC, DeLong CI and paired test)"
+HELP = "statistics on a CSV of scores: roc, coords, compare, kappa, mrmc, power"
+
+
+def _common(p, *, score2: bool = False) -> None:
+    p.add_argument("--csv", required=True, metavar="CSV", help="CSV file with a header row")
+    p.add_argument("--truth", required=True, metavar="COL", help="column with the true class (0/1 or two labels)")
+    p.add_argument("--score", required=True, metavar="COL", help="column with the score")
+    p.add_argument("--score2", required=score2, default=None, metavar="COL",
+                   help="second score column (same cases; see compare --unpaired / --csv2)")
+    p.add_argument("--positive", default=None, metavar="LABEL", help="truth value of the positive class")
+    p.add_argument("--direction", default="<", choices=["<", ">", "auto"],
+                   help="'<': higher score = positive (default); '>': lower; 'auto': pROC's median rule")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the CIs (default 0.95)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _boot(p) -> None:
+    p.add_argument("--boot-n", type=int, default=2000, metavar="N", help="bootstrap replicates (default 2000)")
+    p.add_argument("--no-stratified", dest="stratified", action="store_false",
+                   help="resample all cases together (default: cases and controls separately, as pROC)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
 
 
 def add_arguments(parser) -> None:
+    fmt = parser.formatter_class
     sub = parser.add_subparsers(dest="stats_command", metavar="STAT")
-    roc = sub.add_parser("roc", help="AUC with DeLong CI; with --score2 the paired DeLong test",
-                         description=__doc__, formatter_class=parser.formatter_class)
-    roc.add_argument("--csv", required=True, metavar="CSV", help="CSV file with a header row")
-    roc.add_argument("--truth", required=True, metavar="COL", help="column with the true class (0/1 or two labels)")
-    roc.add_argument("--score", required=True, metavar="COL", help="column with the score (higher = positive)")
-    roc.add_argument("--score2", default=None, metavar="COL", help="second score column on the same cases")
-    roc.add_argument("--positive", default=None, metavar="LABEL", help="truth value of the positive class")
-    roc.add_argument("--confidence", type=float, default=0.95, help="confidence level of the CIs (default 0.95)")
-    roc.add_argument("--json", action="store_true", help="print one JSON object")
+    roc = sub.add_parser("roc", help="AUC with CI; partial AUC; sensitivity at a fixed specificity; paired test",
+                         description=__doc__, formatter_class=fmt)
+    _common(roc)
+    roc.add_argument("--ci-method", default="delong", choices=["delong", "bootstrap"],
+                     help="CI of the AUC: DeLong (default) or bootstrap percentile")
+    _boot(roc)
+    roc.add_argument("--groups", default=None, metavar="COL",
+                     help="patient id column: cluster bootstrap over patients (implies --ci-method bootstrap)")
+    roc.add_argument("--partial", nargs=2, type=float, default=None, metavar=("LO", "HI"),
+                     help="also the partial AUC over this specificity (or --partial-focus) range, bootstrap CI")
+    roc.add_argument("--partial-focus", default="specificity", choices=["specificity", "sensitivity"])
+    roc.add_argument("--partial-correct", action="store_true", help="McClish-standardised partial AUC")
+    roc.add_argument("--specificity", type=float, default=None, metavar="SP",
+                     help="also the sensitivity at this specificity (pROC interpolation) with bootstrap CI")
+    roc.add_argument("--sensitivity", type=float, default=None, metavar="SE",
+                     help="also the specificity at this sensitivity with bootstrap CI")
+    coords = sub.add_parser("coords", help="sensitivity / specificity at given coordinates (pROC coords)",
+                            formatter_class=fmt)
+    _common(coords)
+    coords.add_argument("--x", required=True, type=float, nargs="+", metavar="X", help="values of --input")
+    coords.add_argument("--input", default="specificity", choices=["specificity", "sensitivity", "threshold"])
+    coords.add_argument("--ci", action="store_true", help="bootstrap CIs (pROC ci.coords)")
+    _boot(coords)
+    cmp_ = sub.add_parser("compare", help="two ROC curves: DeLong (paired/unpaired), bootstrap, Venkatraman",
+                          formatter_class=fmt)
+    _common(cmp_, score2=True)
+    cmp_.add_argument("--method", default="delong", choices=["delong", "bootstrap", "venkatraman"])
+    cmp_.add_argument("--unpaired", action="store_true", help="treat the two scores as different samples")
+    cmp_.add_argument("--csv2", default=None, metavar="CSV2",
+                      help="second sample's CSV (same --truth column, score column --score2); implies --unpaired")
+    cmp_.add_argument("--partial", nargs=2, type=float, default=None, metavar=("LO", "HI"),
+                      help="bootstrap test of partial AUCs over this specificity range")
+    _boot(cmp_)
+    kap = sub.add_parser("kappa", help="Cohen's kappa (weighted) with SE and CI", formatter_class=fmt)
+    kap.add_argument("--csv", required=True, metavar="CSV")
+    kap.add_argument("--rater1", required=True, metavar="COL")
+    kap.add_argument("--rater2", required=True, metavar="COL")
+    kap.add_argument("--weights", default="none", choices=["none", "linear", "quadratic"])
+    kap.add_argument("--labels", default=None, metavar="A,B,C", help="ordinal scale order (default: sorted)")
+    kap.add_argument("--confidence", type=float, default=0.95)
+    kap.add_argument("--json", action="store_true")
+    mr = sub.add_parser("mrmc", help="Obuchowski-Rockette MRMC (random / fixed readers / fixed cases)",
+                        formatter_class=fmt)
+    mr.add_argument("--csv", required=True, metavar="CSV", help="long format: one row per reader, modality, case")
+    for flag in ("reader", "modality", "case", "truth", "score"):
+        mr.add_argument(f"--{flag}", default=flag, metavar="COL", help=f"column of the {flag} (default {flag!r})")
+    mr.add_argument("--positive", default=None, metavar="LABEL")
+    mr.add_argument("--covariance", default="jackknife", choices=["jackknife", "delong"])
+    mr.add_argument("--confidence", type=float, default=0.95)
+    mr.add_argument("--json", action="store_true")
+    pw = sub.add_parser("power", help="power / sample size of an AUC study (pROC power.roc.test)",
+                        formatter_class=fmt)
+    pw.add_argument("--auc", type=float, default=None, help="expected AUC (leave out to solve for it)")
+    pw.add_argument("--n-cases", type=float, default=None, help="positive cases (leave out to solve)")
+    pw.add_argument("--n-controls", type=float, default=None, help="controls (default kappa x cases)")
+    pw.add_argument("--kappa", type=float, default=1.0, help="controls per case (default 1)")
+    pw.add_argument("--sig-level", type=float, default=0.05, help="alpha (give 'none' via --solve sig_level)")
+    pw.add_argument("--power", type=float, default=None, help="target power (leave out to solve for power)")
+    pw.add_argument("--solve", default=None, choices=["auc", "n_cases", "sig_level", "power"],
+                    help="what to solve for (default: the one left out)")
+    pw.add_argument("--alternative", default="two-sided", choices=["two-sided", "one-sided"])
+    pw.add_argument("--csv", default=None, metavar="CSV", help="pilot data: two-curve power from DeLong variances")
+    pw.add_argument("--truth", default=None, metavar="COL")
+    pw.add_argument("--score", default=None, metavar="COL")
+    pw.add_argument("--score2", default=None, metavar="COL")
+    pw.add_argument("--positive", default=None, metavar="LABEL")
+    pw.add_argument("--json", action="store_true")
 
 
 def run(args) -> int:
+    from core.cli import _stats_run
     from core.errors import InputError
 
-    if getattr(args, "stats_command", None) != "roc":
-        raise InputError("name a statistic: python -m core stats roc --csv CSV --truth COL --score COL")
-    return _run_roc(args)
-
-
-def _read_csv(path):
-    import pandas as pd
-
-    from core.errors import InputError
-
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False, encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the CSV is empty") from None
-    except pd.errors.ParserError as err:
-        raise InputError(f"{path}: not a readable CSV ({str(err).strip().splitlines()[-1]})") from None
-
-
-def _numbers(df, col, path):
-    """Parse a score column; the first bad cell raises InputError with its CSV line (header = line 1)."""
-    import numpy as np
-
-    from core.errors import InputError
-
-    out = np.empty(len(df), dtype=np.float64)
-    for i, raw in enumerate(df[col].tolist()):
-        text = raw.strip()
-        try:
-            value = float(text)
-        except ValueError:
-            value = None
-        if value is None or not np.isfinite(value):
-            shown = repr(raw) if text else "empty"
-            raise InputError(f"{path}: line {i + 2} (row {i + 1}), column {col!r}: score {shown} is not a number")
-        out[i] = value
-    return out
-
-
-def _truth(df, col, positive, path):
-    import numpy as np
-
-    from core.errors import InputError
-
-    values = [v.strip() for v in df[col].tolist()]
-    for i, v in enumerate(values):
-        if v == "":
-            raise InputError(f"{path}: line {i + 2} (row {i + 1}), column {col!r}: the truth value is empty")
-    labels = sorted(set(values), key=_label_order)
-    if positive is not None:
-        pos = str(positive).strip()
-        if pos not in labels:
-            raise InputError(f"{path}: --positive {positive!r} is not a value of column {col!r} (values: {labels!r})")
-        if len(labels) > 2:
-            raise InputError(f"{path}: column {col!r} has {len(labels)} values {labels[:6]!r}; ROC needs two")
-        return np.array([v == pos for v in values], dtype=np.int8), pos
-    numeric = _as_zero_one(labels)
-    if numeric is not None:
-        return np.array([numeric[v] for v in values], dtype=np.int8), "1"
-    if len(labels) != 2:
-        raise InputError(f"{path}: column {col!r} has values {labels[:6]!r}; expected 0/1 or two labels")
-    raise InputError(f"{path}: column {col!r} has labels {labels!r}; say which is positive with --positive LABEL")
-
-
-def _as_zero_one(labels):
-    """{text: 0|1} when every label is the number 0 or 1 ("0", "1.0", ...), else None."""
-    try:
-        parsed = {v: float(v) for v in labels}
-    except ValueError:
-        return None
-    if set(parsed.values()) <= {0.0, 1.0}:
-        return {v: int(x) for v, x in parsed.items()}
-    return None
-
-
-def _label_order(label):
-    """Numbers sort numerically ("9" before "10"), other labels alphabetically after them."""
-    try:
-        return (0, float(label), "")
-    except ValueError:
-        return (1, 0.0, label)
-
-
-def _run_roc(args) -> int:
-    import math
-    import warnings
-
-    from core.cli._util import existing_file, print_json
-    from core.evaluation._validation import UndefinedMetricWarning, check_confidence
-    from core.evaluation.delong import delong_ci, delong_test
-    from core.evaluation.subgroups import resolve_column
-    from core.errors import InputError
-
-    path = existing_file(args.csv, "CSV")
-    conf = check_confidence(args.confidence)
-    df = _read_csv(path)
-    if len(df) == 0:
-        raise InputError(f"{path}: the CSV has a header but no rows")
-    try:
-        truth_col = resolve_column(df, args.truth)
-        score_col = resolve_column(df, args.score)
-        score2_col = resolve_column(df, args.score2) if args.score2 is not None else None
-    except InputError as err:
-        raise InputError(f"{path}: {err}") from None
-    y, positive = _truth(df, truth_col, args.positive, path)
-    s1 = _numbers(df, score_col, path)
-    s2 = _numbers(df, score2_col, path) if score2_col is not None else None
-    n_pos = int(y.sum())
-    if n_pos in (0, y.size):
-        raise InputError(f"{path}: column {truth_col!r} holds only {'negatives' if n_pos == 0 else 'positives'}; "
-                         "an ROC needs both classes")
-    notes = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UndefinedMetricWarning)
-        if s2 is None:
-            d = delong_ci(y, s1, confidence=conf)
-            out = {"auc": d["auc"], "auc_ci": [d["ci_low"], d["ci_high"]], "auc2": None, "auc2_ci": None,
-                   "delong_p": None}
-        else:
-            d = delong_test(y, s1, s2, confidence=conf)
-            out = {"auc": d["auc1"], "auc_ci": d["ci1"], "auc2": d["auc2"], "auc2_ci": d["ci2"],
-                   "delong_p": d["p_value"], "auc_difference": d["difference"], "z": d["z"]}
-        notes = [str(w.message) for w in caught if issubclass(w.category, UndefinedMetricWarning)]
-    out.update(n=int(y.size), n_pos=n_pos, positive=positive, truth=truth_col, score=score_col,
-               score2=score2_col, confidence=conf, ci_method="delong")
-    if args.json:
-        for note in notes:
-            print(f"note: {note}", file=__import__("sys").stderr)
-        print_json(out)
-        return 0
-    pct = f"{conf * 100:g} %"
-    fmt = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"  # noqa: E731
-    print(f"{path}: {out['n']} cases, {n_pos} positive ({truth_col} = {positive})")
-    print(f"  AUC {score_col}: {fmt(out['auc'])} ({pct} CI {fmt(out['auc_ci'][0])}-{fmt(out['auc_ci'][1])}, DeLong)")
-    if s2 is not None:
-        print(f"  AUC {score2_col}: {fmt(out['auc2'])} ({pct} CI {fmt(out['auc2_ci'][0])}-{fmt(out['auc2_ci'][1])})")
-        print(f"  difference {fmt(out['auc_difference'])}, paired DeLong test p = {fmt(out['delong_p'])}")
-    for note in notes:
-        print(f"  note: {note}")
-    return 0
+    command = getattr(args, "stats_command", None)
+    if command is None:
+        raise InputError("name a statistic: python -m core stats roc|coords|compare|kappa|mrmc|power ...")
+    return getattr(_stats_run, f"run_{command}")(args)

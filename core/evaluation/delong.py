@@ -14,12 +14,22 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import norm, rankdata  # rankdata: the bootstrap's plain AUC
+from statistics import NormalDist
 
 from core.evaluation._validation import (
     both_classes, check_binary_pair, check_binary_truth, check_confidence, check_scores, undefined,
 )
 from core.errors import InputError
+
+_STD_NORMAL = NormalDist()   # stdlib normal quantiles (AS241): scipy.stats costs seconds to import on a CLI run
+
+
+def _z(q: float) -> float:
+    return _STD_NORMAL.inv_cdf(q)
+
+
+def _two_sided_p(z: float) -> float:
+    return math.erfc(abs(z) / math.sqrt(2.0))
 
 
 def _midranks_sorted(v: np.ndarray) -> np.ndarray:
@@ -108,7 +118,7 @@ def delong_covariance(y_true, *y_scores, pos_label=None) -> tuple[np.ndarray, np
 def _ci(auc: float, var: float, confidence: float) -> tuple[float, float]:
     if not (math.isfinite(auc) and math.isfinite(var)):
         return math.nan, math.nan
-    z = float(norm.ppf(0.5 + confidence / 2.0))
+    z = _z(0.5 + confidence / 2.0)
     half = z * math.sqrt(max(var, 0.0))
     return max(0.0, auc - half), min(1.0, auc + half)
 
@@ -161,8 +171,8 @@ def delong_test(y_true, y_score1, y_score2, *, confidence: float = 0.95, pos_lab
     var_diff = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
     if math.isfinite(var_diff) and var_diff > 1e-15:
         z = diff / math.sqrt(var_diff)
-        p = float(2.0 * norm.sf(abs(z)))
-        zc = float(norm.ppf(0.5 + c / 2.0))
+        p = _two_sided_p(z)
+        zc = _z(0.5 + c / 2.0)
         diff_ci = [diff - zc * math.sqrt(var_diff), diff + zc * math.sqrt(var_diff)]
     else:
         if math.isfinite(var_diff):
@@ -188,5 +198,7 @@ def auc_midrank(y_true, y_score) -> float:
     n = y_true.size - m
     if m == 0 or n == 0:
         return math.nan
+    from scipy.stats import rankdata
+
     r = rankdata(y_score)
     return float((r[y_true == 1].sum() - m * (m + 1) / 2.0) / (m * n))
