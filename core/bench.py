@@ -101,7 +101,8 @@ def _reference_predictor(arch: str, folder: Path):
 
 
 def run_bench(*, demo_only: bool = False, references=("vgg19", "resnet34"), repeats: int = 5,
-              analyze_repeats: int = 20, instance: bool = True, instance_size: int = 256, progress=None) -> dict:
+              analyze_repeats: int = 20, instance: bool = True, instance_size: int = 256, progress=None,
+              stats: bool = True) -> dict:
     """The benchmark of every demo bundle and the reference architectures at 224x224, plus (``instance``)
     the frames per second of both Mask R-CNN backbones at ``instance_size`` on the CPU and, when present,
     the GPU (the first-trimester paper's real-time figure: YOLACT 25.4, Mask R-CNN 11.4 FPS on a P100)."""
@@ -132,6 +133,12 @@ def run_bench(*, demo_only: bool = False, references=("vgg19", "resnet34"), repe
               "threads": torch.get_num_threads(), "models": rows}
     if instance:
         result["instance"] = _instance_rows(size=instance_size, n_frames=max(3, repeats), progress=progress)
+    if stats:   # issue 21: 10^6-row CSV read, DeLong, `stats roc --json`, cluster bootstrap, MRMC jackknife
+        from core.evaluation.stats_speed import bench_stats
+
+        if progress:
+            progress("statistics")
+        result["stats"] = bench_stats(repeats=max(1, min(3, repeats)))
     return result
 
 
