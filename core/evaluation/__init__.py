@@ -7,10 +7,15 @@ Modules, one responsibility each:
   binary        accuracy, sensitivity, specificity, PPV, NPV, F1 with Wilson / Clopper-Pearson CIs
   delong        AUC variance, CI and the paired test (fast midrank algorithm)
   roc           ROC / PR curves, Youden, sensitivity at specificity, partial AUC
+  coords        pROC conventions: direction, interpolated coords, ci.se / ci.sp / ci.coords, bootstrap (p)AUC CIs
+  roc_tests     unpaired DeLong, bootstrap and Venkatraman tests of two ROC curves
+  kappa         Cohen's kappa, weighted (linear / quadratic), with Fleiss-Cohen-Everitt SE
+  multiclass_auc  Hand-Till one-vs-one and support-weighted AUCs with CIs
+  power         power / sample size (Obuchowski, pROC power.roc.test; Hanley-McNeil variance)
   multiclass    one-vs-rest, micro / macro ROC, per-class PR, confusion matrix
   calibration   reliability curve, Brier score, ECE
   decision      decision curves (net benefit)
-  bootstrap     patient-cluster bootstrap CIs
+  bootstrap     patient-cluster bootstrap CIs (vectorised, stratified option, counts replicates lacking a class)
   subgroups     per-group tables, Mann-Whitney U
   rule_metrics  CRL/FHR rules scored as in the paper's Table 3
   baseline      out-of-fold logistic regression on CRL, FHR, GA
@@ -34,6 +39,14 @@ _EXPORTS = {
     "calibration_summary": "calibration",
     "decision_curve": "decision", "net_benefit": "decision",
     "cluster_bootstrap_ci": "bootstrap",
+    "likelihood_ratios": "binary", "calibration_slope_intercept": "calibration",
+    "coords": "coords", "ci_coords": "coords", "ci_se": "coords", "ci_sp": "coords", "ci_auc_bootstrap": "coords",
+    "partial_auc_proc": "coords",
+    "roc_test": "roc_tests", "unpaired_delong_test": "roc_tests", "bootstrap_test": "roc_tests",
+    "venkatraman_test": "roc_tests",
+    "cohen_kappa": "kappa", "kappa_from_table": "kappa",
+    "multiclass_auc": "multiclass_auc",
+    "power_auc": "power", "power_two_aucs": "power", "hanley_mcneil_variance": "power",
     "resolve_column": "subgroups", "subgroup_metrics": "subgroups", "mann_whitney": "subgroups",
     "mann_whitney_by_group": "subgroups",
     "rule_performance": "rule_metrics", "rules_table": "rule_metrics",
