@@ -1,12 +1,74 @@
-"""Widgets of the reading page: image viewer (zoom, contrast, box selection), AI panel, answer form."""
+"""Widgets of the reading page: image viewer (zoom, contrast, box selection), AI panel, answer form, case list,
+and the visibility timer.
+
+Why a JavaScript timer: the reading time must count only while the case is on screen. The server knows when
+the case was first drawn in this tab; a tiny ``st.components.v2`` component adds up the time the page was
+hidden (``visibilitychange``: another tab, a minimised window, a locked screen) and reports it when the page
+becomes visible again, so the submitted time is drawn-to-submit minus hidden.
+"""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from core.reader_study import CaseItem, StudyView
+from core.reader_study import CaseItem, CaseRow, StudyView
+from core.reader_study.session import visible_seconds
+from core.reader_study.setup import ORDINAL_SCALE
+
+_TIMER_JS = """
+export default function(component) {
+    const { setStateValue, data } = component;
+    const all = (window.__sonodashHidden = window.__sonodashHidden || {});
+    let st = all[data.key];
+    if (!st) {
+        st = { hidden: 0, since: document.visibilityState === "hidden" ? performance.now() : null, listener: null };
+        all[data.key] = st;
+    }
+    if (st.listener) { document.removeEventListener("visibilitychange", st.listener); }
+    st.listener = () => {
+        if (document.visibilityState === "hidden") {
+            if (st.since === null) { st.since = performance.now(); }
+        } else if (st.since !== null) {
+            st.hidden += performance.now() - st.since;
+            st.since = null;
+            setStateValue("hidden_ms", Math.round(st.hidden));
+        }
+    };
+    document.addEventListener("visibilitychange", st.listener);
+    return () => { if (st.listener) { document.removeEventListener("visibilitychange", st.listener); st.listener = null; } };
+}
+"""
+_timer = st.components.v2.component("sonodash_visible_timer", js=_TIMER_JS)
+
+
+def reading_clock(key: str):
+    """Start (or continue) the visibility timer of case ``key``; returns a function giving the seconds the
+    case has been visible in this tab so far (from its first drawing, minus the time the page was hidden)."""
+    shown = st.session_state.setdefault(f"shown_{key}", time.time())
+    result = _timer(key=f"timer_{key}", data={"key": key}, default={"hidden_ms": 0}, height=0,
+                    on_hidden_ms_change=lambda: None)
+    hidden = getattr(result, "hidden_ms", None) if result is not None else None
+    return lambda: visible_seconds(shown, time.time(), hidden or 0)
+
+
+def case_list(rows: list[CaseRow], phases: tuple, current: int) -> int | None:
+    """The reader's case list (progress and flags only); returns a case number to go to, or None."""
+    table = [{"case": r.number, "status": ("done" if len(r.done) == len(phases) else
+                                           ("unaided done" if r.done else "to read")),
+              "flag": "flagged" if r.flagged else "", "here": "◀" if r.number == current else ""}
+             for r in rows]
+    with st.expander(f"Case list — {sum(len(r.done) == len(phases) for r in rows)} of {len(rows)} done, "
+                     f"{sum(r.flagged for r in rows)} flagged", expanded=False):
+        st.dataframe(table, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(table)))
+        c1, c2 = st.columns([2, 1])
+        target = c1.number_input("Go to case", 1, len(rows), current, key="goto_case")
+        if c2.button("Go", key="goto_go"):
+            return int(target)
+    return None
 
 
 def _contrast(image: np.ndarray, contrast: float, brightness: float) -> np.ndarray:
@@ -74,15 +136,28 @@ def ai_panel(item: CaseItem) -> None:
                                                  for k in ("applicable", "crl_low", "fhr_low", "both_low")))
 
 
+def _confidence(study: StudyView, prev, key: str) -> float:
+    """The confidence question that fits the task: binary (positive class), ordinal scale, or multi-class."""
+    start = int(prev.confidence) if prev else 50
+    if study.questions.get("ordinal"):
+        choice = st.select_slider(f"Is this case {study.positive_label}?", ORDINAL_SCALE,
+                                  value=ORDINAL_SCALE[min(4, round(start / 25))], key=f"ord_{key}")
+        return 25.0 * ORDINAL_SCALE.index(choice)
+    if study.questions.get("kind", "binary") == "binary":
+        return st.slider(f"Confidence that this case is {study.positive_label} (0 = certainly not, 100 = certainly)",
+                         0, 100, start, key=f"conf_{key}")
+    return st.slider("Confidence in your answer (0 = a guess, 100 = certain)", 0, 100, start, key=f"conf_{key}")
+
+
 def answer_form(study: StudyView, item: CaseItem, box: tuple | None, key: str) -> dict | None:
     """The questions; returns the answer when submitted."""
     prev = item.previous
     labels = list(study.labels)
     with st.form(f"answer_{key}"):
-        label = st.radio("Diagnosis", labels, index=labels.index(prev.label) if prev else None, key=f"label_{key}",
+        question = "Diagnosis" if len(labels) == 2 else f"Which of the {len(labels)} classes is this case?"
+        label = st.radio(question, labels, index=labels.index(prev.label) if prev else None, key=f"label_{key}",
                          horizontal=True)
-        confidence = st.slider(f"Confidence that this case is {study.positive_label} (0 = certainly not, "
-                               "100 = certainly)", 0, 100, int(prev.confidence) if prev else 50, key=f"conf_{key}")
+        confidence = _confidence(study, prev, key)
         text = st.text_area("Comment (optional; no patient identifiers)", value=prev.free_text if prev else "",
                             key=f"text_{key}") if study.questions.get("free_text", True) else ""
         region_text = ""
@@ -90,7 +165,8 @@ def answer_form(study: StudyView, item: CaseItem, box: tuple | None, key: str) -
             shown = ", ".join(f"{v:.0f}" for v in box) if box else ""
             region_text = st.text_input("Region x0, y0, x1, y1 (optional; filled by the box-select tool)",
                                         value=shown, key=f"region_{key}_{shown}")
-        submitted = st.form_submit_button("Save answer", type="primary", disabled=not item.can_change)
+        submitted = st.form_submit_button("Save answer" if prev is None else "Save changed answer (new version)",
+                                          type="primary", disabled=not item.can_change)
     if not submitted:
         return None
     if label is None:

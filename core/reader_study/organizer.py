@@ -136,10 +136,12 @@ class OrganizerSession:
 
         return answers_frame(study_id, all_versions=all_versions, actor=self._user)
 
-    def export_csv(self, study_id: int) -> str:
-        """Every answer version as CSV (cells escaped against spreadsheet formulas); audited as an export."""
+    def export_csv(self, study_id: int, *, record: bool = True) -> str:
+        """Every answer version as CSV (cells escaped against spreadsheet formulas); audited as an export
+        (``record=False`` when the caller records the export itself, e.g. when the download is clicked)."""
         from core.reader_study.analysis import export_csv
 
         text = export_csv(study_id, actor=self._user)
-        self._audit("export.study_answers", study_id, {"rows": max(0, text.count("\n") - 1)})
+        if record:
+            self._audit("export.study_answers", study_id, {"rows": max(0, text.count("\n") - 1)})
         return text
