@@ -176,6 +176,8 @@ def _voi_display(ds, values: np.ndarray, monochrome1: bool) -> np.ndarray:
 
     from core.io.convert import to_rgb, window_to_uint8
 
+    if np.array_equal(values, np.round(values)):      # a VOI LUT indexes stored integers
+        values = values.astype(np.int64)
     out = np.stack([np.asarray(apply_voi_lut(v, ds), dtype=np.float64) for v in values])
     grey = window_to_uint8(out)
     return to_rgb(255 - grey if monochrome1 else grey)
