@@ -14,6 +14,13 @@ interpolated average precision at IoU 0.5 over the detections above the same con
 masks), and mAP is their mean over the structures that occur in the ground truth. torchmetrics is not a
 dependency and its COCO 101-point AP is not the paper's number anyway.
 
+``protocol="coco"`` gives the COCO number instead (what pycocotools' ``COCOeval`` reports as AP at IoU 0.5,
+``stats[1]``): per image and class the detections (at most 100, by descending score) are matched greedily to
+the *unmatched* ground truth of highest IoU >= 0.5 (the paper's VOC match compares a detection only with its
+best ground truth and calls it FP when that one is taken, so two overlapping objects can score 0.5 where COCO
+gives 1.0), and precision is interpolated at 101 recall points. ``evaluate_instances`` reports both
+(``coco_mask_map50``, ``coco_box_map50`` and per-structure ``coco_mask_ap50``, ``coco_box_ap50``).
+
 Inputs: ``truths`` is one dict (or object) per image with ``labels`` (K,) class ids (1 = first structure) and
 ``masks`` (K, H, W) bool; optional ``boxes`` (K, 4) x0, y0, x1, y1 (else the tight box of each mask).
 ``predictions`` is one object/dict per image with ``boxes``, ``scores``, ``labels`` and ``masks`` (N, H, W)
@@ -214,11 +221,70 @@ def class_average_precision(truths, predictions, *, class_id: int, iou_type: str
     return average_precision(tp / n_truth, tp / np.arange(1, len(records) + 1))
 
 
+COCO_RECALLS = np.linspace(0.0, 1.0, 101)
+COCO_MAX_DETS = 100
+PROTOCOLS = ("paper", "coco")
+
+
+def coco_class_average_precision(truths, predictions, *, class_id: int, iou_type: str = "mask",
+                                 score_threshold: float = SCORE_THRESHOLD, iou_threshold: float = IOU_THRESHOLD,
+                                 max_dets: int = COCO_MAX_DETS) -> float:
+    """COCO AP at one IoU threshold for one class (pycocotools ``COCOeval.evaluateImg`` + ``accumulate``,
+    area range "all", no crowd regions); NaN if the class never occurs in the truth.
+
+    Per image the class's detections are sorted by score (stable) and cut to ``max_dets``; each takes the
+    not-yet-matched ground truth of highest IoU (>= the threshold; on equal IoU the later one, as pycocotools).
+    All images' detections are then ranked by score (stable, in image order) and precision is read at
+    the 101 recall points 0, 0.01, ..., 1 from the precision envelope (0 past the last recall reached).
+    """
+    _check(truths, predictions, iou_type)
+    scores_all, hits_all, n_truth = [], [], 0
+    thr = min(iou_threshold, 1 - 1e-10)
+    for truth, pred in zip(truths, predictions):
+        t_labels, t_geom = _truth_arrays(truth, iou_type)
+        scores, p_labels, p_geom = _pred_arrays(pred, iou_type, score_threshold)
+        gt = t_geom[t_labels == class_id] if t_labels.size else t_geom[:0]
+        n_gt = int((t_labels == class_id).sum())
+        n_truth += n_gt
+        mine = np.flatnonzero(p_labels == class_id)
+        mine = mine[np.argsort(-scores[mine], kind="mergesort")][:max_dets]
+        ious = _iou(p_geom[mine], gt, iou_type) if mine.size and n_gt else np.zeros((mine.size, n_gt))
+        matched = np.zeros(n_gt, dtype=bool)
+        for d in range(mine.size):
+            best, m = thr, -1
+            for g in range(n_gt):
+                if matched[g] or ious[d, g] < best:
+                    continue
+                best, m = ious[d, g], g
+            if m >= 0:
+                matched[m] = True
+            hits_all.append(m >= 0)
+            scores_all.append(scores[mine[d]])
+    if n_truth == 0:
+        return float("nan")
+    if not scores_all:
+        return 0.0
+    order = np.argsort(-np.asarray(scores_all), kind="mergesort")
+    tp = np.cumsum(np.asarray(hits_all, dtype=float)[order])
+    fp = np.cumsum(1.0 - np.asarray(hits_all, dtype=float)[order])
+    recall = tp / n_truth
+    precision = tp / (tp + fp + np.spacing(1))
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    idx = np.searchsorted(recall, COCO_RECALLS, side="left")
+    q = np.where(idx < precision.size, precision[np.minimum(idx, precision.size - 1)], 0.0)
+    return float(q.mean())
+
+
 def per_class_ap(truths, predictions, *, structures, iou_type: str = "mask",
-                 score_threshold: float = SCORE_THRESHOLD, iou_threshold: float = IOU_THRESHOLD) -> dict:
-    """Structure name -> AP@``iou_threshold`` (NaN for structures absent from the ground truth)."""
-    return {name: class_average_precision(truths, predictions, class_id=k, iou_type=iou_type,
-                                          score_threshold=score_threshold, iou_threshold=iou_threshold)
+                 score_threshold: float = SCORE_THRESHOLD, iou_threshold: float = IOU_THRESHOLD,
+                 protocol: str = "paper") -> dict:
+    """Structure name -> AP@``iou_threshold`` (NaN for structures absent from the ground truth), by the paper's
+    VOC protocol or (``protocol="coco"``) COCO's."""
+    if protocol not in PROTOCOLS:
+        raise InputError(f"protocol={protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+    ap = class_average_precision if protocol == "paper" else coco_class_average_precision
+    return {name: ap(truths, predictions, class_id=k, iou_type=iou_type, score_threshold=score_threshold,
+                     iou_threshold=iou_threshold)
             for k, name in enumerate(structures, start=1)}
 
 
@@ -254,18 +320,24 @@ def evaluate_instances(truths, predictions, *, structures, views=None, true_view
                        score_threshold: float = SCORE_THRESHOLD, iou_threshold: float = IOU_THRESHOLD) -> dict:
     """Everything one test set gives: mask_map50, box_map50, view_accuracy and the per-structure table.
 
-    ``per_structure`` has the mask-IoU TP/FP/FN/TN table plus ``mask_ap50`` and ``box_ap50`` columns.
+    ``per_structure`` has the mask-IoU TP/FP/FN/TN table plus ``mask_ap50`` and ``box_ap50`` columns (the
+    paper's protocol) and ``coco_mask_ap50`` / ``coco_box_ap50`` (COCO's); ``coco_mask_map50`` and
+    ``coco_box_map50`` are the COCO means beside the paper's ``mask_map50`` / ``box_map50``.
     """
     options = dict(structures=structures, score_threshold=score_threshold, iou_threshold=iou_threshold)
     mask_ap = per_class_ap(truths, predictions, iou_type="mask", **options)
     box_ap = per_class_ap(truths, predictions, iou_type="box", **options)
+    coco_mask = per_class_ap(truths, predictions, iou_type="mask", protocol="coco", **options)
+    coco_box = per_class_ap(truths, predictions, iou_type="box", protocol="coco", **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # undefined ratios are NaN in the table by design
         table = structure_table(truths, predictions, iou_type="mask", **options)
     table["mask_ap50"] = [mask_ap[s] for s in table.index]
     table["box_ap50"] = [box_ap[s] for s in table.index]
+    table["coco_mask_ap50"] = [coco_mask[s] for s in table.index]
+    table["coco_box_ap50"] = [coco_box[s] for s in table.index]
     out = {"mask_map50": mean_ap(mask_ap), "box_map50": mean_ap(box_ap), "per_structure": table,
-           "n_images": len(truths)}
+           "coco_mask_map50": mean_ap(coco_mask), "coco_box_map50": mean_ap(coco_box), "n_images": len(truths)}
     if views:
         if true_views is None:
             true_views = [true_view(_truth_arrays(t, "box")[0], structures, views) for t in truths]

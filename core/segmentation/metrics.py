@@ -124,8 +124,12 @@ def _distance_metric(mask_true, mask_pred, spacing, name, reduce) -> float:
 
 
 def hausdorff95(mask_true, mask_pred, *, spacing=1.0) -> float:
-    """95th percentile of the symmetric boundary distances (both directions pooled, as MedPy's hd95).
+    """95th percentile of the symmetric boundary distances (both directions pooled).
 
+    The boundary is the mask minus its erosion by the full 8-neighbour (2-D) / 26-neighbour (3-D) structuring
+    element (a pixel with any background neighbour, diagonal included), so it equals MedPy's ``hd95`` only
+    with ``connectivity=mask.ndim``; MedPy's default ``connectivity=1`` erodes with the 4/6-neighbour cross
+    and keeps only pixels with an edge-sharing background neighbour (a thinner boundary, other values).
     In mm when ``spacing`` is mm per pixel. NaN with a warning when either mask is empty.
     """
     return _distance_metric(mask_true, mask_pred, spacing, "hausdorff95",
