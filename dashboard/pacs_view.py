@@ -84,7 +84,7 @@ def choose_inputs(study: str) -> list:
     if truncated:
         st.warning(f"More than {len(studies)} studies match; showing the newest {len(studies)}. Narrow the search.")
     by_uid = {s.study_uid: s for s in studies}
-    uid = st.selectbox("Study", list(by_uid), format_func=lambda u: by_uid[u].label, key="pacs_study_uid")
+    uid = st.selectbox("PACS study", list(by_uid), format_func=lambda u: by_uid[u].label, key="pacs_study_uid")
     retrieved = st.session_state.get("pacs_retrieved")
     if st.button("Retrieve study", key="pacs_retrieve"):
         bar = st.progress(0.0, text="Retrieving…")
