@@ -89,3 +89,22 @@ def test_sr_refuses_images_not_from_the_study(orthanc, home):
                      cam=None)
     with pytest.raises(InputError, match="did not come from the retrieved PACS study"):
         send_results(upload, retrieved, config)
+
+
+def test_reader_study_cases_from_a_pacs_query(orthanc, home):
+    from core.errors import InputError
+    from core.pacs import PacsConfig
+    from core.pacs.reader import cases_from_pacs
+
+    config = PacsConfig(url=orthanc.url, username="sono", password="dash")
+    cases = cases_from_pacs(config, study_date="20240102", truth={"ACC000001": "miscarriage",
+                                                                   "ACC000002": "live_birth"})
+    assert sorted(c.truth for c in cases) == ["live_birth", "miscarriage"]
+    for case in cases:
+        assert case.case_key.startswith("pacs-") and "FAKE" not in case.case_key and "ACC" not in case.case_key
+        assert len(case.images) == 2
+        for path in case.images:
+            data = open(path, "rb").read()
+            assert b"FAKE-000" not in data and b"DOE^JANE" not in data
+    with pytest.raises(InputError, match="has a label"):
+        cases_from_pacs(config, patient_id="FAKE-0001", truth={"ACC999": "x"})
