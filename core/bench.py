@@ -88,6 +88,43 @@ def bench_predictor(name: str, predictor, *, size: int, repeats: int = 5, analyz
             "forward_ms": round(forward * 1000, 2), "predict_ms": round(ours * 1000, 2)}
 
 
+def showcase_first_result(predictor, study: str, *, repeats: int = 5) -> dict | None:
+    """Median time to the first result the Analyze page draws for the study's first showcase patient
+    (its images from sample_data, its manifest's GA/CRL/FHR and spacing, the task's default segmenter,
+    Grad-CAM, no ROAD score: the page computes that on request), and its ratio to the bare forward pass of
+    the same images (issue 15 item 9). None when the study has no showcase."""
+    import pandas as pd
+
+    from core.paths import SAMPLE_DATA
+    from core.pipeline import analyze
+    from core.tasks import get_task
+
+    manifest = SAMPLE_DATA / study / "manifest.csv"
+    if not manifest.is_file():
+        return None
+    df = pd.read_csv(manifest)
+    rows = df[df["patient_id"] == df["patient_id"].iloc[0]]
+    paths = [str(manifest.parent / p) for p in rows["image_path"]]
+    first = rows.iloc[0]
+    clinical = {k: float(first[k]) for k in ("ga_weeks", "crl_mm", "fhr_bpm") if k in rows and pd.notna(first[k])}
+    spacing = float(first["pixel_spacing_mm"]) if "pixel_spacing_mm" in rows else None
+    task = get_task(study)
+    latency = _median_seconds(lambda: analyze(paths, clinical, model=predictor, segmenter=task.default_segmenter,
+                                              cam="gradcam", spacing_mm=spacing, rules=task.uses_rules),
+                              repeats=repeats, warmup=1)
+    from core.io import load_image
+
+    x = predictor.preprocess([load_image(p).image for p in paths]).to(predictor.device)
+
+    def bare():
+        with torch.inference_mode():
+            predictor.model(x)
+
+    forward = _median_seconds(bare, repeats=repeats)
+    return {"first_result_ms_median": round(latency * 1000, 1), "first_result_images": len(paths),
+            "first_result_over_forward": round(latency / forward, 1)}
+
+
 def _reference_predictor(arch: str, folder: Path):
     """A randomly initialised study network saved as a bundle and loaded through the normal path."""
     from core.models import load_predictor, save_bundle
@@ -120,8 +157,10 @@ def run_bench(*, demo_only: bool = False, references=("vgg19", "resnet34"), repe
                 continue
             if progress:
                 progress(name)
-            rows.append(bench_predictor(name, predictor, size=int(predictor.meta["input_size"]), repeats=repeats,
-                                        analyze_repeats=analyze_repeats))
+            row = bench_predictor(name, predictor, size=int(predictor.meta["input_size"]), repeats=repeats,
+                                  analyze_repeats=analyze_repeats)
+            row.update(showcase_first_result(predictor, name.split(":", 1)[1], repeats=repeats) or {})
+            rows.append(row)
         if not demo_only:
             for arch in references:
                 if progress:
