@@ -31,7 +31,8 @@ def _inspect_one(path: str, frame_step: int) -> dict:
         return {"file": path, "ok": False, "error": str(err)}
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the others; reported, not raised
         return {"file": path, "ok": False, "error": f"{path}: internal error while reading ({type(err).__name__})"}
-    row = {"file": path, "ok": True, "kind": img.kind, "width": img.width, "height": img.height,
+    width, height = img.metadata.get("source_size") or (img.width, img.height)  # the file's size, not the copy's
+    row = {"file": path, "ok": True, "kind": img.kind, "width": int(width), "height": int(height),
            "frames": int(img.n_source_frames), "pixel_spacing_mm": img.pixel_spacing_mm}
     if img.metadata.get("calibration_regions"):
         row["calibration"] = img.metadata["calibration_regions"]

@@ -7,6 +7,8 @@ output contract testable in one spot.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -46,3 +48,34 @@ def to_rgb(frames: np.ndarray) -> np.ndarray:
     elif frames.shape[-1] != 3:
         raise ValueError(f"cannot make RGB from {frames.shape[-1]} samples per pixel")
     return np.ascontiguousarray(frames, dtype=np.uint8)
+
+
+def fit_pixels(frames: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """``frames`` (N, H, W, 3) uint8 downscaled (INTER_AREA) so that H x W <= ``max_pixels``; returns the
+    frames and the (row, column) scale applied, (1.0, 1.0) when they already fit.
+
+    Why in the gate: every consumer (fan search, level set, image statistics, overlays, models) works per
+    pixel, so one bound here bounds them all, whatever size the file declares within the limits."""
+    n, h, w = frames.shape[:3]
+    if h * w <= max_pixels:
+        return frames, (1.0, 1.0)
+    import cv2
+
+    f = math.sqrt(max_pixels / float(h * w))
+    nw, nh = max(1, int(w * f)), max(1, int(h * f))
+    out = np.empty((n, nh, nw) + frames.shape[3:], dtype=frames.dtype)
+    for i in range(n):
+        out[i] = cv2.resize(frames[i], (nw, nh), interpolation=cv2.INTER_AREA).reshape(out.shape[1:])
+    return out, (nh / h, nw / w)
+
+
+def scale_regions(regions: list[dict], scale: tuple[float, float]) -> list[dict]:
+    """Calibration regions of the source image in the coordinates (and mm per pixel) of a scaled copy."""
+    sy, sx = scale
+    out = []
+    for r in regions:
+        out.append({"x0": int(math.floor(r["x0"] * sx)), "y0": int(math.floor(r["y0"] * sy)),
+                    "x1": int(math.floor((r["x1"] + 1) * sx)) - 1, "y1": int(math.floor((r["y1"] + 1) * sy)) - 1,
+                    "sx_mm": r["sx_mm"] / sx if r.get("sx_mm") else None,
+                    "sy_mm": r["sy_mm"] / sy if r.get("sy_mm") else None})
+    return out

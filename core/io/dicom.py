@@ -166,8 +166,31 @@ def to_uint8_rgb(ds, frames: list[np.ndarray]) -> np.ndarray:
     return to_rgb(grey)
 
 
+def _shrink_raw(ds, frames: list[np.ndarray], max_pixels: int) -> tuple[list[np.ndarray], tuple[float, float]]:
+    """Native-valued frames downscaled before the float conversions, which are what cost time and memory on a
+    large image (a 40-megapixel frame becomes 320 MB per float64 copy). Palette indices and 1-bit planes are
+    resampled by nearest neighbour (averaging indices would invent colours); other values by area."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    if h * w <= max_pixels:
+        return frames, (1.0, 1.0)
+    f = math.sqrt(max_pixels / float(h * w))
+    size = (max(1, int(w * f)), max(1, int(h * f)))
+    nearest = str(ds.PhotometricInterpretation).upper() == "PALETTE COLOR" or int(ds.BitsAllocated) == 1
+    out = []
+    for frame in frames:
+        src = frame if frame.dtype in (np.uint8, np.uint16, np.int16, np.float32, np.float64) \
+            else frame.astype(np.float32)
+        small = cv2.resize(np.ascontiguousarray(src), size,
+                           interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+        out.append(small.reshape((size[1], size[0]) + frame.shape[2:]).astype(frame.dtype, copy=False))
+    return out, (size[1] / h, size[0] / w)
+
+
 def decode_dicom(data: bytes, name: str, limits: GateLimits, frame_step: int, *, ds=None):
-    """Returns (frames uint8 (N, H, W, 3), n_source_frames, dataset). Frames: 0, step, 2*step, ..."""
+    """Returns (frames uint8 (N, H, W, 3), n_source_frames, dataset, (row, column) scale). Frames: 0, step,
+    2*step, ...; larger than ``limits.max_working_pixels`` they are downscaled (scale < 1)."""
     ds = read_dataset(data, name) if ds is None else ds
     width, height, n_frames = geometry(ds, name, limits)
     indices = list(range(0, n_frames, max(1, frame_step)))
@@ -175,13 +198,15 @@ def decode_dicom(data: bytes, name: str, limits: GateLimits, frame_step: int, *,
     frames = _decode_frames(ds, indices, name)
     if not frames:
         raise CorruptFileError(name, "DICOM pixel data holds no frame")
+    if frames[0].shape[:2] != (height, width):
+        raise CorruptFileError(name, f"decoded size {frames[0].shape[1]}x{frames[0].shape[0]} differs from the "
+                                     f"header")
+    frames, scale = _shrink_raw(ds, frames, limits.max_working_pixels)
     try:
         rgb = to_uint8_rgb(ds, frames)
     except Exception as err:  # noqa: BLE001 - e.g. a palette LUT that does not fit the data
         raise CorruptFileError(name, f"DICOM pixels cannot be converted to RGB ({_describe(err)})") from None
-    if rgb.shape[1:3] != (height, width):
-        raise CorruptFileError(name, f"decoded size {rgb.shape[2]}x{rgb.shape[1]} differs from the header")
-    return rgb, n_frames, ds
+    return rgb, n_frames, ds, scale
 
 
 def safe_metadata(ds) -> dict:

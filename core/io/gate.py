@@ -124,11 +124,31 @@ def load_image(source, *, name: str | None = None, limits: GateLimits | None = N
     kind = detect_kind(data, label)
     if kind in STILL_KINDS:
         frames, meta = decode_still(data, kind, label, limits)
-        return LoadedImage(frames=frames, kind=kind, name=label, metadata=meta)
+        return _bounded(LoadedImage(frames=frames, kind=kind, name=label, metadata=meta), limits)
     if kind == "video":
         frames, count, meta = decode_video(data, label, limits, frame_step)
-        return LoadedImage(frames=frames, kind=kind, name=label, n_source_frames=count, metadata=meta)
-    return _load_dicom(data, label, limits, frame_step, deidentify=deidentify, deid_config=deid_config)
+        return _bounded(LoadedImage(frames=frames, kind=kind, name=label, n_source_frames=count, metadata=meta),
+                        limits)
+    return _bounded(_load_dicom(data, label, limits, frame_step, deidentify=deidentify, deid_config=deid_config),
+                    limits)
+
+
+def _bounded(img: LoadedImage, limits: GateLimits) -> LoadedImage:
+    """The working copy: frames above ``limits.max_working_pixels`` downscaled, spacing and calibration
+    regions moved to the copy's pixels; ``metadata["source_size"]`` keeps the file's width and height."""
+    from core.io.convert import fit_pixels, scale_regions
+
+    frames, scale = fit_pixels(img.frames, limits.max_working_pixels)
+    if scale == (1.0, 1.0):
+        return img  # fits (decoders of stills and DICOM already shrink before converting, and say so)
+    meta = dict(img.metadata)
+    meta["source_size"] = [img.width, img.height]
+    meta["working_scale"] = [scale[0], scale[1]]
+    if meta.get("calibration_regions"):
+        meta["calibration_regions"] = scale_regions(meta["calibration_regions"], scale)
+    spacing = img.pixel_spacing_mm / scale[1] if img.pixel_spacing_mm else img.pixel_spacing_mm
+    return LoadedImage(frames=frames, kind=img.kind, name=img.name, pixel_spacing_mm=spacing,
+                       n_source_frames=img.n_source_frames, metadata=meta)
 
 
 def _load_dicom(data: bytes, label: str, limits: GateLimits, frame_step: int, *, deidentify: bool,
@@ -136,19 +156,25 @@ def _load_dicom(data: bytes, label: str, limits: GateLimits, frame_step: int, *,
     from dataclasses import replace
 
     from core.io.calibration import regions_of
+    from core.io.convert import scale_regions
     from core.io.deid import DeidConfig, deidentify_dataset
     from core.io.deid_pixels import PixelReport, _all_regions, clean_frames
 
     with _dicom.quiet():
-        frames, n_frames, ds = _dicom.decode_dicom(data, label, limits, frame_step)
+        frames, n_frames, ds, scale = _dicom.decode_dicom(data, label, limits, frame_step)
         spacing, source = _dicom.pixel_spacing_mm(ds)
         meta = {"frame_step": frame_step, "pixel_spacing_source": source, "deidentified": bool(deidentify),
                 "calibration_regions": regions_of(ds)}
+        if scale != (1.0, 1.0):  # a working copy (see _bounded): regions in the copy's pixels
+            meta["source_size"] = [int(ds.Columns), int(ds.Rows)]
+            meta["working_scale"] = [scale[0], scale[1]]
+            meta["calibration_regions"] = scale_regions(meta["calibration_regions"], scale)
+            spacing = spacing / scale[1] if spacing else spacing
         if deidentify:
             config = deid_config or DeidConfig()
             rects = rects_for(str(ds.get("Manufacturer", "")), str(ds.get("ManufacturerModelName", "")),
                               config.banner_rules)
-            screen = _all_regions(ds)
+            screen = scale_regions(_all_regions(ds), scale) if scale != (1.0, 1.0) else _all_regions(ds)
             deidentify_dataset(ds, config=replace(config, clean_pixels=False), name=label)
             report = PixelReport()
             clean_frames(frames, rects, screen, max_check_frames=config.max_check_frames, report=report)

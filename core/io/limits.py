@@ -22,12 +22,36 @@ class GateLimits:
     max_pixels: width x height of one frame (default 40 megapixels).
     max_source_frames: frames a video or multi-frame DICOM may declare or contain (decoding time bound).
     max_total_pixels: pixels summed over the frames that are kept (memory bound of the returned array).
+    max_pages: pages (IFDs) a TIFF may hold; counted by walking the IFD chain before anything is decoded.
+    max_decoded_pixels: pixels a video may make the decoder produce, all frames together, kept or not
+        (decoding time bound: 99,000 frames of 4K are 821 gigapixels however small the file).
+    max_working_pixels: frames larger than this are returned downscaled (INTER_AREA) to fit, so every
+        per-pixel step after the gate (fan search, level set, statistics, overlays) has bounded work; the
+        default (4.1 megapixels) keeps 2560 x 1600 screens at full size; a 4K capture is halved. The
+        file's size stays in ``metadata["source_size"]``, calibration moves to the copy's pixels.
     """
 
     max_file_bytes: int = 50 * MB
     max_pixels: int = 40_000_000
     max_source_frames: int = 100_000
     max_total_pixels: int = 400_000_000
+    max_pages: int = 10_000
+    max_decoded_pixels: int = 4_000_000_000
+    max_working_pixels: int = 2560 * 1600
+
+    def check_pages(self, name: str, n_pages: int) -> None:
+        if n_pages > self.max_pages:
+            raise TooManyPixelsError(name, f"TIFF holds more than {self.max_pages} pages (the limit); only the "
+                                           f"first page is used, so export that page alone")
+
+    def check_decode_work(self, name: str, n_frames: int, width: int, height: int) -> None:
+        """Refuse a video whose frames would make the decoder produce more than ``max_decoded_pixels``."""
+        total = n_frames * width * height
+        if total > self.max_decoded_pixels:
+            raise TooManyPixelsError(
+                name, f"{n_frames} frames of {width}x{height} = {total / 1e9:.1f} gigapixels to decode exceed the "
+                      f"limit of {self.max_decoded_pixels / 1e9:.1f} gigapixels; shorten the clip or lower its "
+                      f"resolution")
 
     def check_file_size(self, name: str, n_bytes: int) -> None:
         if n_bytes > self.max_file_bytes:

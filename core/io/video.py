@@ -3,7 +3,9 @@
 Why every Nth frame: the CNS study keeps one frame in 80 from each clip; neighbouring frames are nearly
 identical, so keeping all of them only multiplies memory and compute. The first frame is always kept. The
 frame size the container declares is checked before decoding, the size of every decoded frame is checked
-again (streams may change resolution), and decoding stops at ``max_source_frames``. A container with no
+again (streams may change resolution), and decoding stops at ``max_source_frames``. The decode work (frames x
+width x height, kept or not) is bounded too, by the declared count before decoding starts and by the count
+so far while decoding: a tiny file of 99,000 4K frames is refused at once instead of decoded for a minute. A container with no
 decodable video frame is an error. The container is opened from memory, never from a URL or path string,
 so FFmpeg's protocol handlers are never reached.
 """
@@ -55,6 +57,7 @@ def probe_video(data: bytes, name: str, limits: GateLimits) -> dict:
     if width or height:
         limits.check_frame_size(name, width, height)
     limits.check_frame_count(name, n_frames)
+    limits.check_decode_work(name, n_frames, width, height)
     return {"kind": "video", "width": width, "height": height, "frames": n_frames, "pixel_spacing_mm": None}
 
 
@@ -77,9 +80,15 @@ def decode_video(data: bytes, name: str, limits: GateLimits, frame_step: int, *,
         if width or height:
             limits.check_frame_size(name, width, height)
         limits.check_frame_count(name, declared)
+        limits.check_decode_work(name, declared, width, height)  # before the first frame is decoded
         rate = float(stream.average_rate) if stream.average_rate else None
+        decoded_pixels = 0
         for frame in container.decode(stream):
             limits.check_frame_size(name, frame.width, frame.height)
+            decoded_pixels += frame.width * frame.height
+            if decoded_pixels > limits.max_decoded_pixels:  # a container that under-declares its frames
+                raise TooManyPixelsError(name, f"decoding passed {limits.max_decoded_pixels / 1e9:.1f} gigapixels "
+                                               f"after {count + 1} frames (the limit); shorten the clip")
             if (count % step == 0) if wanted is None else (count in wanted):
                 limits.check_total(name, len(kept) + 1, frame.width, frame.height)
                 kept.append(frame.to_ndarray(format="rgb24"))

@@ -15,7 +15,7 @@ from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
 from core.errors import InputError
-from core.preprocess.normalize import as_array, to_gray
+from core.preprocess.normalize import as_array, to_gray, to_uint8
 
 Box = tuple  # (x0, y0, x1, y1): pixel columns x0..x1-1 and rows y0..y1-1
 
@@ -28,8 +28,12 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == best
 
 
+#: longest side the fan is searched at; larger images are analysed on a downscaled copy (bounded work)
+WORKING_SIZE = 512
+
+
 def fan_mask(image, *, threshold: float = 0.06, smooth_fraction: float = 0.015, open_fraction: float = 0.03,
-             convex: bool = True, min_area_fraction: float = 0.05) -> np.ndarray:
+             convex: bool = True, min_area_fraction: float = 0.05, working_size: int = WORKING_SIZE) -> np.ndarray:
     """Boolean HxW mask of the ultrasound fan.
 
     Parameters
@@ -43,8 +47,23 @@ def fan_mask(image, *, threshold: float = 0.06, smooth_fraction: float = 0.015, 
         structures touching the fan edge belong to it.
     min_area_fraction : below this share of the image the "fan" is not trusted and the whole image is used
         (an image that was already cropped to the fan, or an almost black frame).
+    working_size : longest side of the copy the work is done on. Why: every step is per pixel, and a 40
+        megapixel upload would otherwise cost minutes and gigabytes; the fan is a large smooth shape, so
+        512 px locate it as well as the full image (sizes above are fractions of the side, so they scale).
     """
-    gray = to_gray(image)
+    arr = as_array(image)
+    h, w = arr.shape[:2]
+    scale = min(1.0, working_size / max(h, w))
+    if scale < 1.0:  # downscale the uint8 pixels first: a float copy of the full image is what costs memory
+        src = np.ascontiguousarray(arr if arr.dtype == np.uint8 else to_uint8(arr))
+        small = cv2.resize(src, (max(2, round(w * scale)), max(2, round(h * scale))), interpolation=cv2.INTER_AREA)
+        region = _fan_at(to_gray(small), threshold, smooth_fraction, open_fraction, convex, min_area_fraction)
+        return cv2.resize(region.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    return _fan_at(to_gray(arr), threshold, smooth_fraction, open_fraction, convex, min_area_fraction)
+
+
+def _fan_at(gray: np.ndarray, threshold: float, smooth_fraction: float, open_fraction: float, convex: bool,
+            min_area_fraction: float) -> np.ndarray:
     h, w = gray.shape
     sigma = max(1.0, smooth_fraction * min(h, w))
     smooth = cv2.GaussianBlur(gray, (0, 0), sigma)
@@ -101,12 +120,12 @@ def banner_rows(image, *, fan: np.ndarray | None = None, max_fraction: float = 0
     A banner row is one of the top ``max_fraction`` rows with bright pixels (text) that are not fan pixels;
     everything down to the last such row is banner.
     """
-    gray = to_gray(image)
+    arr = as_array(image)
     if fan is None:
-        fan = fan_mask(gray)
-    h = gray.shape[0]
+        fan = fan_mask(arr)
+    h = arr.shape[0]
     top = max(0, int(round(max_fraction * h)))
-    text = (gray[:top] > text_level) & ~np.asarray(fan, dtype=bool)[:top]
+    text = (to_gray(arr[:top]) > text_level) & ~np.asarray(fan, dtype=bool)[:top]
     rows = np.flatnonzero(text.any(axis=1))
     return int(rows[-1]) + 1 if rows.size else 0
 

@@ -6,7 +6,8 @@ filled convex hull (the smallest convex polygon holding it) -> contour drawn on 
 
 Why these choices: a gestational sac is an anechoic (dark) region inside the bright speckle of the fan. All
 work happens on a median-filtered, smoothed, down-scaled copy of the ROI (speckle averages out, and the level
-set takes milliseconds on 128 px). Pixels outside the ROI (the scanner's black frame) are set to the ROI's
+set takes milliseconds on 128 px); an image larger than ``max_input_size`` is downscaled before anything else
+(overlay inpainting and the fan search included), so a 40-megapixel upload costs what a 1024 px one does. Pixels outside the ROI (the scanner's black frame) are set to the ROI's
 median so they never join the sac. A seed blob is chosen first (core.segmentation.seed: dark, not touching
 the ROI edge, contrasting with its rim, central); the level set then evolves from it in a box around it and
 keeps its dark phase, whose component holding the seed is filled by its convex hull, which closes the
@@ -44,6 +45,7 @@ class LevelSetParams:
     balloon: float = -1.0           # geodesic: negative shrinks the contour from the dilated seed
     margin: float = 0.5             # level-set box around the seed, and how far the edge may move (seed size)
     working_size: int = 128         # longest ROI side after down-scaling, in pixels (speed and speckle)
+    max_input_size: int = 1024      # longest image side the pipeline reads; larger images are downscaled first
     median_px: int = 5              # median filter (odd kernel, working px; 0 = off): removes speckle, keeps edges
     blur_sigma: float = 1.5         # Gaussian sigma in working pixels after the median
     close_px: int = 3               # seed: closing radius (working px) joining a sac split by debris or an embryo
@@ -60,6 +62,7 @@ class LevelSetParams:
         checks = {"iterations": self.iterations >= 1, "smoothing": self.smoothing >= 0,
                   "lambda1": self.lambda1 > 0, "lambda2": self.lambda2 > 0, "margin": 0 <= self.margin <= 2,
                   "working_size": self.working_size >= 16, "blur_sigma": self.blur_sigma >= 0,
+                  "max_input_size": self.max_input_size >= self.working_size,
                   "median_px": self.median_px == 0 or (self.median_px >= 3 and self.median_px % 2 == 1),
                   "close_px": self.close_px >= 0, "open_px": self.open_px >= 0,
                   "edge_margin": 0 <= self.edge_margin < 0.5, "min_area_fraction": 0 <= self.min_area_fraction < 1,
@@ -135,8 +138,36 @@ def segment_levelset(image, *, roi: Box | None = None, params: LevelSetParams = 
     params : :class:`LevelSetParams`.
 
     Returns a :class:`LevelSetResult`; its mask is empty (not an error) when no dark region qualifies.
+    Images larger than ``params.max_input_size`` are segmented on a downscaled copy (the level set itself
+    runs at ``working_size`` anyway) and the mask is scaled back: the work is bounded whatever the upload.
     """
     arr = as_array(image)
+    h0, w0 = arr.shape[:2]
+    scale = min(1.0, params.max_input_size / max(h0, w0))
+    if scale < 1.0:
+        return _segment_downscaled(arr, roi, params, scale)
+    return _segment(arr, roi, params)
+
+
+def _segment_downscaled(arr: np.ndarray, roi, params: LevelSetParams, scale: float) -> LevelSetResult:
+    h0, w0 = arr.shape[:2]
+    src = np.ascontiguousarray(arr if arr.dtype == np.uint8 else to_uint8(arr))
+    small = cv2.resize(src, (max(4, round(w0 * scale)), max(4, round(h0 * scale))), interpolation=cv2.INTER_AREA)
+    sy, sx = small.shape[0] / h0, small.shape[1] / w0
+    small_roi = None
+    if roi is not None:
+        x0, y0, x1, y1 = check_box(roi, arr.shape)
+        small_roi = (int(x0 * sx), int(y0 * sy), max(int(x0 * sx) + 4, int(np.ceil(x1 * sx))),
+                     max(int(y0 * sy) + 4, int(np.ceil(y1 * sy))))
+    result = _segment(small, small_roi, params)
+    full = cv2.resize(result.mask.astype(np.uint8), (w0, h0), interpolation=cv2.INTER_NEAREST) > 0
+    bx0, by0, bx1, by1 = result.roi
+    box = (int(bx0 / sx), int(by0 / sy), min(w0, int(np.ceil(bx1 / sx))), min(h0, int(np.ceil(by1 / sy))))
+    contours, _ = cv2.findContours(full.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return LevelSetResult(mask=full, contours=list(contours), roi=box)
+
+
+def _segment(arr: np.ndarray, roi, params: LevelSetParams) -> LevelSetResult:
     if params.inpaint_overlays and arr.ndim == 3:
         arr, _ = remove_overlays(arr)
     gray = to_gray(arr)
