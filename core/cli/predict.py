@@ -33,6 +33,10 @@ def add_arguments(parser) -> None:
 
 def predict_patient(args) -> dict:
     """The JSON result of ``predict`` for parsed ``args`` (shared with commands that extend it)."""
+    from core.io import probe
+
+    for f in args.image:  # header-only gate checks first: a refused file costs no model load (seconds)
+        probe(existing_file(f, "image"), name=str(f))
     from core.models.bundle import read_meta
     from core.pipeline import Clinical, analyze
 
