@@ -36,12 +36,13 @@ def _refusal(spec, account, blinded_by):
 
 
 account = auth.current_user()
-auth.sync_cookie()
 if auth.auth_mode() == "demo":
     auth.demo_banner()
 if account is None:
     auth.sign_in_form()
+    auth.sync_cookie(in_sidebar=False)      # clears a stale cookie after sign-out
     st.stop()
+auth.sync_cookie()
 
 from core.reader_study.blinding import unfinished_studies  # noqa: E402
 

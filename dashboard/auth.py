@@ -105,30 +105,33 @@ def is_demo_user(account: Account | None) -> bool:
         and account.username == DEMO_USER
 
 
-def sync_cookie() -> None:
+def sync_cookie(*, in_sidebar: bool = True) -> None:
     """Write (or clear) the session cookie so that a reload finds this tab's session."""
     token = st.session_state.get(_KEY)
     data = {"name": sessions.COOKIE_NAME, "value": token or "", "max_age": int(sessions.session_hours() * 3600)}
-    with st.sidebar:
+    with st.sidebar if in_sidebar else st.container():
         _cookie_component(key="sonodash_session_cookie", data=data, height=0)
 
 
 def sign_in_form() -> None:
     """The local sign-in form (and the OIDC button when configured)."""
-    st.title("Sign in to SonoDash")
-    st.caption("Research software, not a medical device. Ask your administrator for an account.")
-    if oidc_configured():
-        st.button("Sign in with your organisation", on_click=st.login, key="oidc_login")
-    with st.form("sign_in", clear_on_submit=True):
-        username = st.text_input("User name", key="signin_user")
-        password = st.text_input("Password", type="password", key="signin_password")
-        submitted = st.form_submit_button("Sign in", type="primary")
-    if auth_mode() == "demo":
-        st.button("Back to the demo user", key="demo_back", on_click=lambda: st.session_state.pop(_DEMO_OFF, None))
+    column, _ = st.columns([3, 2])
+    with column:
+        st.title("Sign in to SonoDash")
+        st.caption("Research software, not a medical device. Ask your administrator for an account.")
+        if oidc_configured():
+            st.button("Sign in with your organisation", on_click=st.login, key="oidc_login")
+        with st.form("sign_in", clear_on_submit=True):
+            username = st.text_input("User name", key="signin_user")
+            password = st.text_input("Password", type="password", key="signin_password")
+            submitted = st.form_submit_button("Sign in", type="primary")
+        if auth_mode() == "demo":
+            st.button("Back to the demo user", key="demo_back",
+                      on_click=lambda: st.session_state.pop(_DEMO_OFF, None))
     if submitted:
         result = sign_in(username, password, client=client_address())
         if result.account is None:
-            st.error(result.reason)
+            column.error(result.reason)
             return
         st.session_state[_KEY] = sessions.issue(result.account)
         st.session_state.pop("auth_signed_out", None)
