@@ -21,7 +21,7 @@ import streamlit as st
 from core.errors import InputError
 from core.tasks import get_task, list_tasks
 from dashboard import resources
-from dashboard.state import keep, kept, kept_key, remember, seed_widget, sticky
+from dashboard.state import keep, kept, kept_key, new_generation, remember, sticky, widget_key
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "dcm", "dicom", "mp4", "avi"]
 MODEL_NONE = "(no classifier)"
@@ -50,12 +50,13 @@ def choose_models(study: str) -> tuple[str | None, str | None]:
         labels[row.path] = f"{row.name} ({row.arch})" + ("  ★ default" if row.is_default_for_task else "")
         if row.is_default_for_task:
             default_index = i
-    key = sticky(f"model_{study}", options, default=options[default_index])
-    model = remember(key, st.selectbox("Model", options, format_func=labels.get, key=key))
+    key = f"model_{study}"
+    model = remember(key, st.selectbox("Model", options, index=sticky(key, options, options[default_index]),
+                                       format_func=labels.get, key=key))
     default_seg = get_task(study).default_segmenter or "none"
     seg_options = [default_seg] + [s for s in SEGMENTERS if s != default_seg]
-    key = sticky(f"seg_{study}", seg_options)
-    seg = remember(key, st.selectbox("Segmentation", seg_options, key=key,
+    key = f"seg_{study}"
+    seg = remember(key, st.selectbox("Segmentation", seg_options, index=sticky(key, seg_options), key=key,
                                      help="Level set: the classical sac pipeline (no training). A multitask "
                                           "model segments by itself when this is 'none'."))
     return (None if model == MODEL_NONE else model), (None if seg == "none" else seg)
@@ -90,8 +91,8 @@ def choose_inputs(study: str) -> tuple[list, dict | None]:
         st.info("No showcase cases for this study; upload images.")
         return [], None
     patients = sorted(cases["patient_id"].astype(str).unique())
-    key = sticky(f"showcase_{study}", patients)
-    patient = remember(key, st.selectbox("…or a showcase patient", patients, key=key))
+    key = f"showcase_{study}"
+    patient = remember(key, st.selectbox("…or a showcase patient", patients, index=sticky(key, patients), key=key))
     rows = cases[cases["patient_id"].astype(str) == patient]
     return list(rows["image_path"]), {"patient": patient, "values": _showcase_values(rows)}
 
@@ -106,23 +107,25 @@ def clinical_inputs(study: str, showcase: dict | None) -> dict:
     if showcase is not None and st.session_state.get(kept_key(study, "patient")) != showcase["patient"]:
         st.session_state[kept_key(study, "patient")] = showcase["patient"]
         for name, value in showcase["values"].items():
-            keep(study, name, value, to_widget=True)
+            keep(study, name, value)
+        new_generation(study)
     names = ["ga_weeks", "ga_days"] + (["crl_mm", "fhr_bpm"] if task.uses_rules else []) + ["spacing_mm"]
     cols = st.columns(len(names))
     widgets = {
-        "ga_weeks": lambda c, k: c.number_input("GA weeks", min_value=4, max_value=42, step=1, key=k),
-        "ga_days": lambda c, k: c.number_input("GA days", min_value=0, max_value=6, step=1, key=k),
-        "crl_mm": lambda c, k: c.number_input("CRL (mm)", min_value=0.0, max_value=100.0, step=0.1, key=k,
-                                              help="0 = not measured"),
-        "fhr_bpm": lambda c, k: c.number_input("FHR (bpm)", min_value=0.0, max_value=250.0, step=1.0, key=k,
-                                               help="0 = not measured"),
-        "spacing_mm": lambda c, k: c.number_input("mm / pixel", min_value=0.0, max_value=5.0, step=0.001,
-                                                  format="%.4f", key=k,
-                                                  help="Pixel spacing for images that carry none (PNG, JPEG); "
-                                                       "a DICOM's own calibration wins. 0 = unknown."),
+        "ga_weeks": lambda c, k, v: c.number_input("GA weeks", min_value=4, max_value=42, step=1, value=int(v),
+                                                   key=k),
+        "ga_days": lambda c, k, v: c.number_input("GA days", min_value=0, max_value=6, step=1, value=int(v), key=k),
+        "crl_mm": lambda c, k, v: c.number_input("CRL (mm)", min_value=0.0, max_value=100.0, step=0.1,
+                                                 value=float(v), key=k, help="0 = not measured"),
+        "fhr_bpm": lambda c, k, v: c.number_input("FHR (bpm)", min_value=0.0, max_value=250.0, step=1.0,
+                                                  value=float(v), key=k, help="0 = not measured"),
+        "spacing_mm": lambda c, k, v: c.number_input("mm / pixel", min_value=0.0, max_value=5.0, step=0.001,
+                                                     value=float(v), format="%.4f", key=k,
+                                                     help="Pixel spacing for images that carry none (PNG, JPEG); "
+                                                          "a DICOM's own calibration wins. 0 = unknown."),
     }
     for col, name in zip(cols, names):
-        keep(study, name, widgets[name](col, seed_widget(study, name)))
+        keep(study, name, widgets[name](col, widget_key(study, name), kept(study, name)))
     weeks, days = int(kept(study, "ga_weeks")), int(kept(study, "ga_days"))
     out = {"ga_weeks": round(weeks + days / 7.0, 4), "ga_text": f"{weeks}w{days}d"}
     if task.uses_rules:

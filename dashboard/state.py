@@ -3,7 +3,10 @@
 Why "kept" values: Streamlit deletes the state of every widget that is not drawn in a run, so a clinician who
 visits another study (whose page has no CRL input) and comes back would find the defaults again. What the
 user entered is therefore copied into plain session keys (``kept_<study>_<name>``), one set per study, and
-the widget is re-seeded from them whenever Streamlit has dropped it.
+each clinical widget is drawn with the kept value as its default. A programmatic change (a newly chosen
+showcase patient) starts a new widget generation (a new key), so its default is taken; widget state is never
+written through the session-state API, which races with a click made before the page has finished drawing
+(the click's rerun would carry the widgets' unset minimums).
 """
 
 import streamlit as st
@@ -30,7 +33,13 @@ def kept_key(study: str, name: str) -> str:
 
 
 def widget_key(study: str, name: str) -> str:
-    return f"{name}_{study}"
+    return f"{name}_{study}_{st.session_state.get(kept_key(study, 'generation'), 0)}"
+
+
+def new_generation(study: str) -> None:
+    """The clinical widgets of ``study`` are drawn afresh with the kept values (after a programmatic change)."""
+    key = kept_key(study, "generation")
+    st.session_state[key] = st.session_state.get(key, 0) + 1
 
 
 def kept(study: str, name: str):
@@ -38,34 +47,20 @@ def kept(study: str, name: str):
     return st.session_state.setdefault(kept_key(study, name), CLINICAL_DEFAULTS[name])
 
 
-def keep(study: str, name: str, value, *, to_widget: bool = False) -> None:
-    """Remember ``value``; ``to_widget`` also puts it into the widget (before the widget is drawn)."""
+def keep(study: str, name: str, value) -> None:
     st.session_state[kept_key(study, name)] = value
-    if to_widget:
-        st.session_state[widget_key(study, name)] = value
 
 
-def seed_widget(study: str, name: str) -> str:
-    """The widget key, with the kept value put back when Streamlit dropped the widget's state."""
-    key = widget_key(study, name)
-    if key not in st.session_state:
-        st.session_state[key] = kept(study, name)
-    return key
-
-
-def sticky(key: str, options=None, default=None) -> str:
-    """Widget ``key`` re-seeded with its last value (kept in ``sticky_<key>``) when Streamlit dropped it, else
-    with ``default``; a value no longer among ``options`` is not restored. Draw the widget without its own
-    default (index/value) and call :func:`remember` after drawing it."""
-    saved = st.session_state.get(f"sticky_{key}")
-    if key not in st.session_state:
-        if saved is not None and (options is None or saved in options):
-            st.session_state[key] = saved
-        elif default is not None:
-            st.session_state[key] = default
-    elif options is not None and st.session_state[key] not in options and default is not None:
-        st.session_state[key] = default
-    return key
+def sticky(key: str, options, default=None) -> int:
+    """The index a selectbox ``key`` is drawn with: its last value (kept in ``sticky_<key>``, so it survives
+    Streamlit dropping the widget) while that is still an option, else ``default``'s, else 0. Passed as the
+    widget's own default (not through the session-state API: see the module docstring); call
+    :func:`remember` with what the widget returned."""
+    options = list(options)
+    for value in (st.session_state.get(f"sticky_{key}"), default):
+        if value is not None and value in options:
+            return options.index(value)
+    return 0
 
 
 def remember(key: str, value):
