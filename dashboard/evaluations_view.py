@@ -40,7 +40,66 @@ def curves_for(names: list[str], level: str) -> tuple[dict, dict, list]:
     return roc, pr, rows
 
 
-def binary_details(name: str, level: str, threshold: float) -> None:
+N_BOOT = 2000
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def roc_statistics(name: str, level: str, specificity: float, threshold: float, n_boot: int = N_BOOT) -> pd.DataFrame:
+    """pROC-style read-outs of one evaluation: AUC with DeLong and stratified-bootstrap CIs, partial AUC over
+    specificity [specificity, 1] (raw and McClish) and the sensitivity at ``specificity`` with bootstrap CIs,
+    calibration slope / intercept (Wald CIs) and the likelihood ratios at ``threshold``. Cached per input."""
+    from core.comparison import patient_cases
+    from core.evaluation import (
+        binary_metrics, calibration_slope_intercept, ci_auc_bootstrap, ci_se, delong_ci, likelihood_ratios,
+    )
+
+    meta, cases = evaluation(name)
+    df, y = patient_cases(meta, cases) if level == "patient" else _image_level(meta, cases)
+    s = df["score"].to_numpy(float)
+    boot = dict(n_boot=n_boot, seed=0, stratified=True, direction="<")
+    rows = []
+
+    def add(stat, value, low, high, how):
+        rows.append({"statistic": stat, "value": value, "95% CI low": low, "95% CI high": high, "method": how})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = delong_ci(y, s)
+        add("AUC", d["auc"], d["ci_low"], d["ci_high"], "DeLong")
+        b = ci_auc_bootstrap(y, s, **boot)
+        add("AUC", b["estimate"], b["ci_low"], b["ci_high"], f"stratified bootstrap ({n_boot})")
+        if specificity < 1:
+            for correct, label in ((False, "partial AUC"), (True, "partial AUC (McClish)")):
+                p = ci_auc_bootstrap(y, s, partial=(specificity, 1.0), correct=correct, **boot)
+                add(f"{label}, specificity {specificity:g}–1", p["estimate"], p["ci_low"], p["ci_high"],
+                    f"stratified bootstrap ({n_boot})")
+        c = ci_se(y, s, [specificity], **boot)
+        low, _, high = c["sensitivity"][0]
+        add(f"sensitivity at specificity {specificity:g}", c["estimate"]["sensitivity"][0], low, high,
+            f"interpolated (pROC ci.se), bootstrap ({n_boot})")
+        if ((s >= 0) & (s <= 1)).all():
+            cal = calibration_slope_intercept(y, s)
+            add("calibration slope", cal["slope"], *cal["slope_ci"], "logistic recalibration (Wald)")
+            add("calibration intercept", cal["intercept"], *cal["intercept_ci"], "calibration-in-the-large (Wald)")
+        k = binary_metrics(y, s, threshold=threshold)["counts"]
+        lr = likelihood_ratios(k["tp"], k["fp"], k["fn"], k["tn"])
+        for key, label in (("lr_positive", "LR+"), ("lr_negative", "LR−"), ("dor", "diagnostic odds ratio")):
+            add(f"{label} at threshold {threshold:g}", lr[key]["value"], lr[key]["ci_low"], lr[key]["ci_high"],
+                "log method")
+    return pd.DataFrame(rows)
+
+
+def roc_statistics_table(name: str, level: str, specificity: float, threshold: float) -> None:
+    """The table of :func:`roc_statistics`, NaN shown as a dash (undefined: e.g. a zero cell)."""
+    st.markdown("**ROC statistics** (pROC conventions; CIs at 95 %)")
+    table = roc_statistics(name, level, float(specificity), float(threshold))
+    shown = table.copy()
+    for col in ("value", "95% CI low", "95% CI high"):
+        shown[col] = [("—" if not np.isfinite(v) else f"{v:.3f}") for v in table[col]]
+    st.dataframe(shown, hide_index=True, width="stretch", key="roc_statistics")
+
+
+def binary_details(name: str, level: str, threshold: float, specificity: float = 0.9) -> None:
     """Threshold metrics with CIs, confusion matrix, calibration and decision curves of one evaluation."""
     from core.comparison import patient_cases
     from core.evaluation import binary_metrics, calibration_summary, decision_curve
@@ -67,6 +126,7 @@ def binary_details(name: str, level: str, threshold: float) -> None:
               "treat all": {"thresholds": dec["thresholds"], "net_benefit": dec["treat_all"]},
               "treat none": {"thresholds": dec["thresholds"], "net_benefit": np.zeros_like(dec["thresholds"])}}
     c2.plotly_chart(charts.decision_figure(curves), width="stretch")
+    roc_statistics_table(name, level, specificity, threshold)
     subgroup_table(df, y, threshold)
 
 
@@ -217,6 +277,45 @@ def _pm(metrics: dict, key: str) -> str:
     return f"{value:.3f}" + (f" ± {sd:.3f}" if isinstance(sd, (int, float)) and np.isfinite(sd) and sd else "")
 
 
+def coco_summary(metrics: dict) -> dict:
+    """COCO-protocol mask / box mAP@0.5 of a run: its stored means, else the mean of its per-structure COCO APs;
+    None where the run predates the COCO protocol (no such column)."""
+    rows = pd.DataFrame(metrics.get("per_structure") or [])
+    out = {}
+    for kind in ("mask", "box"):
+        value = metrics.get(f"coco_{kind}_map50")
+        col = f"coco_{kind}_ap50"
+        if value is None and col in rows:
+            vals = pd.to_numeric(rows[col], errors="coerce")
+            value = float(vals.mean()) if vals.notna().any() else None
+        out[kind] = value
+    return out
+
+
+def coco_section(metrics: dict) -> None:
+    """Paper (VOC all-point, best-truth match) and COCO (101-point, unmatched-truth match) mAP side by side."""
+    coco = coco_summary(metrics)
+    st.markdown("**mAP@0.5 by protocol**")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Paper mask mAP@0.5", _pm(metrics, "mask_map50"))
+    c2.metric("COCO mask mAP@0.5", "—" if coco["mask"] is None else f"{coco['mask']:.3f}")
+    c3.metric("Paper box mAP@0.5", _pm(metrics, "box_map50"))
+    c4.metric("COCO box mAP@0.5", "—" if coco["box"] is None else f"{coco['box']:.3f}")
+    rows = pd.DataFrame(metrics.get("per_structure") or [])
+    if {"coco_mask_ap50", "coco_box_ap50"} <= set(rows.columns):
+        table = rows[["structure", "mask_ap50", "coco_mask_ap50", "box_ap50", "coco_box_ap50"]].copy()
+        table["structure"] = table["structure"].astype(str).str.replace("_", " ")
+        table = table.rename(columns={"structure": "Structure", "mask_ap50": "Mask AP (paper)",
+                                      "coco_mask_ap50": "Mask AP (COCO)", "box_ap50": "Box AP (paper)",
+                                      "coco_box_ap50": "Box AP (COCO)"})
+        st.dataframe(table.round(3), hide_index=True, width="stretch", key="coco_table")
+    st.caption("Paper protocol: VOC all-point AP; a detection whose best-overlapping structure is already taken is "
+               "a false positive. COCO protocol (pycocotools COCOeval, AP at IoU 0.5): the detection takes the "
+               "best *unmatched* structure and precision is read at 101 recall points."
+               + ("" if coco["mask"] is not None else " This run was evaluated before the COCO protocol existed: "
+                  "re-train or re-evaluate it to fill the COCO column."))
+
+
 def instance_section() -> None:
     """First-trimester structures: the per-structure table of a chosen model or run, in the paper's layout."""
     st.subheader("First-trimester structures (instance segmentation)")
@@ -234,6 +333,7 @@ def instance_section() -> None:
     c4.metric("FPS", _pm(metrics, "fps"))
     table = per_structure_frame(metrics)
     st.dataframe(table, hide_index=True, width="stretch")
+    coco_section(metrics)
     runs = metrics.get("n_runs")
     st.caption("Per structure, the highest-confidence detection (confidence ≥ 0.3) of each test image: TP when "
                "it overlaps the true structure with IoU ≥ 0.5; AP at IoU 0.5"

@@ -48,8 +48,11 @@ with curves_tab:
         c2.plotly_chart(charts.pr_figure(pr), width="stretch")
         st.dataframe(rows, hide_index=True, width="stretch")
         detail = st.selectbox("Details of", binary, key="eval_detail")
-        threshold = st.slider("Threshold", 0.0, 1.0, 0.5, 0.01, key="eval_threshold")
-        view.binary_details(detail, level, threshold)
+        c1, c2 = st.columns(2)
+        threshold = c1.slider("Threshold", 0.0, 1.0, 0.5, 0.01, key="eval_threshold")
+        specificity = c2.slider("Specificity for the sensitivity read-out and the partial AUC", 0.5, 0.99, 0.9,
+                                0.01, key="eval_specificity")
+        view.binary_details(detail, level, threshold, specificity)
     for name in multiclass:
         st.subheader(f"{name} ({tasks_of.get(name)}, multi-class)")
         view.multiclass_details(name)

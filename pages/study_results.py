@@ -60,6 +60,8 @@ else:
     st.write("Agreement needs at least two readers who read the same cases.")
 st.subheader("MRMC analysis of AUC (Obuchowski–Rockette, Hillis df, jackknife covariances)")
 st.dataframe(admin.mrmc_table(res["mrmc"]), hide_index=True)
+from dashboard import mrmc_view  # noqa: E402  (issue 21: fixed- and random-reader MRMC side by side)
+mrmc_view.render(res["mrmc"])
 st.download_button("Download every answer (CSV)", org.export_csv(sid, record=False),
                    file_name=f"{study['name']}-answers.csv", mime="text/csv", key="export_csv",
                    on_click=audit.record, args=(account.username, "export.study_answers", f"study:{sid}"))
