@@ -174,12 +174,16 @@ def send_panel(analysis, retrieved, *, study: str, decision: str | None, key: st
         return
     where = "the de-identified copy of the study" if config.sr_target == "deidentified" else "the original study"
     st.markdown("**PACS**")
+    with_seg = st.checkbox("Also send the segmentation (DICOM SEG)", key=f"{key}_seg",
+                           disabled=not any(r.mask is not None for r in analysis.images))
     if st.button("Send results to PACS (DICOM SR)", key=key,
                  help=f"Stores a TID 1500 measurement report in {where}: biometry, the model's probability and "
                       f"decision, your decision and whether it overrides the model. Your note is not sent."):
         try:
-            sent = send_results(analysis, retrieved, config, task=get_task(study), clinician_decision=decision)
-            st.session_state[f"{key}_sent"] = (f"Structured report stored in {where} "
+            sent = send_results(analysis, retrieved, config, task=get_task(study), clinician_decision=decision,
+                                include_segmentation=with_seg, observer=_actor())
+            segs = f" and {len(sent['seg_sop_uids'])} segmentation(s)" if sent["seg_sop_uids"] else ""
+            st.session_state[f"{key}_sent"] = (f"Structured report{segs} stored in {where} "
                                               f"(SR instance {sent['sop_uid']}).")
             _audit("pacs_send_sr", target=retrieved.key, detail={"target": sent["target"]})
         except InputError as err:

@@ -47,7 +47,8 @@ def test_sr_round_trip(orthanc, home, target):
     retrieved = retrieve_study(studies[0].study_uid, config)
     analysis = _analysis(retrieved)
     other = next(c for c in analysis.class_names if c != analysis.predicted_class)
-    sent = send_results(analysis, retrieved, config, task=get_task("miscarriage"), clinician_decision=other)
+    sent = send_results(analysis, retrieved, config, task=get_task("miscarriage"), clinician_decision=other,
+                        observer="dr_reader")
 
     client = connect(config)
     found = client.search_for_instances(study_instance_uid=sent["study_uid"], search_filters={"Modality": "SR"})
@@ -70,10 +71,12 @@ def test_sr_round_trip(orthanc, home, target):
         assert ds.PatientID != "FAKE-0001" and "DOE" not in str(ds.get("PatientName", ""))
         assert sources == [ref.sop_uid for ref in retrieved.instances]
         assert sent["n_objects"] == 3                         # the de-identified images travel with the SR
+        assert b"dr_reader" not in ds.to_json().encode()      # no staff name in the de-identified copy
     else:
         assert sent["study_uid"] == studies[0].study_uid and ds.PatientID == "FAKE-0001"
         assert sources == [retrieved.original[ref.sop_uid][2] for ref in retrieved.instances]
         assert sent["n_objects"] == 1
+        assert "dr_reader" in ds.to_json()
 
 
 def test_sr_refuses_images_not_from_the_study(orthanc, home):
@@ -108,3 +111,31 @@ def test_reader_study_cases_from_a_pacs_query(orthanc, home):
             assert b"FAKE-000" not in data and b"DOE^JANE" not in data
     with pytest.raises(InputError, match="has a label"):
         cases_from_pacs(config, patient_id="FAKE-0001", truth={"ACC999": "x"})
+
+
+@pytest.mark.parametrize("target", ["deidentified", "original"])
+def test_segmentation_as_dicom_seg(orthanc, home, target):
+    import numpy as np
+
+    from core.pacs import PacsConfig, retrieve_study, search_studies
+    from core.pacs.sr import send_results
+    from core.pacs.transport import connect
+    from core.tasks import get_task
+
+    config = PacsConfig(url=orthanc.url, username="sono", password="dash", sr_target=target)
+    studies, _ = search_studies(config, patient_id="FAKE-0002")
+    retrieved = retrieve_study(studies[0].study_uid, config)
+    analysis = _analysis(retrieved)
+    sent = send_results(analysis, retrieved, config, task=get_task("miscarriage"), include_segmentation=True)
+    assert len(sent["seg_sop_uids"]) == 2
+    client = connect(config)
+    found = client.search_for_instances(study_instance_uid=sent["study_uid"], search_filters={"Modality": "SEG"})
+    by_uid = {f["00080018"]["Value"][0]: f["0020000E"]["Value"][0] for f in found}
+    for result, uid in zip(analysis.images, sent["seg_sop_uids"]):
+        ds = client.retrieve_instance(sent["study_uid"], by_uid[uid], uid)
+        assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4" and ds.SegmentationType == "BINARY"
+        mask = ds.pixel_array.reshape(result.mask.shape).astype(bool)
+        assert np.array_equal(mask, result.mask)
+        source = ds.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
+        ref = retrieved.ref_for(result.name)
+        assert source == (ref.sop_uid if target == "deidentified" else retrieved.original[ref.sop_uid][2])

@@ -134,13 +134,14 @@ def _evidence(retrieved, target: str, client, config):
                                 "session) to write results into the original study")
             with pacs_errors(config, "read the original study's metadata", client):
                 meta = client.retrieve_instance_metadata(*orig)
-                out[ref.sop_uid] = Dataset.from_json(meta)
+                # bulk data (the pixels) stays in the PACS: the header is all a reference needs
+                out[ref.sop_uid] = Dataset.from_json(meta, bulk_data_uri_handler=lambda *args: None)
     return out
 
 
 def build_report(analysis, retrieved, *, task=None, clinician_decision: str | None = None,
                  target: str = "deidentified", client=None, config: PacsConfig | None = None,
-                 observer: str | None = None):
+                 observer: str | None = None, evidence: dict | None = None):
     """The Comprehensive SR (pydicom Dataset) of one analysis of a retrieved study.
 
     ``clinician_decision``: the class the clinician chose (None = agrees with the model).
@@ -152,7 +153,7 @@ def build_report(analysis, retrieved, *, task=None, clinician_decision: str | No
     if target == "original" and client is None:
         config = require_config(config)
         client = connect(config)
-    evidence = _evidence(retrieved, target, client, config)
+    evidence = evidence if evidence is not None else _evidence(retrieved, target, client, config)
     refs = {}
     for r in analysis.images:
         ref = retrieved.ref_for(r.name)
@@ -172,7 +173,8 @@ def build_report(analysis, retrieved, *, task=None, clinician_decision: str | No
     if observer:
         person = hd.sr.ObserverContext(
             observer_type=c.DCM.Person,
-            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=str(observer)[:64]))
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+                name=str(observer)[:63] + ("" if "^" in str(observer) else "^")))   # a user name: one component
     context = hd.sr.ObservationContext(observer_person_context=person, observer_device_context=device)
     groups = [_image_group(hd, r, refs[id(r)], evidence, task, algorithm, k)
               for k, r in enumerate(analysis.images, start=1)]
@@ -260,20 +262,34 @@ def _patient_group(hd, analysis, refs, evidence, clinician_decision, algorithm):
 
 def send_results(analysis, retrieved, config: PacsConfig | None = None, *, task=None,
                  clinician_decision: str | None = None, include_images: bool | None = None,
-                 client=None, observer: str | None = None) -> dict:
+                 include_segmentation: bool = False, client=None, observer: str | None = None) -> dict:
     """Build the SR for the configured target and store it with STOW-RS; returns its UIDs (no identifiers).
 
     ``include_images`` (default: yes for the de-identified target) also stores the de-identified source images,
-    so the de-identified study in the PACS is complete.
+    so the de-identified study in the PACS is complete. ``include_segmentation`` adds one DICOM SEG per
+    segmented single-frame image (core.pacs.seg).
     """
     import pydicom
+
+    from core.io.dicom import quiet
 
     config = require_config(config)
     client = client or connect(config)
     target = config.sr_target
+    evidence = _evidence(retrieved, target, client, config)
+    # A person's name is an identifier too (Annex E removes operators' names): only the original study gets it.
     sr = build_report(analysis, retrieved, task=task, clinician_decision=clinician_decision, target=target,
-                      client=client, config=config, observer=observer)
-    datasets = [sr]
+                      client=client, config=config, observer=observer if target == "original" else None,
+                      evidence=evidence)
+    segs = []
+    if include_segmentation:
+        from core.pacs.seg import build_segmentations
+
+        if target == "deidentified":   # SEG needs the source's pixel module: the stored de-identified files
+            with quiet():
+                evidence = {ref.sop_uid: pydicom.dcmread(ref.path) for ref in retrieved.instances}
+        segs = build_segmentations(analysis, retrieved, evidence, task=task)
+    datasets = [sr] + segs
     if include_images if include_images is not None else target == "deidentified":
         datasets = [pydicom.dcmread(ref.path) for ref in retrieved.instances] + datasets
     with pacs_errors(config, "send the results (STOW-RS)", client):
@@ -282,7 +298,8 @@ def send_results(analysis, retrieved, config: PacsConfig | None = None, *, task=
     if failed:
         raise PacsError(f"send the results (STOW-RS): the PACS refused {len(failed)} of {len(datasets)} object(s)")
     return {"target": target, "study_uid": str(sr.StudyInstanceUID), "series_uid": str(sr.SeriesInstanceUID),
-            "sop_uid": str(sr.SOPInstanceUID), "n_objects": len(datasets)}
+            "sop_uid": str(sr.SOPInstanceUID), "n_objects": len(datasets),
+            "seg_sop_uids": [str(s.SOPInstanceUID) for s in segs]}
 
 
 def read_report(ds) -> dict:

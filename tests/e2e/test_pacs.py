@@ -114,11 +114,14 @@ def test_pacs_round_trip_sr_and_pdf(dashboard, pacs, browser, tmp_path):
     other = "miscarriage" if decided == "live birth" else "live birth"
     page.get_by_role("radiogroup", name="Clinician decision").get_by_text(other, exact=True).click()
     _settle(page)
+    page.get_by_text("Also send the segmentation (DICOM SEG)").click()
+    _settle(page)
     send.first.click()
     _settle(page)
-    expect(main).to_contain_text("Structured report stored in the de-identified copy of the study", timeout=60_000)
+    expect(main).to_contain_text("Structured report and 2 segmentation(s) stored in the de-identified copy of the "
+                                 "study", timeout=60_000)
     sop = re.search(r"SR instance ([0-9.]+)\)", " ".join(main.inner_text().split())).group(1)
-    _shot(page, "pacs-sent-1440.png", page.get_by_text("Structured report stored"))
+    _shot(page, "pacs-sent-1440.png", page.get_by_text("Structured report and"))
 
     # Orthanc has it: QIDO finds the SR, highdicom reads the page's figures back.
     client = connect(PacsConfig(url=pacs.url, username="sono", password="dash"))
