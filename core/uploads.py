@@ -303,6 +303,9 @@ def _check_manifest_paths(manifest: Path, root: Path, gate_limits) -> None:
             if not value:
                 continue
             rel = value.replace("\\", "/")
+            if rel.startswith("~"):  # the manifest loader expands ~ and ~user to a home folder
+                raise UploadError(f"manifest.csv row {line}, column {col}: {_one_line(value)} starts with '~' "
+                                  f"(a home folder); paths must be relative to the manifest")
             target = Path(os.path.normpath(base / rel))
             if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":") or not target.is_relative_to(root):
                 raise UploadError(f"manifest.csv row {line}, column {col}: {_one_line(value)} points outside the zip")
