@@ -86,7 +86,7 @@ def test_bench_real_cli_end_to_end(tmp_path, monkeypatch, capsys):
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(res) >= {"dice", "hd95_mm", "hc_abs_err_mm", "train_s", "n_test"}
     assert res["n_test"] == 4                                # 8 patients: 20 % -> 2 patients, 4 images
-    assert 0.0 <= res["dice"] <= 1.0 and res["train_s"] > 0 and res["epochs_run"] == 1
+    assert 0.0 <= res["dice"] <= 1.0 and res["train_s"] > 0 and res["epochs_run"] == 1 and res["train_cpu_s"] > 0
     assert res["postprocess"] == "fill"                       # the generic segmentation task's step
     meta = json.loads((out / "bundle" / "model.json").read_text())
     assert meta["resize_mode"] == "letterbox" and meta["postprocess"] == "fill"
@@ -109,3 +109,15 @@ def test_bad_input_exit_2(tmp_path, capsys):
 def test_load_bench_run_rejects_foreign_folder(tmp_path):
     with pytest.raises(InputError):
         load_bench_run(tmp_path)
+
+
+def test_budget_stops_training_mid_epoch(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SONODASH_HOME", str(tmp_path / "home"))
+    manifest = _write_set(tmp_path)
+    # 0.03 s of budget: spent while the pictures load, so the first epoch ends after one batch and no second
+    # epoch starts although five were allowed.
+    rc = main(["bench-real", "--manifest", str(manifest), "--epochs", "5", "--input-size", "32", "--batch-size",
+               "2", "--budget-min", "0.0005", "--out", str(tmp_path / "run"), "--json", "--quiet"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["epochs_run"] == 1 and res["n_test"] == 4

@@ -132,7 +132,8 @@ def summarize(cases: pd.DataFrame) -> dict:
     out = {"dice": float(cases["dice"].mean()) if len(cases) else None,
            "dice_sd": float(cases["dice"].std(ddof=1)) if len(cases) > 1 else None,
            "hd95_mm": None, "hc_abs_err_mm": None, "n_test": int(len(cases))}
-    hd = pd.to_numeric(cases.get("hd95_mm"), errors="coerce").dropna() if len(cases) else pd.Series([], float)
+    hd = pd.to_numeric(cases["hd95_mm"], errors="coerce").dropna() if "hd95_mm" in cases.columns \
+        else pd.Series([], dtype=float)
     if len(hd):
         out["hd95_mm"] = float(hd.mean())
         out["hd95_mm_median"] = float(hd.median())
@@ -179,19 +180,22 @@ def run_bench(manifest, *, task: str = "segmentation", budget_min: float | None 
     man.df["split"] = assign_split(man.df, seed=seed).to_numpy()
     if out is None:
         out = sonodash_home() / "runs" / f"bench-real-{t.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    started = time.time()
+    started, cpu0 = time.time(), time.process_time()
     deadline = started + budget_min * 60.0 if budget_min is not None else None
     n_epochs = epochs or (10_000 if deadline is not None else None)
     result = train(t, man, arch=arch, cv="holdout", epochs=n_epochs, out=out, progress=progress, seed=seed,
                    input_size=input_size, batch_size=batch_size, deadline=deadline)
-    train_s = time.time() - started
+    train_s, train_cpu_s = time.time() - started, time.process_time() - cpu0
     test = man.df[man.df["split"] == "test"]
     test.attrs["root"] = str(man.root)
     t0 = time.time()
     cases = evaluate_cases(result["bundle"], test, postprocess=postprocess, progress=progress)
     run_dir = Path(result["run_dir"])
     fold = json.loads((run_dir / "folds" / "0" / "result.json").read_text())
-    summary = {**summarize(cases), "train_s": train_s, "eval_s": time.time() - t0,
+    # train_cpu_s: CPU seconds this process got while training (all threads). On a shared machine it tells how
+    # much of the wall-clock budget was computing; the load average says how many others wanted the cores.
+    summary = {**summarize(cases), "train_s": train_s, "train_cpu_s": train_cpu_s,
+               "load_avg_1min": _load_average(), "eval_s": time.time() - t0,
                "run_dir": str(run_dir), "bundle": result["bundle"], "budget_min": budget_min,
                "epochs_run": fold.get("epochs_run"), "best_epoch": fold.get("best_epoch"),
                "n_train": fold.get("n_train"), "n_val": fold.get("n_val"),
@@ -202,6 +206,15 @@ def run_bench(manifest, *, task: str = "segmentation", budget_min: float | None 
     cases.to_csv(run_dir / CASES_FILE, index=False)
     (run_dir / SUMMARY_FILE).write_text(json.dumps(_plain(summary), indent=1), encoding="utf-8")
     return summary
+
+
+def _load_average() -> float | None:
+    import os
+
+    try:
+        return float(os.getloadavg()[0])
+    except (OSError, AttributeError):
+        return None
 
 
 def _plain(value):

@@ -126,6 +126,11 @@ class Trainer:
             n += k
             self.emit({"event": "batch", "fold": self.fold, "epoch": epoch, "step": step, "steps": steps,
                        "loss": float(loss.detach())})
+            if self.config.deadline is not None and time.time() >= self.config.deadline:
+                # Budget spent mid-epoch (one epoch can outlast a short budget on a busy CPU): end the epoch
+                # here; it is validated as usual and the next epoch's deadline check stops the fit.
+                # Single-process only (bench-real): ranks could disagree on the clock.
+                break
         return total / max(n, 1)
 
     def fit(self, train_loader, val_loader, *, checkpoint_path=None) -> dict:
@@ -147,12 +152,12 @@ class Trainer:
             state = {k: ck[k] for k in state}
         self.emit({"event": "fold_start", "fold": self.fold, "n_folds": self.n_folds, "epochs": cfg.epochs,
                    "start_epoch": state["epoch"]})
-        last_epoch_s = 0.0
+        last_epoch_s, first_epoch = 0.0, state["epoch"]
         for epoch in range(state["epoch"], cfg.epochs):
             if state["bad_epochs"] >= cfg.patience:
                 break
             started = time.time()
-            if cfg.deadline is not None and epoch > state["epoch"] and started + last_epoch_s > cfg.deadline:
+            if cfg.deadline is not None and epoch > first_epoch and started + last_epoch_s > cfg.deadline:
                 self.emit({"event": "budget_stop", "fold": self.fold, "epoch": epoch})
                 break
             for loader in (train_loader,):
