@@ -69,7 +69,9 @@ def _register(result: dict, spec: JobSpec, job_id: str) -> dict:
         name = f"run-{spec.task}-{spec.arch}-{job_id}"
         store.save_evaluation(name, task=spec.task, cases=table, bundle_path=bundle,
                               meta={"class_names": meta["class_names"], "positive_label": meta.get("positive_label"),
-                                    "cv": spec.cv, "source": "dashboard training"})
+                                    "cv": spec.cv, "source": "dashboard training",
+                                    # "image" when a patient's images carry different labels (DESIGN.md 6)
+                                    "label_level": (meta.get("metrics") or {}).get("level")})
         registered["evaluation"] = name
     return registered
 

@@ -178,8 +178,9 @@ def bundle_zip(bundle_id: int) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                zf.write(path, Path(folder.name) / path.relative_to(folder))
+            if path.is_file() and not path.is_symlink():   # weights barely compress: stored, JSON deflated
+                zf.write(path, Path(folder.name) / path.relative_to(folder),
+                         compress_type=zipfile.ZIP_STORED if path.suffix == ".safetensors" else zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 
 

@@ -91,7 +91,8 @@ def limitations(meta: dict, entry: dict) -> list[str]:
                    f"labels; patient-level results cover only the patients whose labels agree.")
     recipe = _recipe(meta)
     if recipe.get("input_size") and meta.get("input_size") and int(meta["input_size"]) < 224:
-        out.append(f"Input {meta['input_size']} px (reduced for CPU training); the papers use 224-256 px.")
+        out.append(f"Input {meta['input_size']} px, below the papers' 224-256 px (a CPU-sized run): fine detail "
+                   f"is lost.")
     out.append("Not validated prospectively, on other machines, sites or populations.")
     return out
 
