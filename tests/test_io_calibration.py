@@ -116,3 +116,35 @@ def test_inspect_json_lists_the_regions(tmp_path):
     assert row["pixel_spacing_mm"] is None
     assert [(r["sy_mm"], r["sx_mm"]) for r in row["calibration"]] == [(0.1, 0.1), (pytest.approx(0.3),
                                                                        pytest.approx(0.2)), (None, None)]
+
+
+def _sac_dicom(centre_x: int) -> bytes:
+    """200x120 screen: speckle tissue with a dark sac centred at ``centre_x``; the two regions of
+    :func:`two_region_dicom` (the boundary at x = 100)."""
+    import pydicom
+    from io import BytesIO
+
+    rng = np.random.default_rng(1)
+    pixels = np.clip(rng.normal(140, 25, (H, W)), 0, 255).astype(np.uint8)
+    pixels[80:] = 0
+    cv2.circle(pixels, (centre_x, 40), 18, 10, -1)
+    ds = pydicom.dcmread(BytesIO(two_region_dicom()))
+    ds.set_pixel_data(pixels, "MONOCHROME2", 8, generate_instance_uid=False)
+    return write_dataset(ds)
+
+
+@pytest.mark.parametrize("centre_x,inside", [(150, True), (100, False)])
+def test_segment_command_takes_mm_from_the_region_holding_the_structure(tmp_path, centre_x, inside):
+    path = tmp_path / "sac.dcm"
+    path.write_bytes(_sac_dicom(centre_x))
+    proc = subprocess.run([sys.executable, "-m", "core", "segment", "--model", "levelset", "--image", str(path),
+                           "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    assert row["area_px"] > 500
+    if inside:   # right region: 0.3 mm per row, 0.2 mm per column
+        assert row["area_mm2"] == pytest.approx(row["area_px"] * 0.06)
+        assert row["pixel_spacing_mm"] == pytest.approx([0.3, 0.2])
+    else:        # straddles the 0.1 mm and the 0.2 x 0.3 mm regions: no single scale
+        assert row["area_mm2"] is None and row["circumference_mm"] is None
+        assert any("not inside one calibrated ultrasound region" in w for w in row["warnings"])

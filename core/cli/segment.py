@@ -85,7 +85,17 @@ def run(args) -> int:
     if mask.shape != image.shape[:2]:
         raise RuntimeError(f"the model returned a {mask.shape} mask for a {image.shape[:2]} image")
     spacing = args.spacing_mm if args.spacing_mm is not None else loaded.pixel_spacing_mm
+    outside = False
+    if args.spacing_mm is None and loaded.metadata.get("calibration_regions") and mask.any():
+        from core.io.calibration import spacing_for_mask  # the ultrasound region holding the structure decides
+
+        pair = spacing_for_mask(loaded, mask)
+        outside = pair is None
+        spacing = None if pair is None else (pair[0] if math.isclose(pair[0], pair[1]) else tuple(pair))
     out = report(mask, truth=truth, spacing_mm=spacing)
+    if outside:
+        out.setdefault("warnings", []).append("the structure is not inside one calibrated ultrasound region, "
+                                              "so it has no mm values")
     if args.out:
         _write_png(args.out, mask.astype(np.uint8) * 255, "--out")
     if args.overlay:
