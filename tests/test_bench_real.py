@@ -121,3 +121,39 @@ def test_budget_stops_training_mid_epoch(tmp_path, monkeypatch, capsys):
     assert rc == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["epochs_run"] == 1 and res["n_test"] == 4
+
+
+def _page():
+    from dashboard import bland_altman_view
+
+    bland_altman_view.section()
+
+
+def test_evaluations_tab_shows_recomputed_figures(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SONODASH_HOME", str(tmp_path))
+    run = tmp_path / "runs" / "bench-real-x"
+    run.mkdir(parents=True)
+    # The stored summary claims Dice 0.99; the page must show what the rows say (0.85), never the summary.
+    (run / "bench_real.json").write_text(json.dumps({"dice": 0.99, "train_s": 600.0, "n_test": 2,
+                                                     "postprocess": "ellipse", "budget_min": 20}))
+    pd.DataFrame({"case": ["a.png", "b.png"], "patient_id": ["p1", "p2"], "dice": [0.9, 0.8],
+                  "hd95_mm": [1.0, 3.0], "hc_pred_mm": [101.0, 98.0], "hc_ref_mm": [100.0, 100.0],
+                  "hc_ref_mask_mm": [101.0, 101.0]}).to_csv(run / "bench_real_cases.csv", index=False)
+    at = AppTest.from_function(_page, default_timeout=60).run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Dice (mean)"] == "0.850"
+    assert shown["HD95"] == "2.00 mm"
+    assert shown["HC |error|"] == "1.50 mm ± 0.71"
+    assert shown["Training"] == "10.0 min"
+    assert any("+1.00 mm" in w.value for w in at.warning)          # reference masks vs reference HC
+
+
+def test_evaluations_tab_without_runs_says_how_to_make_one(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SONODASH_HOME", str(tmp_path))
+    at = AppTest.from_function(_page, default_timeout=60).run()
+    assert not at.exception and "bench-real" in at.info[0].value

@@ -58,3 +58,31 @@ def test_shipped_preterm_demo_is_flagged():
              metrics=meta.get("metrics"))
     assert {x.status for x in f} >= {"inverted", "collapsed"}
     assert next(x for x in f if x.metric == "auc").value < 0.1
+
+
+def _note():
+    from dashboard import bland_altman_view
+
+    bland_altman_view.quality_note("weak-preterm")
+    bland_altman_view.quality_note("good-preterm")
+
+
+def test_evaluations_page_hook_warns_only_for_the_weak_model(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core import store
+
+    monkeypatch.setenv("SONODASH_HOME", str(tmp_path))
+    monkeypatch.delenv("SONODASH_DB_URL", raising=False)
+    meta = {"class_names": ["term", "preterm"], "positive_label": "preterm"}
+    weak = _binary(20, good=False, spread=0.15)
+    weak["case_id"] = weak["patient_id"] + ".png"
+    good = _binary(80, good=True)
+    good["case_id"] = good["patient_id"] + ".png"
+    store.save_evaluation("weak-preterm", task="preterm", cases=weak, meta=meta)
+    store.save_evaluation("good-preterm", task="preterm", cases=good, meta=meta)
+    at = AppTest.from_function(_note, default_timeout=60).run()
+    assert not at.exception
+    assert len(at.warning) == 1
+    text = at.warning[0].value
+    assert text.startswith("weak-preterm: Weak model:") and "below chance" in text and "collapsed" in text
