@@ -31,12 +31,15 @@ def _f(value, digits: int = 3, unit: str = "") -> str:
     return "—" if value is None else f"{value:.{digits}f}{unit}"
 
 
-def summary_rows(analysis, *, task=None, decision: str | None = None) -> list[tuple[str, str]]:
+def summary_rows(analysis, *, task=None, decision: str | None = None,
+                 model_name: str | None = None) -> list[tuple[str, str]]:
     """The model's answer and the clinician's, formatted as on the Analyze page."""
     model = analysis.model or {}
     withheld = bool(getattr(analysis, "decision_withheld", False))
-    rows = [("Study", _label(getattr(task, "name", None) or analysis.task or "—")),
-            ("Model", str(model.get("name") or model.get("architecture") or "no classifier"))]
+    name = model.get("name") or (model_name or None)
+    arch = model.get("architecture")
+    shown = f"{name} ({arch})" if name and arch else (name or arch or "no classifier")
+    rows = [("Study", _label(getattr(task, "name", None) or analysis.task or "—")), ("Model", str(shown))]
     if analysis.probability is not None:
         label = f"P({_label(analysis.positive_label)})" if analysis.positive_label else "P(decided class)"
         unc = analysis.uncertainty or {}
@@ -234,7 +237,7 @@ def case_report_pdf(analysis, *, task=None, decision: str | None = None, note: s
     doc.text(DISCLAIMER, size=9)
     doc.pdf.set_text_color(0, 0, 0)
     doc.heading("Result")
-    doc.pairs(summary_rows(analysis, task=task, decision=decision))
+    doc.pairs(summary_rows(analysis, task=task, decision=decision, model_name=(model_meta or {}).get("name")))
     if analysis.probabilities and len(analysis.probabilities) > 2:
         doc.heading("Per class")
         doc.grid(["class", "probability"], [[_label(k), f"{v:.3f}"] for k, v in

@@ -135,17 +135,23 @@ def after_review(analysis, *, study: str, clinical: dict | None = None, key: str
 
 
 def _model_meta(analysis) -> dict | None:
-    name = (analysis.model or {}).get("name")
+    """The bundle's model.json (and its registered name) of the model that made this analysis, for the card."""
+    record = st.session_state.get("analysis_record") or {}
+    path = record.get("model") if record.get("analysis") is analysis else None
+    if not path:
+        return None
     try:
         from dashboard import resources
 
+        meta = dict(resources.predictor(path).meta)
         table = resources.bundles(analysis.task) if analysis.task else None
-        if table is not None and not table.empty and name in set(table["name"]):
-            path = table[table["name"] == name]["path"].iloc[0]
-            return {**resources.predictor(path).meta, "name": name}
+        if table is not None and not table.empty:
+            names = table[table["path"].astype(str) == str(path)]["name"]
+            if len(names):
+                meta["name"] = str(names.iloc[0])
+        return meta
     except Exception:  # noqa: BLE001 - the card is a summary; without the bundle the analysis's own summary is used
         return None
-    return None
 
 
 def pdf_button(analysis, *, study: str, decision: str | None, note: str, key: str) -> None:

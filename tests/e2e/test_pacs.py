@@ -160,6 +160,7 @@ def test_pacs_round_trip_sr_and_pdf(dashboard, pacs, browser, tmp_path):
     for name, area, circumference, diameter in rows:
         assert f"{name} {area} {circumference} {diameter}" in flat
     assert "Research software, not a medical device" in flat
+    assert "Model demo miscarriage (smallcnn)" in flat and "Held-out metrics auc" in flat    # the model card
     assert page.locator("[data-testid='stException']").count() == 0
     page.context.close()
 
