@@ -129,6 +129,11 @@ def test_deidentify_command_prints_the_warning(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "warning:" in proc.stderr and "BurnedInAnnotation stays YES" in proc.stderr
     assert pydicom.dcmread(tmp_path / "out.dcm").BurnedInAnnotation == "YES"
+    from core.audit import query
+
+    rows = query(action="dicom.deidentify")   # the export is one audit row, counts only
+    assert len(rows) == 1 and rows[0].detail["written"] == 1 and rows[0].detail["burned_in_warnings"] == 1
+    assert rows[0].detail["edition"] == "2026c" and "in.dcm" not in str(rows[0].detail)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -57,6 +57,7 @@ def run(args) -> int:
     else:
         raise InputError(f"{src}: not found")
     failed = [r for r in results if not r["ok"] and not r.get("skipped")]
+    _audit(results, failed, args.dates)
     for row in results:
         if args.json:
             print_json(row)
@@ -71,3 +72,14 @@ def run(args) -> int:
     if not any(r["ok"] for r in results) and not failed:
         raise InputError(f"{src}: no DICOM file found")
     return 2 if failed else 0
+
+
+def _audit(results: list, failed: list, dates: str) -> None:
+    """One audit row per run (an export of patient data): counts only, no names or paths."""
+    from core.audit import record
+    from core.io.annex_e import EDITION
+
+    written = sum(1 for r in results if r["ok"])
+    record(None, "dicom.deidentify", target="command line",
+           detail={"written": written, "refused": len(failed), "edition": EDITION, "dates": dates,
+                   "burned_in_warnings": sum(1 for r in results if r.get("warnings"))})
