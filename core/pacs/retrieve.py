@@ -185,7 +185,9 @@ def retrieve_study(study_uid: str, config: PacsConfig | None = None, *, client=N
         raise PacsError("StudyInstanceUID must be digits and dots (at most 64 characters)")
     gate_limits = gate_limits or GateLimits()
     client = client or connect(config)
-    session = client._session
+    session = getattr(client, "bounded_session", None)
+    if session is None:
+        raise PacsError("retrieval needs a client made by core.pacs.transport.connect (byte limits)")
     with pacs_errors(config, "study list", client):
         wanted, skipped = _list_instances(client, config, study_uid)
     tmp_base = sonodash_home() / "tmp"
@@ -235,6 +237,10 @@ def retrieve_study(study_uid: str, config: PacsConfig | None = None, *, client=N
         study = RetrievedStudy(key=key, folder=tmp, instances=refs, skipped=skipped)
         (tmp / "study.json").write_text(json.dumps(study.to_json(), indent=1))
         folder = _publish(tmp, key)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PacsError(f"cannot store the retrieved study under $SONODASH_HOME ({type(err).__name__}); "
+                        f"nothing was stored") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -110,6 +110,7 @@ def connect(config: PacsConfig):
     except ValueError:
         raise PacsError(f"SONODASH_DICOMWEB_URL {config.shown_url!r} is not a usable DICOMweb URL") from None
     client.set_http_retry_params(retry=False)
+    client.bounded_session = session     # retrieval sets per-instance byte budgets on it
     return client
 
 
