@@ -84,14 +84,21 @@ def review(*, study: str, items: list[ReviewImage], options: list, ai_decision: 
     note = c2.text_area("Note", key=f"{key}_note_{token}", max_chars=2000, height=80,
                         placeholder="No names, dates of birth or hospital numbers")
     b1, b2 = st.columns(2)
-    if b1.button("Save case", type="primary", key=f"{key}_save_{token}", disabled=decision is None,
-                 help=None if decision is not None else "Choose a decision first"):
+    # What would be saved; saving the same thing twice would only make a duplicate case.
+    content = repr((token, decision, note, case_key.strip(), [(i["corrected"], i["vertices"]) for i in
+                                                               corrections["images"]], corrections["calipers"]))
+    saved = st.session_state.get(f"{key}_saved")
+    same = bool(saved) and saved[0] == content
+    reason = "Choose a decision first" if decision is None else "Already saved; change something to save again" \
+        if same else None
+    if b1.button("Save case", type="primary", key=f"{key}_save_{token}", disabled=reason is not None, help=reason):
         _save(study=study, decision=decision, ai_decision=None if withheld else ai_decision, note=note,
               case_key=case_key, corrections=corrections, ai_output=ai_output, probability=probability,
-              bundle_name=bundle_name, rules=rules, key=key)
-    saved = st.session_state.get(f"{key}_saved")
-    if saved:
-        st.success(saved)
+              bundle_name=bundle_name, rules=rules, key=key, content=content, token=token)
+        if st.session_state.get(f"{key}_saved") is not saved:
+            st.rerun()                           # redraw: the button now says it is saved
+    if saved and saved[1] == token:
+        st.success(saved[2])
     if report is not None:
         try:
             html = report(decision, note, corrections)
@@ -102,7 +109,7 @@ def review(*, study: str, items: list[ReviewImage], options: list, ai_decision: 
 
 
 def _save(*, study, decision, ai_decision, note, case_key, corrections, ai_output, probability, bundle_name,
-          rules, key) -> None:
+          rules, key, content, token) -> None:
     from core import store
 
     try:
@@ -114,10 +121,10 @@ def _save(*, study, decision, ai_decision, note, case_key, corrections, ai_outpu
         st.error(f"Case not saved: {err}")
         return
     n_corr = sum(1 for i in corrections["images"] if i["corrected"])
-    st.session_state[f"{key}_saved"] = (
-        f"Case #{case_id} saved" + (f" with {n_corr} corrected contour(s)" if n_corr else "")
-        + (f" and {len(corrections['calipers'])} caliper(s)" if corrections["calipers"] else "")
-        + " — listed on the Cases page.")
+    message = (f"Case #{case_id} saved" + (f" with {n_corr} corrected contour(s)" if n_corr else "")
+               + (f" and {len(corrections['calipers'])} caliper(s)" if corrections["calipers"] else "")
+               + " — listed on the Cases page.")
+    st.session_state[f"{key}_saved"] = (content, token, message)
 
 
 def ai_output_of(analysis) -> dict:
