@@ -40,15 +40,15 @@ def test_evaluations_roc_statistics_match_core_and_follow_the_specificity_slider
     s = df["score"].to_numpy(float)
     rows = dict(zip(table["statistic"] + " | " + table["method"], zip(table["value"], table["95% CI low"],
                                                                       table["95% CI high"])))
-    boot = ci_auc_bootstrap(y, s, n_boot=2000, seed=0, direction="<")
-    assert rows["AUC | stratified bootstrap (2000)"] == (f"{boot['estimate']:.3f}", f"{boot['ci_low']:.3f}",
+    boot = ci_auc_bootstrap(y, s, n_boot=500, seed=0, direction="<")
+    assert rows["AUC | stratified bootstrap (500)"] == (f"{boot['estimate']:.3f}", f"{boot['ci_low']:.3f}",
                                                          f"{boot['ci_high']:.3f}")
-    se = ci_se(y, s, [0.9], n_boot=2000, seed=0, direction="<")
-    key = "sensitivity at specificity 0.9 | interpolated (pROC ci.se), bootstrap (2000)"
+    se = ci_se(y, s, [0.9], n_boot=500, seed=0, direction="<")
+    key = "sensitivity at specificity 0.9 | interpolated (pROC ci.se), bootstrap (500)"
     assert rows[key][0] == f"{se['estimate']['sensitivity'][0]:.3f}"
     assert rows[key][1] == f"{se['sensitivity'][0][0]:.3f}"
-    pauc = ci_auc_bootstrap(y, s, partial=(0.9, 1.0), n_boot=2000, seed=0, direction="<")
-    assert rows["partial AUC, specificity 0.9–1 | stratified bootstrap (2000)"][0] == f"{pauc['estimate']:.3f}"
+    pauc = ci_auc_bootstrap(y, s, partial=(0.9, 1.0), n_boot=500, seed=0, direction="<")
+    assert rows["partial AUC, specificity 0.9–1 | stratified bootstrap (500)"][0] == f"{pauc['estimate']:.3f}"
     cal = calibration_slope_intercept(y, s)
     assert rows["calibration slope | logistic recalibration (Wald)"][0] == f"{cal['slope']:.3f}"
     assert rows["calibration intercept | calibration-in-the-large (Wald)"][0] == f"{cal['intercept']:.3f}"
@@ -57,7 +57,7 @@ def test_evaluations_roc_statistics_match_core_and_follow_the_specificity_slider
     assert not at.exception
     after = _stats_table(at)
     assert not any("specificity 0.9" in v for v in after["statistic"])          # no stale row
-    se8 = ci_se(y, s, [0.8], n_boot=2000, seed=0, direction="<")
+    se8 = ci_se(y, s, [0.8], n_boot=500, seed=0, direction="<")
     row = after[after["statistic"] == "sensitivity at specificity 0.8"].iloc[0]
     assert row["value"] == f"{se8['estimate']['sensitivity'][0]:.3f}"
 
