@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import auth
-from dashboard.pages_registry import PAGES, may_open
+from dashboard.pages_registry import PAGES, all_specs, may_open
 
 st.set_page_config(page_title="SonoDash", page_icon=":material/monitor_heart:", layout="wide")
 
@@ -35,12 +35,22 @@ def _refusal(spec, account, blinded_by):
     return refuse
 
 
+def _sign_in_page(spec):
+    def sign_in():
+        auth.sign_in_form()
+
+    sign_in.__name__ = f"sign_in_{spec.url.replace('-', '_')}"
+    return sign_in
+
+
 account = auth.current_user()
 if auth.auth_mode() == "demo":
     auth.demo_banner()
 if account is None:
-    auth.sign_in_form()
     auth.sync_cookie(in_sidebar=False)      # clears a stale cookie after sign-out
+    # every URL answers with the sign-in form, so the page asked for opens right after signing in
+    st.navigation([st.Page(_sign_in_page(spec), title=spec.title, url_path=spec.url, default=spec.default,
+                           visibility="hidden") for spec in all_specs()], position="hidden").run()
     st.stop()
 auth.sync_cookie()
 

@@ -40,6 +40,7 @@ def _idle(page):
 
 
 def _sign_in(page, url, user, password):
+    page.set_default_timeout(WAIT)      # a shared CI machine can take a while to draw a page
     page.goto(url)
     page.get_by_label("User name").wait_for(timeout=WAIT)
     page.get_by_label("User name").fill(user)
