@@ -60,6 +60,15 @@ def codec_name(ts) -> tuple[str, str | None]:
     return max(hits)[1:] if hits else ("compressed", None)
 
 
+def is_compressed(ts) -> bool:
+    """True for a compressed transfer syntax; False for a native one, none, or a UID that is no transfer
+    syntax at all (pydicom then reports the data as undecodable)."""
+    try:
+        return ts is not None and bool(ts.is_compressed)
+    except (ValueError, AttributeError):
+        return False
+
+
 def decode_problem(ts) -> str | None:
     """Why pixel data in ``ts`` cannot be decoded here (a missing decoder named), or None when it can."""
     from pydicom.pixels import get_decoder
@@ -79,7 +88,7 @@ def decode_all(ds, name: str) -> np.ndarray:
     from core.io.errors import CorruptFileError, DeidentificationError
 
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if ts is not None and ts.is_compressed:
+    if is_compressed(ts):
         problem = decode_problem(ts)
         if problem:
             raise DeidentificationError(name, problem)

@@ -129,17 +129,33 @@ def _window(ds) -> tuple[float, float] | None:
     return center - width / 2.0, center + width / 2.0
 
 
-def _decode_frames(ds, indices: list[int], name: str) -> list[np.ndarray]:
+def _decode_frames(ds, indices: list[int], name: str, shrink=None) -> list[np.ndarray]:
+    """The chosen frames, native values; ``shrink`` (frame -> frame) is applied as each one is decoded, so a
+    long multi-frame object never holds more than one full-size frame at a time."""
     from pydicom.pixels import iter_pixels
 
+    from core.io.deid_pixels import decode_problem, is_compressed
+
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if is_compressed(ts):
+        problem = decode_problem(ts)
+        if problem:
+            raise CorruptFileError(name, problem)
     try:
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
-            return [np.array(f, copy=True) for f in iter_pixels(ds, indices=indices)]
+            frames = []
+            for f in iter_pixels(ds, indices=indices):
+                frame = np.array(f, copy=True)
+                frames.append(shrink(frame) if shrink is not None else frame)
+            return frames
+    except CorruptFileError:
+        raise
     except MemoryError:
         raise CorruptFileError(name, "not enough memory to decode the DICOM pixel data") from None
-    except Exception as err:  # noqa: BLE001 - truncated data, missing codec, inconsistent header
-        raise CorruptFileError(name, f"DICOM pixel data cannot be decoded ({_describe(err)})") from None
+    except Exception:  # noqa: BLE001 - truncated data, inconsistent header
+        raise CorruptFileError(name, "DICOM pixel data cannot be decoded: damaged, truncated or inconsistent "
+                                     "with the header") from None
 
 
 def to_uint8_rgb(ds, frames: list[np.ndarray]) -> np.ndarray:
@@ -195,13 +211,18 @@ def decode_dicom(data: bytes, name: str, limits: GateLimits, frame_step: int, *,
     width, height, n_frames = geometry(ds, name, limits)
     indices = list(range(0, n_frames, max(1, frame_step)))
     limits.check_total(name, len(indices), width, height)
-    frames = _decode_frames(ds, indices, name)
+    scale = [(1.0, 1.0)]
+
+    def shrink(frame: np.ndarray) -> np.ndarray:
+        if frame.shape[:2] != (height, width):
+            raise CorruptFileError(name, f"decoded size {frame.shape[1]}x{frame.shape[0]} differs from the header")
+        (small,), scale[0] = _shrink_raw(ds, [frame], limits.max_working_pixels)
+        return small
+
+    frames = _decode_frames(ds, indices, name, shrink)
     if not frames:
         raise CorruptFileError(name, "DICOM pixel data holds no frame")
-    if frames[0].shape[:2] != (height, width):
-        raise CorruptFileError(name, f"decoded size {frames[0].shape[1]}x{frames[0].shape[0]} differs from the "
-                                     f"header")
-    frames, scale = _shrink_raw(ds, frames, limits.max_working_pixels)
+    scale = scale[0]
     try:
         rgb = to_uint8_rgb(ds, frames)
     except Exception as err:  # noqa: BLE001 - e.g. a palette LUT that does not fit the data
