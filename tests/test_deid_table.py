@@ -225,6 +225,18 @@ def test_tiff_preamble_dicom_reads_as_dicom_through_the_gate():
     assert img.kind == "dicom" and (img.width, img.height) == (128, 128)
 
 
+@pytest.mark.parametrize("name", ["JPEG2000.dcm", "JPEGLSNearLossless_16.dcm", "SC_rgb_jpeg_dcmtk.dcm",
+                                  "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm"])
+def test_compressed_pixel_data_decodes_through_the_gate(name):
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    reference = pydicom.dcmread(path)
+    img = load_image(path)
+    assert img.kind == "dicom" and (img.height, img.width) == (reference.Rows, reference.Columns)
+    assert img.image.std() > 1  # real pixels, not a blank frame
+
+
 def test_folder_mode_never_overwrites(tmp_path):
     from pydicom.data import get_testdata_file
 
