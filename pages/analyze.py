@@ -19,7 +19,7 @@ bootstrap()
 st.title("Analyze a patient")
 disclaimer()
 
-study = st.selectbox("Study", view.study_options(), key="study", format_func=lambda s: s.replace("_", " "))
+study = st.selectbox("Study", view.study_options(), key="study")
 task = get_task(study)
 st.caption(task.title)
 if task.kind == "instance":     # first trimester: structures found, view, completeness
