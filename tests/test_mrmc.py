@@ -112,6 +112,31 @@ def test_fast_jackknife_equals_leave_one_out_recomputation(rng):
     np.testing.assert_allclose(aucs, _auc_matrix(truth, scores), atol=1e-15)
 
 
+@pytest.mark.parametrize("fom, kw", [("sensitivity", {"threshold": 4}), ("specificity", {"threshold": 3}),
+                                     ("partial_auc", {"limits": (0.8, 1.0)})])
+def test_other_figures_of_merit(fom, kw):
+    from core.reader_study.mrmc import jackknife_fom_covariance
+
+    truth, scores = _van_dyke()
+    res = or_hillis(truth, scores, fom=fom, **kw)
+    assert res["fom"] == fom
+    if fom == "sensitivity":       # reader 1, modality 1: ratings >= 4 among the 45 abnormal cases
+        assert res["auc"][0][0] == pytest.approx(np.mean(scores[0, 0][truth == 1] >= 4))
+    if fom == "specificity":
+        assert res["auc"][0][0] == pytest.approx(np.mean(scores[0, 0][truth == 0] < 3))
+    if fom == "partial_auc":
+        from core.evaluation.coords import partial_auc_proc
+
+        assert res["auc"][1][2] == pytest.approx(partial_auc_proc(truth, scores[1, 2], limits=(0.8, 1.0)))
+    assert np.isfinite(res["fixed_readers"]["chi2"]) and 0 <= res["p_value"] <= 1
+    # the generic jackknife reproduces the fast AUC jackknife
+    flat = scores.reshape(10, -1)
+    np.testing.assert_allclose(jackknife_fom_covariance(truth, flat, "auc")[1], jackknife_covariance(truth, flat)[1],
+                               atol=1e-15)
+    with pytest.raises(InputError, match="jackknife"):
+        or_hillis(truth, scores, fom=fom, covariance="delong", **kw)
+
+
 def test_jackknife_covariance_against_slow_loop(rng):
     truth = np.r_[np.zeros(7, dtype=int), np.ones(5, dtype=int)]
     scores = rng.integers(1, 6, size=(3, 12)).astype(float)

@@ -215,6 +215,13 @@ def test_mrmc_command_on_van_dyke_long_csv(stats_inproc, tmp_path):
     assert rr["p_value"] == pytest.approx(0.05166569, rel=1e-6)
     assert fr["chi2"] == pytest.approx(5.476, abs=5e-4) and fr["p_value"] == pytest.approx(0.0193, abs=5e-5)
     assert fc["df2"] == 4 and out["tests"] == ["M1", "M2"] and len(out["readers"]) == 5
+    sens = json.loads(stats_inproc("mrmc", "--csv", str(csv), "--fom", "sensitivity", "--threshold", "4",
+                                   "--json").stdout)
+    assert sens["fom"] == "sensitivity" and 0 < sens["auc_by_test"][0] < 1
+    conflict = [r if i != 5 else (r[0], r[1], r[2], 1 - r[3], r[4]) for i, r in enumerate(rows)]
+    proc = stats_inproc("mrmc", "--csv", str(_write(tmp_path / "conflict.csv", ["reader", "modality", "case", "truth",
+                                                                               "score"], conflict)))
+    assert proc.returncode == 2 and "two different truth values" in proc.stderr
     missing = _write(tmp_path / "gap.csv", ["reader", "modality", "case", "truth", "score"], rows[:-1])
     proc = stats_inproc("mrmc", "--csv", str(missing))
     assert proc.returncode == 2 and "no score for case" in proc.stderr

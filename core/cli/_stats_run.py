@@ -179,10 +179,8 @@ def run_compare(args) -> int:
         y2, _ = C.truth(p2, data, t2, args.positive)
         s2 = C.numbers(p2, data, sc2)
     paired = not (args.unpaired or args.csv2)
-    if paired and y2 is None:
-        y2 = None
-    elif y2 is None:
-        y2 = y
+    if not paired and y2 is None:
+        y2 = y                          # --unpaired on one CSV: the two scores treated as separate samples
     if args.method == "delong":
         kw["confidence"] = args.confidence
         if args.partial is not None:
@@ -256,21 +254,21 @@ def run_mrmc(args) -> int:
     readers, ri = np.unique(reader, return_inverse=True)
     cases, ci = np.unique(case, return_inverse=True)
     cube = np.full((tests.size, readers.size, cases.size), np.nan)
-    seen = np.zeros(cube.shape, dtype=bool)
-    dup = seen[ti, ri, ci]
-    np.add.at(seen, (ti, ri, ci), True)
     counts = np.zeros(cube.shape, dtype=np.int64)
     np.add.at(counts, (ti, ri, ci), 1)
     if (counts > 1).any():
         t, r, c = (int(v[0]) for v in np.nonzero(counts > 1))
         raise InputError(f"{path}: reader {readers[r]!r} scored case {cases[c]!r} twice in modality {tests[t]!r}")
-    del dup
     cube[ti, ri, ci] = s
     truth = np.full(cases.size, -1)
     truth[ci] = y
-    for k in range(cases.size):
-        if np.unique(y[ci == k]).size > 1:
-            raise InputError(f"{path}: case {cases[k]!r} has two different truth values")
+    lo = np.full(cases.size, 2)
+    np.minimum.at(lo, ci, y)
+    hi = np.full(cases.size, -1)
+    np.maximum.at(hi, ci, y)
+    if (lo != hi).any():
+        k = int(np.flatnonzero(lo != hi)[0])
+        raise InputError(f"{path}: case {cases[k]!r} has two different truth values")
     if np.isnan(cube).any():
         t, r, c = (int(v[0]) for v in np.nonzero(np.isnan(cube)))
         raise InputError(f"{path}: reader {readers[r]!r} has no score for case {cases[c]!r} in modality "
@@ -278,13 +276,13 @@ def run_mrmc(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = or_hillis(truth, cube, tests=tests.tolist(), readers=readers.tolist(), covariance=args.covariance,
-                        confidence=args.confidence)
+                        confidence=args.confidence, fom=args.fom, threshold=args.threshold, limits=tuple(args.limits))
         notes = _notes(caught)
     out = {"random_readers": {k: res[k] for k in ("f", "df1", "df2", "p_value", "differences", "by_test")},
            "fixed_readers": res["fixed_readers"], "fixed_cases": res["fixed_cases"],
            "tests": res["tests"], "readers": res["readers"], "auc": res["auc"], "auc_by_test": res["auc_by_test"],
            "components": res["components"], "n_cases": res["n_cases"], "n_pos": res["n_pos"],
-           "covariance_method": res["covariance_method"], "positive": positive}
+           "covariance_method": res["covariance_method"], "positive": positive, "fom": res["fom"]}
 
     def lines(o):
         rr, fr, fc = o["random_readers"], o["fixed_readers"], o["fixed_cases"]

@@ -93,6 +93,11 @@ def add_arguments(parser) -> None:
         mr.add_argument(f"--{flag}", default=flag, metavar="COL", help=f"column of the {flag} (default {flag!r})")
     mr.add_argument("--positive", default=None, metavar="LABEL")
     mr.add_argument("--covariance", default="jackknife", choices=["jackknife", "delong"])
+    mr.add_argument("--fom", default="auc", choices=["auc", "partial_auc", "sensitivity", "specificity"],
+                    help="figure of merit (default auc); sensitivity/specificity of score >= --threshold")
+    mr.add_argument("--threshold", type=float, default=0.5, help="decision threshold of --fom sensitivity/specificity")
+    mr.add_argument("--limits", nargs=2, type=float, default=(0.9, 1.0), metavar=("LO", "HI"),
+                    help="specificity range of --fom partial_auc (default 0.9 1)")
     mr.add_argument("--confidence", type=float, default=0.95)
     mr.add_argument("--json", action="store_true")
     pw = sub.add_parser("power", help="power / sample size of an AUC study (pROC power.roc.test)",

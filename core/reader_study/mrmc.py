@@ -25,6 +25,44 @@ from scipy import stats
 from core.errors import InputError
 
 COVARIANCE_METHODS = ("jackknife", "delong")
+FOMS = ("auc", "partial_auc", "sensitivity", "specificity")
+
+
+def fom_values(truth: np.ndarray, scores: np.ndarray, fom: str, *, threshold: float = 0.5,
+               limits=(0.9, 1.0)) -> np.ndarray:
+    """Figure of merit of each row of ``scores`` (k, n): the empirical AUC, the partial AUC over a specificity
+    range (pROC's, un-standardised), or the sensitivity / specificity of the decision ``score >= threshold``
+    (MRMCaov's ``binary_sens`` / ``binary_spec`` for a reader's yes/no calls)."""
+    if fom == "auc":
+        return _auc_matrix(truth, scores)
+    if fom in ("sensitivity", "specificity"):
+        calls = scores >= threshold
+        return calls[:, truth == 1].mean(axis=1) if fom == "sensitivity" else (~calls[:, truth == 0]).mean(axis=1)
+    from core.evaluation.coords import pauc_from_points, roc_points
+
+    lo, hi = sorted(float(v) for v in limits)
+    out = np.empty(scores.shape[0])
+    for i, row in enumerate(scores):
+        se, sp, _ = roc_points(truth, row)
+        out[i] = pauc_from_points(se, sp, lo, hi)
+    return out
+
+
+def jackknife_fom_covariance(truth, scores, fom: str, **kw) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-case-out jackknife covariance of any figure of merit (one FOM per left-out case and row);
+    for ``fom="auc"`` :func:`jackknife_covariance` gives the same matrix without the loop."""
+    t = np.asarray(truth, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    n = t.size
+    values = fom_values(t, s, fom, **kw)
+    keep = np.ones(n, dtype=bool)
+    jk = np.empty((n, s.shape[0]))
+    for c in range(n):
+        keep[c] = False
+        jk[c] = fom_values(t[keep], s[:, keep], fom, **kw)
+        keep[c] = True
+    centred = jk - jk.mean(axis=0)
+    return values, (n - 1) / n * centred.T @ centred
 
 
 def _auc_matrix(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -70,7 +108,7 @@ def _covariances(cov: np.ndarray, t: int, r: int) -> dict:
 
 
 def or_hillis(truth, scores, *, tests=None, readers=None, covariance: str = "jackknife",
-              confidence: float = 0.95) -> dict:
+              confidence: float = 0.95, fom: str = "auc", threshold: float = 0.5, limits=(0.9, 1.0)) -> dict:
     """OR analysis of ``scores`` shaped (t tests, r readers, n cases) against 0/1 ``truth`` (n,).
 
     Returns AUCs per test and reader, the variance components, the global F test (F, df1, df2 = Hillis ddf,
@@ -78,6 +116,11 @@ def or_hillis(truth, scores, *, tests=None, readers=None, covariance: str = "jac
     (generalising to both new readers and new cases). ``fixed_readers`` (conclusions about these readers
     only: chi-square test, normal CIs) and ``fixed_cases`` (these cases only: F = MS(T)/MS(T:R)) hold the two
     other analyses MRMCaov reports ("FRRC" and "RRFC").
+
+    ``fom``: the figure of merit, "auc" (default; the key ``auc`` then holds AUCs), "partial_auc" over the
+    specificity range ``limits``, or "sensitivity" / "specificity" of ``score >= threshold`` (MRMCaov's
+    ``empirical_auc``, ``binary_sens``, ``binary_spec``); other FOMs use the generic jackknife. The keys keep
+    their names (``auc``, ``auc_by_test``) whatever the FOM; ``fom`` says which it is.
 
     Example (Van Dyke et al. 1993, as analysed in MRMCaov/RJafroc): F = 4.456, ddf = 15.26, p = 0.0517;
     fixed readers X2 = 5.476, p = 0.0193 (OR-DBM MRMC); fixed cases F = 8.704 on 1 and 4 df.
@@ -98,7 +141,13 @@ def or_hillis(truth, scores, *, tests=None, readers=None, covariance: str = "jac
     if covariance not in COVARIANCE_METHODS:
         raise InputError(f"covariance {covariance!r}: choose one of {', '.join(COVARIANCE_METHODS)}")
     flat = s.reshape(t * r, n)
-    if covariance == "jackknife":
+    if fom not in FOMS:
+        raise InputError(f"fom {fom!r}: choose one of {', '.join(FOMS)}")
+    if fom != "auc":
+        if covariance != "jackknife":
+            raise InputError(f"fom {fom!r} needs covariance='jackknife' (DeLong covers the AUC only)")
+        aucs, cov = jackknife_fom_covariance(y, flat, fom, threshold=threshold, limits=limits)
+    elif covariance == "jackknife":
         aucs, cov = jackknife_covariance(y, flat)
     else:
         from core.evaluation.delong import delong_covariance
@@ -136,7 +185,7 @@ def or_hillis(truth, scores, *, tests=None, readers=None, covariance: str = "jac
     fixed_cases = _fixed_cases(theta, ti, ms_t, ms_tr, t, r, q, tests)
     return {
         "fixed_readers": fixed_readers, "fixed_cases": fixed_cases,
-        "tests": tests, "readers": readers, "auc": theta.tolist(), "auc_by_test": ti.tolist(), "n_cases": n,
+        "fom": fom, "tests": tests, "readers": readers, "auc": theta.tolist(), "auc_by_test": ti.tolist(), "n_cases": n,
         "n_pos": int(y.sum()), "covariance_method": covariance,
         "components": {"var_error": comp["var"], "cov1": comp["cov1"], "cov2": comp["cov2"], "cov3": comp["cov3"],
                        "ms_t": ms_t, "ms_r": ms_r, "ms_tr": ms_tr},
