@@ -58,7 +58,8 @@ def _confirm_delete(entry: dict, n_evaluations: int) -> None:
     c1, c2 = st.columns(2)
     if c1.button("Delete", type="primary", key="models_delete_confirm"):
         done = store.delete_bundle(int(entry["id"]), actor=_actor())
-        st.session_state.pop("models_card", None)
+        st.session_state["models_gen"] = st.session_state.get("models_gen", 0) + 1   # the card list changed
+        st.query_params.pop("model", None)
         st.session_state["models_deleted"] = done
         clear_tables()
         st.rerun()
@@ -103,6 +104,21 @@ def draw_card(entry: dict) -> None:
     st.write(f"`{t['name']}` — {t['title']}; a {t['kind']} task. Labels: "
              + (", ".join(f"**{x}**" if x == t["positive_label"] else x for x in t["labels"]) or "none (masks)")
              + (f"; positive class **{t['positive_label']}**." if t["positive_label"] else "."))
+    st.subheader("Held-out metrics")
+    rows = [{"metric": r["metric"], "value": _fmt(r["value"]), "95 % CI": "—" if r["ci_low"] is None else
+             f"{r['ci_low']:.3f} – {r['ci_high']:.3f}", "level": r["level"]} for r in card["metrics"]]
+    if rows:
+        st.table(pd.DataFrame(rows), hide_index=True)
+    else:
+        st.caption("No held-out metrics recorded.")
+    for name in card["evaluations"][:5]:
+        st.page_link(st.Page(EVALUATIONS_PAGE, url_path="evaluations"), label=f"Stored evaluation: {name}",
+                     icon=":material/monitoring:", query_params={"evaluation": name})
+    if not card["evaluations"]:
+        st.caption("No stored evaluation of this model.")
+    st.markdown("**Calibration** — " + (", ".join(f"{k.upper() if k == 'ece' else k.capitalize()} {_fmt(v)}"
+                                                   for k, v in card["calibration"].items())
+                                         + " (held-out, positive class)" if card["calibration"] else "not recorded"))
     left, right = st.columns(2)
     with left:
         st.subheader("Training data")
@@ -111,28 +127,9 @@ def draw_card(entry: dict) -> None:
         st.table(_pairs(data), hide_index=True)
         if balance:
             st.caption("Class balance (images): " + ", ".join(f"{k} {v}" for k, v in balance.items()))
+    with right:
         st.subheader("Model")
         st.table(_pairs(card["model"]), hide_index=True)
-    with right:
-        st.subheader("Held-out metrics")
-        rows = [{"metric": r["metric"], "value": _fmt(r["value"]), "95 % CI": "—" if r["ci_low"] is None else
-                 f"{r['ci_low']:.3f} – {r['ci_high']:.3f}", "level": r["level"]} for r in card["metrics"]]
-        if rows:
-            st.table(pd.DataFrame(rows), hide_index=True)
-        else:
-            st.caption("No held-out metrics recorded.")
-        if card["evaluations"]:
-            for name in card["evaluations"][:5]:
-                st.page_link(st.Page(EVALUATIONS_PAGE, url_path="evaluations"), label=f"Stored evaluation: {name}",
-                             icon=":material/monitoring:", query_params={"evaluation": name})
-        else:
-            st.caption("No stored evaluation of this model.")
-        st.subheader("Calibration")
-        if card["calibration"]:
-            st.write(", ".join(f"{k.upper() if k == 'ece' else k.capitalize()} {_fmt(v)}"
-                               for k, v in card["calibration"].items()) + " (held-out, positive class).")
-        else:
-            st.caption("Not recorded for this model.")
     st.subheader("Known limitations")
     st.markdown("\n".join(f"- {x}" for x in card["limitations"]))
     with st.expander("Recipe"):

@@ -22,10 +22,11 @@ st.dataframe(shown[["id", "name", "task", "arch", "is_default_for_task", "flag",
 table = table.astype({"flag": object, "flag_reason": object}).where(table.notna(), None)   # NaN -> None
 labels = {int(r.id): f"#{r.id} {r.name} ({r.task}, {r.arch})" + (" — flagged" if r.flag else "")
           for r in table.itertuples()}
-wanted = st.query_params.get("model")
-if wanted and wanted.isdigit() and int(wanted) in labels and "models_card" not in st.session_state:
-    st.session_state.models_card = int(wanted)
-if st.session_state.get("models_card") not in labels:
-    st.session_state.pop("models_card", None)
-chosen = st.selectbox("Model card", list(labels), format_func=labels.get, key="models_card")
+key = f"models_card_{st.session_state.setdefault('models_gen', 0)}"   # a new widget after a deletion
+wanted = st.query_params.get("model")                                  # ?model=ID links to a card
+if wanted and wanted.isdigit() and int(wanted) in labels and key not in st.session_state:
+    st.session_state[key] = int(wanted)
+if st.session_state.get(key) not in labels:
+    st.session_state.pop(key, None)
+chosen = st.selectbox("Model card", list(labels), format_func=labels.get, key=key)
 view.draw_card(table[table["id"] == chosen].iloc[0].to_dict())

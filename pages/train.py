@@ -17,7 +17,7 @@ manifest = view.choose_manifest()
 ready = False
 if manifest is not None:
     task = view.choose_task(manifest)
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = st.columns([1.1, 1.5, 0.8, 0.8])
     arch = view.choose_arch(task, c1)
     cv = view.choose_cv(task, c2)
     epochs = c3.number_input("Epochs", min_value=1, max_value=500, value=5, key="train_epochs")
