@@ -40,7 +40,7 @@ def curves_for(names: list[str], level: str) -> tuple[dict, dict, list]:
     return roc, pr, rows
 
 
-N_BOOT = 500   # replicates on the page (a few seconds on a busy CPU); the CLI and library default to 2000
+N_BOOT = 2000   # pROC's default; replicate curves are computed in one batch (core.evaluation._curves_batch)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -192,7 +192,7 @@ def multiclass_details(name: str) -> None:
 @st.cache_data(show_spinner=False, max_entries=32)
 def multiclass_summary(name: str, n_boot: int = 500) -> pd.DataFrame:
     """Hand-Till one-vs-one and support-weighted AUCs with class-stratified bootstrap CIs (image level)."""
-    from core.evaluation import multiclass_auc
+    from core.evaluation.multiclass_auc import multiclass_auc
 
     meta, cases = evaluation(name)
     df = cases[cases["truth_index"].notna() & cases["scores"].notna()]

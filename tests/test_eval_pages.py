@@ -40,15 +40,15 @@ def test_evaluations_roc_statistics_match_core_and_follow_the_specificity_slider
     s = df["score"].to_numpy(float)
     rows = dict(zip(table["statistic"] + " | " + table["method"], zip(table["value"], table["95% CI low"],
                                                                       table["95% CI high"])))
-    boot = ci_auc_bootstrap(y, s, n_boot=500, seed=0, direction="<")
-    assert rows["AUC | stratified bootstrap (500)"] == (f"{boot['estimate']:.3f}", f"{boot['ci_low']:.3f}",
+    boot = ci_auc_bootstrap(y, s, n_boot=2000, seed=0, direction="<")
+    assert rows["AUC | stratified bootstrap (2000)"] == (f"{boot['estimate']:.3f}", f"{boot['ci_low']:.3f}",
                                                          f"{boot['ci_high']:.3f}")
-    se = ci_se(y, s, [0.9], n_boot=500, seed=0, direction="<")
-    key = "sensitivity at specificity 0.9 | interpolated (pROC ci.se), bootstrap (500)"
+    se = ci_se(y, s, [0.9], n_boot=2000, seed=0, direction="<")
+    key = "sensitivity at specificity 0.9 | interpolated (pROC ci.se), bootstrap (2000)"
     assert rows[key][0] == f"{se['estimate']['sensitivity'][0]:.3f}"
     assert rows[key][1] == f"{se['sensitivity'][0][0]:.3f}"
-    pauc = ci_auc_bootstrap(y, s, partial=(0.9, 1.0), n_boot=500, seed=0, direction="<")
-    assert rows["partial AUC, specificity 0.9–1 | stratified bootstrap (500)"][0] == f"{pauc['estimate']:.3f}"
+    pauc = ci_auc_bootstrap(y, s, partial=(0.9, 1.0), n_boot=2000, seed=0, direction="<")
+    assert rows["partial AUC, specificity 0.9–1 | stratified bootstrap (2000)"][0] == f"{pauc['estimate']:.3f}"
     cal = calibration_slope_intercept(y, s)
     assert rows["calibration slope | logistic recalibration (Wald)"][0] == f"{cal['slope']:.3f}"
     assert rows["calibration intercept | calibration-in-the-large (Wald)"][0] == f"{cal['intercept']:.3f}"
@@ -57,7 +57,7 @@ def test_evaluations_roc_statistics_match_core_and_follow_the_specificity_slider
     assert not at.exception
     after = _stats_table(at)
     assert not any("specificity 0.9" in v for v in after["statistic"])          # no stale row
-    se8 = ci_se(y, s, [0.8], n_boot=500, seed=0, direction="<")
+    se8 = ci_se(y, s, [0.8], n_boot=2000, seed=0, direction="<")
     row = after[after["statistic"] == "sensitivity at specificity 0.8"].iloc[0]
     assert row["value"] == f"{se8['estimate']['sensitivity'][0]:.3f}"
 
@@ -113,3 +113,23 @@ def test_mrmc_frame_puts_the_three_analyses_side_by_side():
     assert rows.loc["fixed cases", "statistic"] == "F = 8.704" and rows.loc["fixed cases", "df"] == "1, 4"
     assert frame[frame["comparison"] == "Readers (unaided) vs AI"]["note"].iloc[0] == "the AI has no scores"
     assert not math.isnan(res["fixed_readers"]["chi2"]) and np.isfinite(res["fixed_cases"]["p_value"])
+
+
+@pytest.mark.skipif(demo_bundle("cns") is None, reason="demo models not built")
+def test_evaluations_multiclass_summary_matches_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    from dashboard.resources import evaluation
+
+    at = _open("evaluations.py")
+    at.multiselect(key="eval_chosen").set_value(["demo-cns"]).run()
+    assert not at.exception
+    table = next(df.value for df in at.dataframe if "multi-class AUC" in df.value.columns)
+    meta, cases = evaluation("demo-cns")
+    df = cases[cases["truth_index"].notna() & cases["scores"].notna()]
+    y = df["truth_index"].astype(int).to_numpy()
+    proba = np.array([list(v) for v in df["scores"]], float)
+    rows = dict(zip(table["multi-class AUC"], table["value"]))
+    assert rows["one-vs-one (Hand–Till)"] == round(roc_auc_score(y, proba, multi_class="ovo"), 3)
+    assert rows["one-vs-rest, support-weighted"] == round(
+        roc_auc_score(y, proba, multi_class="ovr", average="weighted"), 3)

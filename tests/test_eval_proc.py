@@ -174,3 +174,35 @@ def test_one_class_and_bad_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ci_se(OUTCOME, S100B, [0.9], n_boot=20)                       # no spurious warning on good data
+
+
+@pytest.mark.parametrize("stratified", [True, False])
+def test_batched_curves_equal_one_by_one_curves(stratified):
+    """The vectorised replicate curves (core.evaluation._curves_batch) against roc_points / coords per replicate,
+    for every read-out the CIs use: se at sp, sp at se (exact hits and interpolation), partial areas."""
+    from core.evaluation import _curves_batch as CB
+    from core.evaluation.coords import _at, _draws, pauc_from_points, roc_points
+
+    t, s = OUTCOME, WFNS                       # five distinct values: many ties and exact hits
+    idx = _draws(t, n_boot=60, stratified=stratified, seed=11)
+    se, sp, valid, prev, lacking = CB.curves(t, s, idx)
+    for b in range(60):
+        tb, sb = t[idx[b]], s[idx[b]]
+        if tb.min() == tb.max():
+            assert lacking[b]
+            continue
+        ref_se, ref_sp, thr = roc_points(tb, sb)
+        v = valid[b]
+        np.testing.assert_allclose(se[b][v], ref_se, atol=1e-15)
+        np.testing.assert_allclose(sp[b][v], ref_sp, atol=1e-15)
+        one = lambda a: a[b:b + 1]  # noqa: E731
+        for x in (0.0, 0.25, 0.5, float(ref_sp[2]), 0.9, 1.0):
+            want = _at(ref_se, ref_sp, thr, x, "specificity")[0]
+            assert CB.se_at_sp(one(se), one(sp), one(valid), one(prev), x)[0] == pytest.approx(want, abs=1e-12)
+            want = _at(ref_se, ref_sp, thr, x, "sensitivity")[1]
+            assert CB.sp_at_se(one(se), one(sp), one(valid), one(prev), x)[0] == pytest.approx(want, abs=1e-12)
+        for lo, hi, focus, correct in ((0.9, 1.0, "specificity", False), (0.8, 0.9, "sensitivity", False),
+                                       (0.0, 1.0, "specificity", False), (0.9, 1.0, "specificity", True)):
+            want = pauc_from_points(ref_se, ref_sp, lo, hi, focus=focus, correct=correct)
+            got = CB.partial_area(one(se), one(sp), one(valid), one(prev), lo, hi, focus=focus, correct=correct)[0]
+            assert got == pytest.approx(want, abs=1e-12)

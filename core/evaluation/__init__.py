@@ -3,6 +3,9 @@
 Why lazy exports: submodules pull in scipy and scikit-learn; ``import core.evaluation.instance_metrics`` or a
 command's ``--help`` should not pay for that. ``from core.evaluation import delong_ci`` still works (PEP 562).
 
+(``coords`` and ``multiclass_auc`` are also submodule names: import those two functions from their modules,
+``from core.evaluation.coords import coords``, so the module and the function are never confused.)
+
 Modules, one responsibility each:
   binary        accuracy, sensitivity, specificity, PPV, NPV, F1 with Wilson / Clopper-Pearson CIs
   delong        AUC variance, CI and the paired test (fast midrank algorithm)
@@ -40,12 +43,11 @@ _EXPORTS = {
     "decision_curve": "decision", "net_benefit": "decision",
     "cluster_bootstrap_ci": "bootstrap",
     "likelihood_ratios": "binary", "calibration_slope_intercept": "calibration",
-    "coords": "coords", "ci_coords": "coords", "ci_se": "coords", "ci_sp": "coords", "ci_auc_bootstrap": "coords",
+    "ci_coords": "coords", "ci_se": "coords", "ci_sp": "coords", "ci_auc_bootstrap": "coords",
     "partial_auc_proc": "coords",
     "roc_test": "roc_tests", "unpaired_delong_test": "roc_tests", "bootstrap_test": "roc_tests",
     "venkatraman_test": "roc_tests",
     "cohen_kappa": "kappa", "kappa_from_table": "kappa",
-    "multiclass_auc": "multiclass_auc",
     "power_auc": "power", "power_two_aucs": "power", "hanley_mcneil_variance": "power",
     "resolve_column": "subgroups", "subgroup_metrics": "subgroups", "mann_whitney": "subgroups",
     "mann_whitney_by_group": "subgroups",

@@ -205,6 +205,29 @@ def _bootstrap(t, s, fn, *, n_boot, stratified, seed):
     return first, values, missing
 
 
+def _draws(t, *, n_boot, stratified, seed) -> np.ndarray:
+    """(n_boot, N) case indices of all replicates, drawn in the same order as the one-by-one loop."""
+    rng = np.random.default_rng(seed)
+    return np.stack([_draw(rng, t, stratified) for _ in range(n_boot)])
+
+
+def _batch(t, s, idx, fn) -> tuple[np.ndarray, int]:
+    """``fn(se, sp, valid, prev) -> (b, k)`` over replicate chunks; NaN rows where a replicate lacks a class."""
+    from core.evaluation import _curves_batch as CB
+
+    out, missing = [], 0
+    for sl in CB.chunks(idx.shape[0], idx.shape[1]):
+        se, sp, valid, prev, lacking = CB.curves(t, s, idx[sl])
+        vals = np.atleast_2d(fn(se, sp, valid, prev))
+        if vals.shape[0] != lacking.size:
+            vals = vals.T
+        vals = vals.astype(np.float64)
+        vals[lacking] = math.nan
+        missing += int(lacking.sum())
+        out.append(vals)
+    return np.concatenate(out), missing
+
+
 def _ci_common(y_true, y_score, *, confidence, n_boot, stratified, seed, pos_label, direction):
     c = check_confidence(confidence)
     n_boot = check_positive_int(n_boot, name="n_boot")
@@ -245,7 +268,21 @@ def ci_coords(y_true, y_score, x, *, input: str = "specificity", n_boot: int = 2
         rows = [_at(se, sp, thr, float(v), input, sb) for v in xo]
         return np.array([r[0] for r in rows] + [r[1] for r in rows])
 
-    first, values, missing = _bootstrap(t, s, fn, n_boot=n_boot, stratified=stratified, seed=seed)
+    if input == "threshold":
+        first, values, missing = _bootstrap(t, s, fn, n_boot=n_boot, stratified=stratified, seed=seed)
+    else:
+        from core.evaluation import _curves_batch as CB
+
+        first = fn(t, s)
+
+        def batch(se, sp, valid, prev):
+            if input == "specificity":
+                return np.stack([CB.se_at_sp(se, sp, valid, prev, float(v)) for v in xo]
+                                + [np.full(se.shape[0], float(v)) for v in xo], axis=1)
+            return np.stack([np.full(se.shape[0], float(v)) for v in xo]
+                            + [CB.sp_at_se(se, sp, valid, prev, float(v)) for v in xo], axis=1)
+
+        values, missing = _batch(t, s, _draws(t, n_boot=n_boot, stratified=stratified, seed=seed), batch)
     ci = _percentiles(values, c)
     k = xs.size
     return {"x": xs.tolist(), "input": input,
@@ -358,13 +395,15 @@ def ci_auc_bootstrap(y_true, y_score, *, n_boot: int = 2000, confidence: float =
         return {**out, "estimate": math.nan, "ci_low": math.nan, "median": math.nan, "ci_high": math.nan,
                 "n_missing_class": n_boot}
 
-    def fn(tb, sb):
-        se, sp, _ = roc_points(tb, sb)
-        if rng_limits is None:
-            return np.array([pauc_from_points(se, sp, 0.0, 1.0)])
-        return np.array([pauc_from_points(se, sp, *rng_limits, focus=focus, correct=correct)])
+    from core.evaluation import _curves_batch as CB
 
-    first, values, missing = _bootstrap(t, s, fn, n_boot=n_boot, stratified=stratified, seed=seed)
+    lo, hi = rng_limits if rng_limits is not None else (0.0, 1.0)
+    use_correct = correct and rng_limits is not None
+    se0, sp0, _ = roc_points(t, s)
+    first = np.array([pauc_from_points(se0, sp0, lo, hi, focus=focus, correct=use_correct)])
+    values, missing = _batch(t, s, _draws(t, n_boot=n_boot, stratified=stratified, seed=seed),
+                             lambda se, sp, valid, prev: CB.partial_area(se, sp, valid, prev, lo, hi, focus=focus,
+                                                                         correct=use_correct)[:, None])
     low, med, high = _percentiles(values, c)[0]
     if missing == n_boot:
         undefined("the bootstrap interval is undefined: no replicate held both classes")
