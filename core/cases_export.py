@@ -2,7 +2,8 @@
 
 Why: a clinician's corrections are worth most as training data for the next model. One row per saved image:
 ``image_path`` (the de-identified PNG kept with the case), ``patient_id`` (the case's pseudonymous key, or
-``case-<id>``), ``label`` (the clinician's decision; the AI's only where the clinician confirmed it),
+``case-<id>``), ``label`` (the clinician's decision -- per image where they gave one, e.g. an instance study's view --;
+the AI's only where the clinician confirmed it),
 ``mask_path`` (the corrected mask, or the AI's mask where none was corrected), ``pixel_spacing_mm``, and
 metadata columns (case_id, study, frame, corrected, ai_decision) that training keeps as subgroups.
 Paths are relative to the manifest, so the folder (or the zip) can be moved as a whole. The target must be
@@ -72,7 +73,7 @@ def export_cases(out, *, study: str | None = None, case_ids=None, as_zip: bool =
                 mask_rel = f"masks/{stem}.png"
                 shutil.copyfile(rec["mask_file"], work / mask_rel)
             rows.append({"image_path": image_rel, "patient_id": case["case_key"] or f"case-{case_id}",
-                         "label": label or "", "mask_path": mask_rel,
+                         "label": rec.get("label") or label or "", "mask_path": mask_rel,
                          "pixel_spacing_mm": _spacing(rec.get("pixel_spacing_mm")) or "", "case_id": case_id,
                          "study": case["study"], "frame": rec.get("frame", 0),
                          "corrected": int(bool(rec.get("corrected"))), "ai_decision": case["decision"] or ""})

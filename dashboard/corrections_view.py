@@ -18,10 +18,10 @@ import streamlit as st
 
 from core.errors import InputError
 
-CANVAS_MAX_WIDTH = 640
+CANVAS_MAX_WIDTH = 512     # fits the main column at 1024 px wide with the sidebar open
 TOOLS = {"off": None, "redraw the contour": "polygon", "distance caliper": "line", "ellipse caliper": "circle"}
 _ORIGIN = {"left": 0.0, "center": 0.5, "right": 1.0, "top": 0.0, "bottom": 1.0}
-_CALIPER_COLUMNS = ["kind", "x0", "y0", "x1", "y1", "cx", "cy", "a", "b", "angle_deg"]
+_FIELDS = {"distance": ("x0", "y0", "x1", "y1"), "ellipse": ("cx", "cy", "a", "b", "angle_deg")}
 
 
 def _state(token, n: int, key: str) -> dict:
@@ -134,16 +134,24 @@ def _vertex_table(item, state: dict, i: int, initial: list, key: str) -> list:
 
 
 def _caliper_table(state: dict, i: int, key: str) -> list:
+    """Two small tables (distance: end points; ellipse: centre, semi-axes, angle); an edit is kept at once.
+
+    Calipers are numbered C1, C2, ... in the order distances first, then ellipses."""
     current = list(state["calipers"].get(i, []))
-    rows = pd.DataFrame(current, columns=_CALIPER_COLUMNS)
-    config = {"kind": st.column_config.SelectboxColumn("kind", options=["distance", "ellipse"], required=True)}
-    for col in _CALIPER_COLUMNS[1:]:
-        config[col] = st.column_config.NumberColumn(col, format="%.1f")
-    table = st.data_editor(rows.astype({c: float for c in _CALIPER_COLUMNS[1:]}), num_rows="dynamic",
-                           key=f"{key}_calipers_{i}_{state['version'].get(i, 0)}", width="stretch",
-                           column_config=config)
-    new = [{k: v for k, v in rec.items() if not (isinstance(v, float) and math.isnan(v))}
-           for rec in table.to_dict("records") if rec.get("kind")]
+    new = []
+    c1, c2 = st.columns(2)
+    for col, kind in ((c1, "distance"), (c2, "ellipse")):
+        fields = _FIELDS[kind]
+        rows = pd.DataFrame([{f: c.get(f) for f in fields} for c in current if c.get("kind") == kind],
+                            columns=list(fields), dtype=float)
+        with col:
+            st.caption("Distance: end points (x0, y0) → (x1, y1)" if kind == "distance" else
+                       "Ellipse: centre (cx, cy), semi-axes a, b, angle of a (degrees)")
+            table = st.data_editor(rows, num_rows="dynamic", width="stretch",
+                                   key=f"{key}_{kind}_{i}_{state['version'].get(i, 0)}",
+                                   column_config={f: st.column_config.NumberColumn(f, format="%.1f")
+                                                  for f in fields})
+        new += [{"kind": kind, **{f: float(r[f]) for f in fields}} for r in table.dropna().to_dict("records")]
     if new != current:
         state["calipers"][i] = new
         _bump(state, i)
@@ -163,7 +171,8 @@ def _add_buttons(item, state: dict, i: int, mask, key: str) -> None:
         if len(contour) >= 5:
             (ex, ey), (d1, d2), ang = cv2.fitEllipse(contour)
             fitted = (ex, ey, d1 / 2, d2 / 2, ang)
-    if st.button("Add a distance caliper (long axis)", key=f"{key}_add_d_{i}", width="stretch"):
+    if st.button("Add distance caliper", key=f"{key}_add_d_{i}", width="stretch",
+                 help="Along the long axis of the (corrected) contour; adjust the end points in the table"):
         if fitted:
             ex, ey, a, b, ang = fitted
             dx, dy = _rotate(a, 0, ang) if a >= b else _rotate(b, 0, ang + 90)
@@ -174,13 +183,15 @@ def _add_buttons(item, state: dict, i: int, mask, key: str) -> None:
                                                         if k != "kind" else v) for k, v in new.items()})
         _bump(state, i)
         st.rerun()
-    if st.button("Add an ellipse caliper (fitted)", key=f"{key}_add_e_{i}", width="stretch"):
+    if st.button("Add ellipse caliper", key=f"{key}_add_e_{i}", width="stretch",
+                 help="The ellipse fitted to the (corrected) contour; adjust it in the table"):
         ex, ey, a, b, ang = fitted or (w / 2, h / 2, w / 6, h / 8, 0.0)
         state["calipers"].setdefault(i, []).append({"kind": "ellipse", "cx": round(ex, 1), "cy": round(ey, 1),
                                                     "a": round(a, 1), "b": round(b, 1), "angle_deg": round(ang, 1)})
         _bump(state, i)
         st.rerun()
-    if st.button("Undo all corrections of this image", key=f"{key}_reset_{i}", width="stretch"):
+    if st.button("Undo corrections", key=f"{key}_reset_{i}", width="stretch",
+                 help="Back to the AI contour, no calipers (this image)"):
         state["vertices"].pop(i, None)
         state["calipers"].pop(i, None)
         _bump(state, i)
@@ -238,16 +249,16 @@ def corrections(items: list, *, token, key: str) -> dict:
         state.setdefault("valid", {})[i] = good
         preview = draw_corrections(item.image, mask=mask if edited and error is None else None,
                                    vertices=vertices if edited else None, calipers=good, ai_mask=item.ai_mask)
+        if error:
+            st.error(f"Corrected contour not used: {error}")
+        if not _draw(item, state, i, preview, key):
+            st.image(preview, width=min(CANVAS_MAX_WIDTH, 2 * item.image.shape[1]),
+                     caption="orange: AI contour · green: corrected contour · cyan: calipers")
         left, right = st.columns([3, 2])
         with left:
-            if error:
-                st.error(f"Corrected contour not used: {error}")
-            if not _draw(item, state, i, preview, key):
-                st.image(preview, width="stretch", caption="orange: AI contour · green: corrected contour · "
-                                                             "cyan: calipers")
-        with right:
             st.markdown("**Contour vertices** (image pixels: add, delete or type to adjust)")
             _vertex_table(item, state, i, initial, key)
+        with right:
             if edited and error is None and mask is not None:
                 b = measure(mask, spacing_mm=item.pixel_spacing_mm).to_dict()
                 mm = (f"; circumference {b['circumference_mm']:.1f} mm, mean diameter {b['mean_diameter_mm']:.1f} mm"

@@ -238,3 +238,21 @@ def analyze(study: str, inputs: list) -> None:
         total = sum(r.ms for r in results)
         st.caption(f"{len(results)} image(s)/frame(s), model time {total:.0f} ms "
                    f"({1000 * len(results) / max(total, 1e-9):.1f} FPS)")
+        _review(results, study)
+
+
+def _review(results, study: str) -> None:
+    """The clinician review (decision = view category, corrections, save) of dashboard.review_view."""
+    from dashboard.review_view import review_instance_view
+
+    predictor = resources.predictor(st.session_state.instance_model)
+    unusual = sorted({r.name for r in results if (getattr(r, "ood", None) or {}).get("out_of_distribution")})
+    reason = f"{', '.join(unusual)}: unlike the model's training data" if unusual else ""
+    review_instance_view(results, study=study, views=list(predictor.views) or list(get_task_labels(study)),
+                         withheld=bool(unusual), reason=reason)
+
+
+def get_task_labels(study: str) -> tuple:
+    from core.tasks import get_task
+
+    return get_task(study).labels

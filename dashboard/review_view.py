@@ -63,21 +63,32 @@ def _actor() -> str | None:
 def review(*, study: str, items: list[ReviewImage], options: list, ai_decision: str | None, withheld: bool,
            withheld_reason: str = "", ai_output: dict | None = None, probability: float | None = None,
            bundle_name: str | None = None, rules: dict | None = None, report=None, case_key: str = "",
-           token=None, key: str = "review") -> None:
+           token=None, key: str = "review", per_image: list | None = None) -> None:
     """The whole review block. ``report(decision, note) -> html`` builds the downloadable report.
 
     ``token`` identifies the analysis on screen: a new analysis starts a fresh set of corrections.
+    ``per_image`` (instance studies: one view per image): the AI's label of each item; the clinician then
+    decides per image in a table instead of once per patient.
     """
     st.markdown("**Clinician review**")
     if withheld:
         st.warning("No AI decision: " + (withheld_reason or "the image looks unlike the model's training data")
                    + ". Choose the decision yourself.")
     options = [str(o) for o in options] or ["n/a"]
-    index = None if withheld or ai_decision not in options else options.index(ai_decision)
-    decision = st.radio("Clinician decision", options, index=index, horizontal=True, key=f"{key}_decision_{token}",
-                        format_func=lambda s: s.replace("_", " "))
+    labels = None
+    if per_image is not None:
+        labels = _per_image_labels(items, per_image, options, withheld=withheld, key=f"{key}_labels_{token}")
+        decision = None if any(v is None for v in labels) else ", ".join(dict.fromkeys(labels))[:200]
+        ai_decision = None if withheld else ", ".join(dict.fromkeys(v for v in per_image if v))[:200] or None
+    else:
+        index = None if withheld or ai_decision not in options else options.index(ai_decision)
+        decision = st.radio("Clinician decision", options, index=index, horizontal=True,
+                            key=f"{key}_decision_{token}", format_func=lambda s: s.replace("_", " "))
     corrections = corr.corrections(items, token=token, key=f"{key}_corr") if items else {"images": [],
                                                                                          "calipers": []}
+    if labels is not None:
+        for rec, label in zip(corrections["images"], labels):
+            rec["label"] = label
     c1, c2 = st.columns([1, 2])
     case_key = c1.text_input("Case key (pseudonym)", value=case_key, max_chars=200, key=f"{key}_case_key_{token}",
                              help="A study code of your choosing. Never a name, birth date or hospital number.")
@@ -85,7 +96,7 @@ def review(*, study: str, items: list[ReviewImage], options: list, ai_decision: 
                         placeholder="No names, dates of birth or hospital numbers")
     b1, b2 = st.columns(2)
     # What would be saved; saving the same thing twice would only make a duplicate case.
-    content = repr((token, decision, note, case_key.strip(), [(i["corrected"], i["vertices"]) for i in
+    content = repr((token, decision, labels, note, case_key.strip(), [(i["corrected"], i["vertices"]) for i in
                                                                corrections["images"]], corrections["calipers"]))
     saved = st.session_state.get(f"{key}_saved")
     same = bool(saved) and saved[0] == content
@@ -106,6 +117,18 @@ def review(*, study: str, items: list[ReviewImage], options: list, ai_decision: 
             html = report(decision, note)
         b2.download_button("Download report (HTML)", html, file_name="sonodash-case.html", mime="text/html",
                            key=f"{key}_report_{token}")
+
+
+def _per_image_labels(items, ai_labels, options, *, withheld: bool, key: str) -> list:
+    """One clinician label per image (the AI's preselected unless withheld); None where none is chosen."""
+    rows = pd.DataFrame({"image": [f"{it.name} · frame {it.frame}" if it.frame else it.name for it in items],
+                         "AI": [(v or "—") for v in ai_labels],
+                         "clinician": [None if withheld else v for v in ai_labels]})
+    st.markdown("Clinician decision per image (view category)")
+    table = st.data_editor(rows, key=key, hide_index=True, width="stretch", disabled=["image", "AI"],
+                           column_config={"clinician": st.column_config.SelectboxColumn(
+                               "clinician", options=options, required=True)})
+    return [v if isinstance(v, str) and v in options else None for v in table["clinician"]]
 
 
 def _save(*, study, decision, ai_decision, note, case_key, corrections, ai_output, probability, bundle_name,
@@ -173,9 +196,8 @@ def review_instances(results, *, study: str, views, withheld: bool = False, reas
                              "found": r.checklist.get("found"), "missing": r.checklist.get("missing"),
                              "detections": len(r.instances)} for r in results]}
     review(study=study, items=items_from_instances(results), options=list(views), ai_decision=ai_view,
-           withheld=withheld or ai_view is None,
-           withheld_reason=reason or ("" if ai_view else "no view category detected"), ai_output=ai_output,
-           token=id(results), key="review_instances", case_key=case_key)
+           withheld=withheld, withheld_reason=reason, ai_output=ai_output, token=id(results), key="review_instances",
+           case_key=case_key, per_image=[r.checklist.get("view") for r in results])
 
 
 def _showcase_key(study: str) -> str:

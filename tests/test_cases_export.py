@@ -107,3 +107,13 @@ def test_cli_export_and_the_manifest_trains(tmp_path):
         assert run.returncode == 0, run.stderr[-2000:]
         metrics = json.loads(run.stdout.strip().splitlines()[-1])["metrics"]
         assert key in metrics and 0.0 <= metrics[key] <= 1.0
+
+
+def test_per_image_labels_win_over_the_case_decision(tmp_path):
+    """Instance studies decide per image (the view category): each manifest row carries its image's label."""
+    image = np.zeros((32, 32, 3), np.uint8)
+    store.save_case(study="first_trimester", decision="head, neck", clinician_decision="head, thorax",
+                    case_key="FT1", images=[{"image": image, "name": "a.png", "label": "head"},
+                                            {"image": image, "name": "b.png", "label": "thorax"}])
+    table = pd.read_csv(export_cases(tmp_path / "ft")["manifest"], keep_default_na=False)
+    assert table["label"].tolist() == ["head", "thorax"] and "mask_path" not in table.columns

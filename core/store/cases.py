@@ -63,7 +63,8 @@ def _check_image(i: int, item: dict) -> dict:
             raise StoreError(f"{where}: {key} {np.asarray(m).shape} does not match the image {image.shape[:2]}")
     return {"name": Path(str(item.get("name") or f"image-{i + 1}")).name[:200], "frame": int(item.get("frame") or 0),
             "corrected": bool(item.get("corrected")), "pixel_spacing_mm": plain(item.get("pixel_spacing_mm")),
-            "biometry": plain(item.get("biometry")), "vertices": plain(item.get("vertices"))}
+            "biometry": plain(item.get("biometry")), "vertices": plain(item.get("vertices")),
+            "label": _text(item.get("label"), f"image {i + 1} label")}
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
@@ -85,7 +86,8 @@ def save_case(*, study: str, probability: float | None = None, decision: str | N
     ``decision`` is the AI's decision (None when it was withheld), ``clinician_decision`` the clinician's;
     ``override`` is kept for old callers (the clinician's decision where it differs from the AI's).
     ``images``: dicts with ``image`` (RGB uint8), ``mask`` (final bool mask or None), ``ai_mask``, ``name``,
-    ``frame``, ``corrected``, ``pixel_spacing_mm``, ``biometry``, ``vertices``. ``calipers``: dicts as in
+    ``frame``, ``corrected``, ``pixel_spacing_mm``, ``biometry``, ``vertices`` and ``label`` (a per-image
+    clinician label, e.g. the view category of an instance study). ``calipers``: dicts as in
     :mod:`core.corrections` (validated and measured here with each image's spacing).
     """
     from core.corrections import measure_caliper

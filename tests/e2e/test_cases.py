@@ -147,7 +147,7 @@ def test_corrected_contour_is_saved_and_listed(page, server, cine, artifacts, mo
     vertices = [(x / 2.0, y / 2.0) for x, y in POLYGON]
     area = int(polygon_mask(vertices, (256, 256)).sum())
     assert page.get_by_text(f"Corrected contour: area {area} px").count() == 1
-    page.get_by_role("button", name="Add a distance caliper (long axis)").click()
+    page.get_by_role("button", name="Add distance caliper").click()
     _settle(page)
     cell = page.get_by_text(re.compile(r"^length \d+\.\d mm$")).first
     cell.wait_for(state="attached", timeout=30_000)
