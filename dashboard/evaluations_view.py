@@ -249,10 +249,11 @@ def _bundle_metrics(path: str, stored: dict | None) -> dict | None:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def instance_sources() -> dict:
+def instance_sources(home: str | None = None) -> dict:
     """Label -> metrics with a ``per_structure`` table, from every place one can live: the demo run
     (sample_data/models/<study>/metrics.json), registered instance bundles, and training runs in the store
-    folder (SONODASH_HOME/runs/*/metrics.json)."""
+    folder (SONODASH_HOME/runs/*/metrics.json). ``home`` (the store folder) is part of the cache key, so a
+    switched SONODASH_HOME never shows the previous one's runs."""
     from core.demo import DEMO_MODELS
     from core.paths import sonodash_home
     from dashboard.instance_view import is_instance_arch
@@ -269,7 +270,9 @@ def instance_sources() -> dict:
             found = _bundle_metrics(row.path, row.metrics if isinstance(row.metrics, dict) else None)
             if found:
                 sources[f"model: {row.name} ({row.task}, {row.arch})"] = found
-    runs = sonodash_home() / "runs"
+    from pathlib import Path
+
+    runs = (Path(home) if home else sonodash_home()) / "runs"
     for path in sorted(runs.glob("*/metrics.json")) if runs.is_dir() else ():
         found = _read_json(path)
         if found and found.get("per_structure"):
@@ -339,7 +342,9 @@ def coco_section(metrics: dict) -> None:
 def instance_section() -> None:
     """First-trimester structures: the per-structure table of a chosen model or run, in the paper's layout."""
     st.subheader("First-trimester structures (instance segmentation)")
-    sources = instance_sources()
+    from core.paths import sonodash_home
+
+    sources = instance_sources(str(sonodash_home()))
     if not sources:
         st.info("No instance-segmentation model or run with a per-structure table yet. "
                 "`python -m core train --task first_trimester --arch maskrcnn_mobilenet` makes one.")
