@@ -49,7 +49,10 @@ def errors_panel(analysis) -> None:
 def decision_panel(analysis, task) -> None:
     """The model's answer: probability, decision, uncertainty; greyed and withheld when out of distribution."""
     n = len(analysis.images)
-    st.markdown(f"**CNN** — patient level, {analysis.aggregation} over {n} image{'s' if n != 1 else ''}")
+    frames = sum(r.kind == "video" for r in analysis.images)
+    what = (f"{n - frames} image{'s' if n - frames != 1 else ''} and {frames} cine frame{'s' if frames != 1 else ''}"
+            if frames else f"{n} image{'s' if n != 1 else ''}")
+    st.markdown(f"**CNN** — patient level, {analysis.aggregation} over {what}")
     if analysis.probability is None:
         st.write("No classifier chosen.")
         return
@@ -119,7 +122,12 @@ def image_panels(analysis, alpha: float) -> None:
 
     for k, r in enumerate(analysis.images):
         title = r.name + (f" — frame {r.frame}" if r.kind == "video" or r.frame else "")
-        extra = "" if r.probability is None else f" · image probability {r.probability:.3f}"
+        extra = ""
+        if r.probabilities is not None and analysis.positive_label is not None:
+            extra = f" · image P({_label(analysis.positive_label)}) {r.probability:.3f}"
+        elif r.probabilities is not None:        # multi-class: name the class the number belongs to
+            top = int(r.probabilities.argmax())
+            extra = f" · image: {_label(analysis.class_names[top])} {r.probabilities[top]:.3f}"
         st.markdown(f"**{title}**{extra}")
         cols = st.columns(2)
         cols[0].image(contour_image(r), caption="segmentation contour" if r.mask is not None else "original",

@@ -58,7 +58,7 @@ if analysis is not None:
     with c2:
         if task.uses_rules:
             panels.rule_panel(analysis)
-        panels.measurement_panel(analysis, task)
+    panels.measurement_panel(analysis, task)        # full width: its columns must not be cut at 1024 px
     panels.image_panels(analysis, alpha)
     viewer.frame_results(analysis)
     panels.faithfulness_button(analysis, model)
