@@ -37,16 +37,16 @@ def table(cases: pd.DataFrame) -> pd.DataFrame:
     for _, r in cases.iterrows():
         images = r["images"] or []
         corrected = sum(1 for i in images if i.get("corrected"))
-        rows.append({"case": int(r["id"]), "patient": r["case_key"] or f"case-{int(r['id'])}",
+        rows.append({"case": int(r["id"]),
+                     "saved (UTC)": r["created"].strftime("%Y-%m-%d %H:%M") if r["created"] is not None else "—",
+                     "saved by": r["actor"] or "—", "patient": r["case_key"] or f"case-{int(r['id'])}",
                      "study": _label(r["study"]), "AI output": _ai_text(r),
                      "clinician decision": _label(r["clinician_decision"] or r["override"]),
                      "override": "yes" if (r["clinician_decision"] and r["decision"]
                                            and r["clinician_decision"] != r["decision"]) else "",
                      "corrections": ", ".join(x for x in (f"{corrected} contour(s)" if corrected else "",
                                                           f"{len(r['calipers'])} caliper(s)" if r["calipers"] else "")
-                                              if x) or "—",
-                     "saved by": r["actor"] or "—",
-                     "saved": r["created"].strftime("%Y-%m-%d %H:%M UTC") if r["created"] is not None else "—"})
+                                              if x) or "—"})
     return pd.DataFrame(rows)
 
 
