@@ -43,6 +43,7 @@ def roc_figure(roc: dict) -> go.Figure:
                                standoff=7, startstandoff=7, text="")
     fig.update_layout(xaxis=dict(title="1 − specificity", range=[-0.02, 1.02], constrain="domain"),
                       yaxis=dict(title="sensitivity", range=[-0.02, 1.02], scaleanchor="x", scaleratio=1),
-                      height=520, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="v", x=1.02, y=1),
+                      height=560, margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", x=0, y=-0.15, yanchor="top"),
                       title=f"Positive class: {roc.get('positive')}")
     return fig

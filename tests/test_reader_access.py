@@ -64,6 +64,9 @@ def test_case_ai_and_answer_tables_check_the_caller(people, bundle):
     s = ReaderSession(ann.id)
     s.submit(sid, case_id, "unaided", label="miscarriage", confidence=70)
     assert case_ai(case_id, actor=ann.id)["probability"] is not None      # now the aided phase may show it
+    overlay = s.item(sid, 1, "aided").ai.overlay                          # the Grad-CAM overlay of the image ...
+    top = max(1, int(0.06 * overlay.shape[0]))
+    assert overlay[:top].max() == 0 and overlay[top * 3:].max() > 0     # ... has its burned-in banner masked too
     admin = create_user("root", "admin-password", role="admin")
     OrganizerSession(admin.id)                     # admins may organise too
 

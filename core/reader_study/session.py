@@ -112,10 +112,35 @@ def _mask_banner(image):
     return mask_banner(image, rows) if rows else image
 
 
-def _load_images(paths: list) -> tuple:
+def _load_raw(paths: list) -> tuple:
     from core.io import load_image
 
-    return tuple(_mask_banner(load_image(p, frame_step=10 ** 9).image) for p in paths)
+    return tuple(load_image(p, frame_step=10 ** 9).image for p in paths)
+
+
+def _load_images(paths: list) -> tuple:
+    return tuple(_mask_banner(im) for im in _load_raw(paths))
+
+
+def _banner_fraction(image) -> float:
+    from core.preprocess.fan import banner_rows
+
+    try:
+        return banner_rows(image) / max(image.shape[0], 1)
+    except Exception:  # noqa: BLE001 - see _mask_banner
+        return 0.0
+
+
+def _mask_like(overlay, source):
+    """``overlay`` with the rows that hold ``source``'s banner (scaled to the overlay's height) blacked out."""
+    import numpy as np
+
+    rows = int(np.ceil(_banner_fraction(source) * overlay.shape[0]))
+    if rows <= 0:
+        return overlay
+    out = np.array(overlay, copy=True)
+    out[:rows] = 0
+    return out
 
 
 def _decode_png(data: bytes | None):
@@ -318,15 +343,19 @@ class ReaderSession:
             previous = self._my_answer(prev, int(number)) if prev is not None else None
             can_change = previous is None or self._may_change(session, study, case_id, phase)
             positive, n_cases = study.positive_label, len(ids)
+        raw = _load_raw(paths)
         ai = None
         if phase == "aided":
             out = case_ai(case_id, actor=self._user)
+            overlay = _decode_png(out["overlay_png"])
+            if overlay is not None and raw:   # the overlay is drawn on the first image: mask the same banner
+                overlay = _mask_like(overlay, raw[0])
             ai = AIView(probability=out["probability"], positive_label=positive, predicted_class=out["predicted_class"],
-                        rules=out["rules"], overlay=_decode_png(out["overlay_png"]), warnings=tuple(out["warnings"]))
+                        rules=out["rules"], overlay=overlay, warnings=tuple(out["warnings"]))
         self._mark_open(case_id, phase)
         return CaseItem(study_id=int(study_id), case_id=case_id, number=int(number), n_cases=n_cases, phase=phase,
-                        images=_load_images(paths), clinical=clinical, ai=ai, previous=previous, can_change=can_change,
-                        flagged=flagged)
+                        images=tuple(_mask_banner(im) for im in raw), clinical=clinical, ai=ai, previous=previous,
+                        can_change=can_change, flagged=flagged)
 
     def submit(self, study_id: int, case_id: int, phase: str, *, label: str, confidence: float,
                free_text: str = "", region=None, seconds: float | None = None) -> MyAnswer:
