@@ -155,3 +155,48 @@ def test_corrupt_cache_file_is_an_input_error(torch_home):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="cannot read cached weights"):
         build_model("resnet18", num_classes=2, weights="imagenet")
+
+
+def test_every_family_module_is_found_without_a_hand_kept_list():
+    from pathlib import Path
+
+    from core.models import registry
+
+    families = registry.family_modules()
+    owners = {registry.get_model_spec(n).builder.__module__ for n in list_models()}
+    assert owners == set(families) == {"core.models.classifiers", "core.models.instance", "core.models.segnets",
+                                       "core.models.unet"}
+    # infrastructure modules (bundle, predictor, weights...) are not imported as families
+    assert "core.models.bundle" not in families and "core.models.registry" not in families
+    code = Path(registry.__file__).read_text(encoding="utf-8")
+    assert not any(f'"{m}"' in code for m in families), "the registry must not list its families"
+
+
+@pytest.fixture
+def scratch_family():
+    from core.models import registry
+
+    before = dict(registry._REGISTRY)
+    yield registry
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(before)
+
+
+def test_register_model_alone_adds_a_family(scratch_family):
+    from torch import nn
+
+    @scratch_family.register_model("tiny_test_net", kind="classification", cam_layer="0")
+    def tiny_test_net(*, num_classes, in_channels=1, width=4):
+        """A two-layer test network."""
+        return nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(width, num_classes))
+
+    assert "tiny_test_net" in list_models("classification")
+    model = build_model("tiny_test_net", num_classes=3, in_channels=2, width=5)
+    assert model(torch.zeros(1, 2, 8, 8)).shape == (1, 3)
+    assert model.sonodash_build["arch_kwargs"] == {"width": 5}
+    assert model_kind("tiny_test_net") == "classification"
+    assert isinstance(cam_target_layer(model, "tiny_test_net"), torch.nn.Conv2d)
+    assert scratch_family.get_model_spec("tiny_test_net").description == "A two-layer test network."
+    with pytest.raises(ValueError, match="already registered"):
+        scratch_family.register_model("tiny_test_net", kind="classification")(lambda **kw: None)

@@ -26,7 +26,8 @@ from safetensors.torch import load_file, save_file
 
 from core.errors import InputError
 from core.models.ensemble import ModelEnsemble
-from core.models.registry import build_model
+from core.models.meta_checks import MAX_META_BYTES, MAX_META_DEPTH, BundleError, check_meta, depth
+from core.models.registry import build_model, model_kind
 from core.models.transforms import normalization_stats
 
 WEIGHTS_FILE = "model.safetensors"
@@ -36,10 +37,6 @@ FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024
 _SAFETENSORS_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F8_E4M3", "F8_E5M2",
                        "F16", "BF16", "F32", "F64", "C64"}
-
-
-class BundleError(InputError):
-    """A bundle directory that cannot be used (missing files, not safetensors, json vs weights mismatch)."""
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -92,8 +89,6 @@ def complete_meta(model, meta: dict) -> dict:
     for key in ("architecture", "num_classes", "in_channels", "input_size"):
         if out.get(key) is None:
             raise ValueError(f"bundle meta needs {key!r} (build the model with build_model or pass it in meta)")
-    from core.models.registry import model_kind
-
     out["kind"] = out.get("kind") or model_kind(out["architecture"])
     norm = out.get("normalization", "unit")
     if isinstance(norm, str):
@@ -233,8 +228,6 @@ def read_meta(directory) -> dict:
     path = d / META_FILE
     if not path.is_file():
         raise BundleError(f"{path}: missing; a bundle holds {META_FILE} and {WEIGHTS_FILE}")
-    from core.models.meta_checks import MAX_META_BYTES, MAX_META_DEPTH
-
     if path.stat().st_size > MAX_META_BYTES:
         raise BundleError(f"{path}: {path.stat().st_size} bytes, larger than the limit of {MAX_META_BYTES}")
     try:
@@ -245,8 +238,6 @@ def read_meta(directory) -> dict:
         raise BundleError(f"{path}: nested deeper than {MAX_META_DEPTH} levels") from None
     if not isinstance(meta, dict):
         raise BundleError(f"{path}: expected a JSON object")
-    from core.models.meta_checks import check_meta, depth
-
     if depth(meta) > MAX_META_DEPTH:
         raise BundleError(f"{path}: nested deeper than {MAX_META_DEPTH} levels")
     return check_meta(meta, path)

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from safetensors.torch import load_file
+from torchvision.models import mobilenet_v3_small
 from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN, mobilenet_backbone
@@ -35,8 +37,9 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from torchvision.ops import MultiScaleRoIAlign
 
 from core.errors import InputError
+from core.models.bundle import load_bundle
+from core.models.registry import register_model
 
-ARCHS = ("maskrcnn", "maskrcnn_mobilenet", "maskrcnn_lite")
 DEFAULT_SCORE_THRESHOLD = 0.3
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _GRAY_MEAN, _GRAY_STD = (0.449,), (0.226,)
@@ -63,8 +66,6 @@ def _load_local_weights(model: nn.Module, weights) -> nn.Module:
     path = Path(weights) if isinstance(weights, (str, Path)) else None
     if path is None or path.suffix != ".safetensors" or not path.is_file():
         raise InputError(f"weights={weights!r}: give None or an existing local .safetensors file (no downloads)")
-    from safetensors.torch import load_file
-
     model.load_state_dict(load_file(str(path)), strict=True)
     return model
 
@@ -79,6 +80,18 @@ def _first_conv_to_gray(parent: nn.Module, attr: str) -> None:
         setattr(parent, attr, new)
 
 
+def working_size(input_size: int) -> dict:
+    """Mask R-CNN's internal resize: shorter side ``input_size``, longer side at most 4:3 of it.
+
+    Recorded in the bundle (arch_kwargs), so the predictor resizes exactly as training did; the trainer and
+    the speed benchmark build their models with it.
+    """
+    size = int(input_size)
+    return {"min_size": size, "max_size": (size * 4 + 2) // 3}
+
+
+@register_model("maskrcnn", kind="instance",
+                description="Mask R-CNN, ResNet-50 FPN v2 (torchvision), accurate, slow on CPU")
 def maskrcnn(*, num_classes: int, in_channels: int = 3, weights=None, min_size: int = 512,
              max_size: int = 683, **kwargs) -> MaskRCNN:
     """torchvision ``maskrcnn_resnet50_fpn_v2`` from random weights (BatchNorm trainable, all layers)."""
@@ -116,8 +129,6 @@ def _small_fpn(in_channels: int, fpn_channels: int) -> nn.Module:
     Why the stage ends at stride 8: the small network's stride-16 and -32 maps alone are too coarse for
     structures a few tens of pixels wide in a 256-pixel image.
     """
-    from torchvision.models import mobilenet_v3_small
-
     features = mobilenet_v3_small(weights=None, norm_layer=nn.BatchNorm2d).features
     starts = [i for i, b in enumerate(features) if getattr(b, "_is_cn", False)]
     ends = [s - 1 for s in starts[1:]] + [len(features) - 1]
@@ -144,6 +155,8 @@ def _cpu_options(in_channels: int, min_size: int, max_size: int) -> dict:
                 box_batch_size_per_image=128, box_detections_per_img=50)
 
 
+@register_model("maskrcnn_mobilenet", kind="instance",
+                description="Mask R-CNN, MobileNetV3-Large FPN, 256 px, for CPUs")
 def maskrcnn_mobilenet(*, num_classes: int, in_channels: int = 3, weights=None, min_size: int = 256,
                        max_size: int = 342, **kwargs) -> MaskRCNN:
     """Mask R-CNN on a MobileNetV3-Large FPN backbone, sized for CPUs.
@@ -157,6 +170,8 @@ def maskrcnn_mobilenet(*, num_classes: int, in_channels: int = 3, weights=None, 
     return _load_local_weights(model, weights)
 
 
+@register_model("maskrcnn_lite", kind="instance",
+                description="Mask R-CNN, MobileNetV3-Small, narrow FPN and heads (2.3 M params), demo size")
 def maskrcnn_lite(*, num_classes: int, in_channels: int = 3, weights=None, min_size: int = 256,
                   max_size: int = 342, fpn_channels: int = 96, head_width: int = 128, **kwargs) -> MaskRCNN:
     """Mask R-CNN on MobileNetV3-Small with a ``fpn_channels``-wide FPN (strides 8/16/32), a ``head_width``
@@ -171,16 +186,6 @@ def maskrcnn_lite(*, num_classes: int, in_channels: int = 3, weights=None, min_s
     options = {**_cpu_options(in_channels, min_size, max_size), **heads, **kwargs}
     model = MaskRCNN(_small_fpn(in_channels, c), num_classes=None, **options)
     return _load_local_weights(model, weights)
-
-
-BUILDERS = {"maskrcnn": maskrcnn, "maskrcnn_mobilenet": maskrcnn_mobilenet, "maskrcnn_lite": maskrcnn_lite}
-
-
-def build_instance_model(name: str, *, num_classes: int, in_channels: int = 3, weights=None, **kwargs):
-    """Build one of :data:`ARCHS` (used when the shared registry is not the caller)."""
-    if name not in BUILDERS:
-        raise InputError(f"unknown instance architecture {name!r}; choose one of: {', '.join(ARCHS)}")
-    return BUILDERS[name](num_classes=num_classes, in_channels=in_channels, weights=weights, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------- prediction
@@ -301,25 +306,8 @@ class InstancePredictor:
 
 def load_instance_predictor(bundle_dir) -> InstancePredictor:
     """An :class:`InstancePredictor` from a bundle saved by the instance trainer."""
-    from core.models.bundle import load_bundle
-
     model, meta = load_bundle(bundle_dir)
     if meta.get("kind", "instance") != "instance" or not meta.get("structures"):
         raise InputError(f"{bundle_dir}: not an instance-segmentation bundle (no structures in model.json)")
     return InstancePredictor(model, meta)
 
-
-def _register() -> None:
-    """Enter both builders in the shared registry (it imports this module lazily on first lookup)."""
-    from core.models.registry import register_model
-
-    register_model("maskrcnn", kind="instance",
-                   description="Mask R-CNN, ResNet-50 FPN v2 (torchvision), accurate, slow on CPU")(maskrcnn)
-    register_model("maskrcnn_mobilenet", kind="instance",
-                   description="Mask R-CNN, MobileNetV3-Large FPN, 256 px, for CPUs")(maskrcnn_mobilenet)
-    register_model("maskrcnn_lite", kind="instance",
-                   description="Mask R-CNN, MobileNetV3-Small, narrow FPN and heads (2.3 M params), demo size")(
-        maskrcnn_lite)
-
-
-_register()

@@ -8,10 +8,18 @@ the machine runs out of memory, and a deeply nested file would overflow the pars
 
 from __future__ import annotations
 
+from core.errors import InputError
 
-def _error(message: str):
-    from core.models.bundle import BundleError
 
+class BundleError(InputError):
+    """A bundle directory that cannot be used (missing files, not safetensors, json vs weights mismatch).
+
+    Defined here, below :mod:`core.models.bundle` (which re-exports it), so the checks need no import of the
+    module that calls them.
+    """
+
+
+def _error(message: str) -> BundleError:
     return BundleError(message)
 
 

@@ -2,9 +2,12 @@
 
 Why one registry: the trainer, the bundle loader, the benchmark and the dashboard all turn an architecture
 *name* into a network; if each kept its own table they would drift. Families live one per file
-(:mod:`core.models.classifiers`, :mod:`core.models.unet`, :mod:`core.models.segnets`, and the instance models of
-:mod:`core.models.instance`) and register themselves with :func:`register_model`; the registry imports them
-lazily the first time a name is looked up, so importing :mod:`core.models` stays cheap.
+(:mod:`core.models.classifiers`, :mod:`core.models.unet`, :mod:`core.models.segnets`, the instance models of
+:mod:`core.models.instance`) and register themselves with :func:`register_model`. Nobody keeps a list of them:
+the first lookup imports every module of this package whose source applies ``@register_model`` (or calls
+``register_model(``), so a new family is one new file. Families found elsewhere (a plugin, a test, a task file
+named by ``SONODASH_TASKS``) register the same way when their module is imported. The registry itself imports
+no family and no torch, so importing it (a page, ``--help``) stays cheap.
 
 >>> m = build_model("smallcnn", num_classes=2, in_channels=1)
 >>> model_kind("unet_cls")
@@ -14,15 +17,18 @@ lazily the first time a name is looked up, so importing :mod:`core.models` stays
 from __future__ import annotations
 
 import importlib
+import pkgutil
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from core.errors import InputError
 
 MODEL_KINDS = ("classification", "segmentation", "multitask", "instance")
-# Families imported on first use. "core.models.instance" belongs to the instance engineer and may be absent.
-_FAMILY_MODULES = ("core.models.classifiers", "core.models.unet", "core.models.segnets")
-_OPTIONAL_FAMILY_MODULES = ("core.models.instance",)
+# A module of this package is a family when a line of it applies or calls register_model (not this file, which
+# only defines it, and not a mention in a docstring or comment).
+_REGISTERS = re.compile(r"^\s*@?register_model\(", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -72,19 +78,35 @@ def register_model(name: str, *, kind: str, weights=None, weights_prefix: str = 
     return decorator
 
 
+def family_modules() -> list[str]:
+    """Dotted names of the modules of :mod:`core.models` that register architectures, sorted.
+
+    Found by reading the package's files (nothing is imported here), so adding a family never means editing
+    a list. A module that fails to import later is a real bug and raises.
+    """
+    package = __name__.rpartition(".")[0]
+    folder = Path(__file__).resolve().parent
+    found = []
+    for info in pkgutil.iter_modules([str(folder)]):
+        if info.ispkg or info.name.startswith("_") or f"{package}.{info.name}" == __name__:
+            continue
+        source = (folder / f"{info.name}.py").read_text(encoding="utf-8")
+        if _REGISTERS.search(source):
+            found.append(f"{package}.{info.name}")
+    return sorted(found)
+
+
 def _ensure_loaded() -> None:
     global _loaded
     if _loaded:
         return
-    for mod in _FAMILY_MODULES:
-        importlib.import_module(mod)
-    for mod in _OPTIONAL_FAMILY_MODULES:
-        try:
+    _loaded = True                    # before importing: a family module's own lookups must not re-enter
+    try:
+        for mod in family_modules():
             importlib.import_module(mod)
-        except ModuleNotFoundError as err:  # the file is not there (yet); any other failure is a real bug
-            if err.name != mod:
-                raise
-    _loaded = True
+    except BaseException:
+        _loaded = False
+        raise
 
 
 def list_models(kind: str | None = None) -> list[str]:
@@ -122,7 +144,7 @@ def build_model(name: str, *, num_classes: int, in_channels: int = 1, weights=No
     For segmentation architectures ``num_classes`` is the number of mask channels (1 = binary mask); for
     ``unet_cls`` it is the number of classes of the classification head (the mask has one channel).
     """
-    from core.models.weights import apply_pretrained
+    from core.models.weights import apply_pretrained  # torch: imported only when a network is built
 
     spec = get_model_spec(name)
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
@@ -137,6 +159,14 @@ def build_model(name: str, *, num_classes: int, in_channels: int = 1, weights=No
     model.sonodash_build = {"architecture": name, "kind": spec.kind, "num_classes": num_classes,
                             "in_channels": in_channels, "arch_kwargs": dict(kw), **info}
     return model
+
+
+def imagenet_available(arch: str) -> bool:
+    """True when ImageNet weights for ``arch`` exist and their file is already in the local torch cache."""
+    from core.models.weights import cached_weights_path  # torch: imported only when asked
+
+    spec = get_model_spec(arch)
+    return spec.weights is not None and cached_weights_path(spec.weights.DEFAULT).is_file()
 
 
 def cam_target_layer(model, name: str):

@@ -55,14 +55,6 @@ def cached_weights_path(weights) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
-def imagenet_available(arch: str) -> bool:
-    """True when ImageNet weights for ``arch`` exist and their file is already in the local torch cache."""
-    from core.models.registry import get_model_spec
-
-    spec = get_model_spec(arch)
-    return spec.weights is not None and cached_weights_path(spec.weights.DEFAULT).is_file()
-
-
 def resolve_weights(spec, weights):
     """The torchvision weights entry ``weights`` asks for, or None for training from scratch."""
     if weights is None or weights is False:

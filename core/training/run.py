@@ -58,7 +58,7 @@ class RunError(InputError):
 
 def _recipe_for_weights(task, arch):
     """(task, pretrained): ImageNet weights when cached, else the recipe's from-scratch variant."""
-    from core.models.weights import imagenet_available
+    from core.models.registry import imagenet_available
 
     if imagenet_available(arch):
         return task, True
