@@ -198,3 +198,60 @@ def test_stored_evaluation_cases_resolve_relative_paths(people, sample_miscarria
     store.save_evaluation("lost", task="miscarriage", cases=cases, meta={})
     with pytest.raises(StudyError, match="none of its"):
         cases_from_evaluation("lost")
+
+
+def test_ordinal_study_gets_weighted_kappas_matching_sklearn(people, bundle):
+    from sklearn.metrics import cohen_kappa_score
+
+    from core.reader_study.analysis import ordinal_rating
+
+    org, ann, cleo = people
+    o = OrganizerSession(org.id)
+    sid = o.create_study("ordinal", task="miscarriage", cases=_cases(6), readers=["ann", "cleo"], design="unaided",
+                         seed=9, questions={"ordinal": True})
+    ratings = {"ann": [0, 25, 50, 75, 100, 100], "cleo": [0, 50, 50, 100, 75, 25]}
+    for user in (ann, cleo):
+        s = ReaderSession(user.id)
+        while (item := s.next_item(sid)) is not None:     # rate by case position, whatever the reader's order
+            s.submit(sid, item.case_id, "unaided", label="miscarriage",
+                     confidence=ratings[user.username][_position(item.case_id)])
+    res = o.results(sid)
+    wk = res["weighted_kappa"].set_index("weights")
+    a = [ordinal_rating(c) for c in ratings["ann"]]
+    b = [ordinal_rating(c) for c in ratings["cleo"]]
+    for weights in ("linear", "quadratic"):
+        assert wk.loc[weights, "kappa"] == pytest.approx(cohen_kappa_score(a, b, weights=weights, labels=[1, 2, 3, 4, 5]))
+        assert wk.loc[weights, "ci_low"] < wk.loc[weights, "kappa"] < wk.loc[weights, "ci_high"]
+    roc = res["roc"]
+    assert {(p["reader"], p["phase"]) for p in roc["readers"]} == {("ann", "unaided"), ("cleo", "unaided")}
+    assert len(res["cases"]) == 6 and list(res["cases"]["case"]) == [1, 2, 3, 4, 5, 6]
+
+
+def _position(case_id: int) -> int:
+    from core.reader_study.schema import StudyCase
+    from core.store import session_scope
+
+    with session_scope(write=False) as session:
+        return session.get(StudyCase, case_id).position
+
+
+def test_sign_in_required_shows_only_the_form(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SONODASH_AUTH", "required")
+    app = str(SAMPLE_DATA.parent / "dashboard" / "app.py")
+    at = AppTest.from_file(app, default_timeout=120).run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Sign in to SonoDash"]
+    assert [b.label for b in at.button] == ["Sign in"] and len(at.text_input) == 2      # no page, no menu
+    assert not at.sidebar.children or "Signed in" not in str(at.sidebar)
+    create_user("nina", "nina-password", role="reader")
+    at.text_input(key="signin_user").input("nina")
+    at.text_input(key="signin_password").input("wrong-password")
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Unknown user name or wrong password."]
+    at.text_input(key="signin_user").input("nina")
+    at.text_input(key="signin_password").input("nina-password")
+    at.button[0].click().run()
+    assert not at.exception and [t.value for t in at.title] == ["SonoDash"]          # the home page
+    assert any("Signed in as **nina** (reader)" in c.value for c in at.sidebar.caption)
