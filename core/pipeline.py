@@ -217,7 +217,7 @@ def _net(predictor):
 def _explain(predictor, images: list, x, results: list, *, method: str, target: int, alpha: float):
     from core.explain.cam import compute_cams
     from core.explain.overlay import overlay_cam, resize_map
-    from core.preprocess.roi import paste_map
+    from core.segmentation.roi import paste_map
 
     cams, _ = compute_cams(_net(predictor), x, arch=predictor.meta["architecture"], method=method,
                            target_class=target)

@@ -47,7 +47,7 @@ class Recipe:
     seg_alpha: float = 0.5              # L_seg = a*BCE + (1-a)*Dice
     cls_beta: float = 0.8               # L = L_seg + b*weighted BCE
     normalization: str = "unit"         # "unit" (0..1) | "imagenet"
-    roi: str = "image"                  # what the classifier sees: "image" | "sac" (core.preprocess.roi)
+    roi: str = "image"                  # what the classifier sees: "image" | "sac" (core.segmentation.roi)
     # Crop recipes (augment "crop_flip"): pictures are resized to input_size * crop_ratio, then cropped to
     # input_size (random in training, centre in evaluation; bundles record resize_mode "center_crop").
     crop_ratio: float = 1.0

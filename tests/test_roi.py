@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.errors import InputError
-from core.preprocess.roi import crop_to_box, paste_map, roi_box, square_box
+from core.segmentation.roi import crop_to_box, paste_map, roi_box, square_box
 
 
 def test_square_box_is_centred_and_margin_times_the_longer_side():

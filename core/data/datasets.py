@@ -83,11 +83,11 @@ def case_name(path: str, root) -> str:
 def load_pictures(df: pd.DataFrame, *, root, size: int, in_channels: int, with_masks: bool = False,
                   frame_step: int = 80, progress: Callable | None = None, roi: str = "image",
                   resize_mode: str = "stretch") -> Pictures:
-    """Decode every manifest row (through the io gate), crop to the ``roi`` (:mod:`core.preprocess.roi`, the
+    """Decode every manifest row (through the io gate), crop to the ``roi`` (:mod:`core.segmentation.roi`, the
     same crop the predictor makes), resize to ``size``×``size`` (``resize_mode`` "stretch" or "letterbox")
     and stack."""
     from core.io import load_image
-    from core.preprocess.roi import check_roi, crop_to_box, roi_box
+    from core.segmentation.roi import check_roi, crop_to_box, roi_box
 
     check_roi(roi)
 

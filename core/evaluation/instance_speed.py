@@ -17,6 +17,9 @@ import numpy as np
 import torch
 
 from core.errors import InputError
+from core.io import load_image
+from core.models.instance import working_size
+from core.models.registry import build_model
 
 
 @dataclass
@@ -66,8 +69,6 @@ def run_cine(predictor, source, *, frame_step: int = 1, limits=None, keep_instan
     if hasattr(source, "frames"):
         clip, stride = source, 1
     else:
-        from core.io import load_image
-
         clip, stride = load_image(source, limits=limits, frame_step=int(frame_step)), int(frame_step)
     frames = np.asarray(clip.frames)
     result = CineResult(n_source_frames=int(getattr(clip, "n_source_frames", 0) or len(frames)))
@@ -115,9 +116,6 @@ def bench_instance_models(*, archs=("maskrcnn_lite", "maskrcnn_mobilenet", "mask
     Random weights: speed does not depend on what the weights learned, except through the number of
     detections reaching the mask head, which random weights make near its maximum (a pessimistic figure).
     """
-    from core.models.registry import build_model
-    from core.training.instance import working_size
-
     devices = list(devices) if devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     gen = torch.Generator().manual_seed(seed)
     frames = [torch.rand(3, size, size, generator=gen) for _ in range(int(n_frames))]

@@ -22,9 +22,11 @@ import numpy as np
 import torch
 
 from core.errors import InputError
-from core.models.bundle import META_FILE, WEIGHTS_FILE, load_bundle
+from core.models.bundle import META_FILE, WEIGHTS_FILE, BundleError, load_bundle, read_meta
 from core.models.ensemble import ModelEnsemble
+from core.models.instance import load_instance_predictor
 from core.models.transforms import image_array, preprocess_batch, restore_size
+from core.segmentation.roi import crop_to_box, roi_box
 
 
 @dataclass
@@ -83,8 +85,6 @@ class Predictor:
         Boxes are remembered by pixel content: one analysis asks for the same picture's box several times
         (probability, Grad-CAM, out-of-distribution check) and each ask would run the level set again.
         """
-        from core.preprocess.roi import roi_box
-
         boxes = []
         for i, im in enumerate(images):
             arr = np.ascontiguousarray(image_array(im, index=i))
@@ -107,8 +107,6 @@ class Predictor:
             return images
         images = list(images)
         if self.roi != "image":
-            from core.preprocess.roi import crop_to_box
-
             arrays = [image_array(im, index=i) for i, im in enumerate(images)]
             images = [crop_to_box(arr, box) for arr, box in zip(arrays, self.roi_boxes(arrays))]
         return preprocess_batch(images, in_channels=int(self.meta["in_channels"]),
@@ -235,8 +233,6 @@ def load_predictor(bundle_dir, *, device=None, batch_size: int = 32) -> Predicto
         if stamp is not None and key in _CACHE:
             return _CACHE[key]
     if _is_instance_bundle(d):
-        from core.models.instance import load_instance_predictor
-
         predictor = load_instance_predictor(d)      # CPU; Mask R-CNN takes a list of any-size images
     else:
         model, meta = load_bundle(d, device=dev)
@@ -251,8 +247,6 @@ def load_predictor(bundle_dir, *, device=None, batch_size: int = 32) -> Predicto
 def _is_instance_bundle(directory: Path) -> bool:
     """True when the bundle's model.json declares an instance-segmentation model (unreadable json: False,
     so :func:`load_bundle` reports the problem with its own message)."""
-    from core.models.bundle import BundleError, read_meta
-
     try:
         return read_meta(directory).get("kind") == "instance"
     except (BundleError, OSError):

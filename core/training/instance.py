@@ -23,21 +23,12 @@ import torch
 
 from core.errors import InputError
 from core.evaluation.instance import evaluate_instances, summarize_runs, summarize_tables
-from core.models.instance import outputs_to_instances
+from core.models.instance import outputs_to_instances, working_size
 from core.training.checkpoint import load_checkpoint, read_json, save_checkpoint, write_json
 from core.training.instance_data import InstanceDataset, collate, load_samples
 from core.training.schedule import build_optimizer, lr_lambda
 
 SCORE_THRESHOLD = 0.3
-
-
-def working_size(input_size: int) -> dict:
-    """Mask R-CNN's internal resize: shorter side ``input_size``, longer side at most 4:3 of it.
-
-    Recorded in the bundle (arch_kwargs), so the predictor resizes exactly as training did.
-    """
-    size = int(input_size)
-    return {"min_size": size, "max_size": (size * 4 + 2) // 3}
 
 
 def _resolve_task(task):

@@ -10,7 +10,8 @@ level-set square; crops from the expert tracings gave 0.849 and 0.789 (not used:
 Training and prediction find the box the same way, with the level set (:func:`segment_levelset`) on the
 picture itself, so a model never sees expert-mask crops in training and level-set crops in use. When no sac is
 found the whole picture is used (the model then sees an unmagnified frame; the predictor says so in
-``roi_found``).
+``roi_found``). It lives in :mod:`core.segmentation` because the box comes from the level set; the
+training datasets and the predictor, both above this package, call it.
 
 >>> import numpy as np
 >>> m = np.zeros((100, 100), bool); m[40:60, 30:70] = True          # 40 wide, 20 high
@@ -20,9 +21,11 @@ found the whole picture is used (the model then sees an unmagnified frame; the p
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from core.errors import InputError
+from core.segmentation.levelset import segment_levelset
 
 ROI_KINDS = ("image", "sac")
 SAC_MARGIN = 1.3
@@ -58,8 +61,6 @@ def crop_to_box(arr: np.ndarray, box: tuple) -> np.ndarray:
 
 def sac_box(image) -> tuple | None:
     """The square box around the level-set sac of ``image``, or None when no sac is found."""
-    from core.segmentation.levelset import segment_levelset
-
     return square_box(segment_levelset(image).mask)
 
 
@@ -71,8 +72,6 @@ def roi_box(image: np.ndarray, kind: str) -> tuple:
 
 def paste_map(values: np.ndarray, box: tuple, shape_hw: tuple) -> np.ndarray:
     """A map computed on the crop of ``box`` (any size), placed on a zero map of the full picture."""
-    import cv2
-
     x0, y0, x1, y1 = box
     h, w = shape_hw
     inside = cv2.resize(np.asarray(values, np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
