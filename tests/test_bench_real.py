@@ -87,6 +87,7 @@ def test_bench_real_cli_end_to_end(tmp_path, monkeypatch, capsys):
     assert set(res) >= {"dice", "hd95_mm", "hc_abs_err_mm", "train_s", "n_test"}
     assert res["n_test"] == 4                                # 8 patients: 20 % -> 2 patients, 4 images
     assert 0.0 <= res["dice"] <= 1.0 and res["train_s"] > 0 and res["epochs_run"] == 1 and res["train_cpu_s"] > 0
+    assert res["train_total_s"] >= res["train_s"]
     assert res["postprocess"] == "fill"                       # the generic segmentation task's step
     meta = json.loads((out / "bundle" / "model.json").read_text())
     assert meta["resize_mode"] == "letterbox" and meta["postprocess"] == "fill"

@@ -99,7 +99,8 @@ def test_hc_bpd_ofd_of_drawn_ellipse(a, b, angle, spacing):
 
 def test_anisotropic_circle_is_fitted_in_mm_space():
     # A 10 mm radius circle seen with 0.2 mm rows and 0.1 mm columns is 200 x 100 px: in pixels an ellipse
-    # (semi-axes 100 and 50 px), in mm a circle. Scaling the pixel ellipse's axes afterwards would give a wrong HC when it is rotated.
+    # (semi-axes 100 and 50 px), in mm a circle. Scaling the pixel ellipse's axes afterwards would give a
+    # wrong HC when it is rotated.
     m = _mm_ellipse(10.0, 10.0, 0, (0.2, 0.1))
     bio = measure(m, spacing_mm=(0.2, 0.1))
     assert bio.circumference_mm == pytest.approx(2 * math.pi * 10, rel=0.005)

@@ -9,8 +9,10 @@ mean Dice and HD95 (mm) over the test cases at the scans' own size; the head-cir
 mask's fitted ellipse against the manifest's hc_mm column (else the reference mask's ellipse): mean and SD of
 the absolute error and the Bland-Altman 95 % limits of agreement of the signed error (predicted - reference).
 The split: the manifest's split column; rows without one are assigned patient-disjoint and seeded (20 % test,
-10 % of the rest validation). train_s includes loading the pictures. The run folder (--out, default
-$SONODASH_HOME/runs/bench-real-...) keeps the per-case table that the Evaluations page plots.
+10 % of the rest validation). train_s: loading the pictures + fitting, which the budget bounds (an epoch is cut
+at the budget, then validated); train_total_s adds the trainer's own scoring and bundle writing; train_cpu_s
+is the CPU time the process got (on a shared machine far less than train_s x cores). The run folder (--out,
+default $SONODASH_HOME/runs/bench-real-...) keeps the per-case table that the Evaluations page plots.
 """
 
 from __future__ import annotations
