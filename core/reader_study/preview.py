@@ -30,7 +30,7 @@ class CasePreview:
 
 def preview_case(study_id: int, number: int) -> CasePreview:
     from core.reader_study.schema import CaseAI, StudyCase
-    from core.reader_study.session import _load_images
+    from core.reader_study.images import _load_images
     from core.store import session_scope
 
     with session_scope(write=False) as session:

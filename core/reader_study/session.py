@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.reader_study.errors import AccessDenied, StudyError
+from core.reader_study.images import _decode_png, _load_images, _load_raw, _mask_banner, _mask_like  # noqa: F401
 
 PHASES = {"unaided": ("unaided",), "aided": ("aided",), "sequential": ("unaided", "aided")}
 MAX_TEXT = 5000
@@ -99,58 +100,6 @@ class CaseItem:
 
 def _naive_utc(t: datetime) -> datetime:
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t
-
-
-def _mask_banner(image):
-    """The image with its burned-in text banner (top rows with text outside the fan) set to black."""
-    from core.preprocess.fan import banner_rows, mask_banner
-
-    try:
-        rows = banner_rows(image)
-    except Exception:  # noqa: BLE001 - an image the detector cannot read is shown as it is (still blinded)
-        return image
-    return mask_banner(image, rows) if rows else image
-
-
-def _load_raw(paths: list) -> tuple:
-    from core.io import load_image
-
-    return tuple(load_image(p, frame_step=10 ** 9).image for p in paths)
-
-
-def _load_images(paths: list) -> tuple:
-    return tuple(_mask_banner(im) for im in _load_raw(paths))
-
-
-def _banner_fraction(image) -> float:
-    from core.preprocess.fan import banner_rows
-
-    try:
-        return banner_rows(image) / max(image.shape[0], 1)
-    except Exception:  # noqa: BLE001 - see _mask_banner
-        return 0.0
-
-
-def _mask_like(overlay, source):
-    """``overlay`` with the rows that hold ``source``'s banner (scaled to the overlay's height) blacked out."""
-    import numpy as np
-
-    rows = int(np.ceil(_banner_fraction(source) * overlay.shape[0]))
-    if rows <= 0:
-        return overlay
-    out = np.array(overlay, copy=True)
-    out[:rows] = 0
-    return out
-
-
-def _decode_png(data: bytes | None):
-    if not data:
-        return None
-    import cv2
-    import numpy as np
-
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    return None if bgr is None else bgr[..., ::-1].copy()
 
 
 def _check_region(region) -> tuple | None:

@@ -16,6 +16,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from core.reader_study.errors import StudyError
+from core.reader_study.sources import cases_from_evaluation, demo_data_root  # noqa: F401 (re-exported)
 
 DESIGNS = ("unaided", "aided", "sequential")
 CLINICAL_FIELDS = ("ga_weeks", "crl_mm", "fhr_bpm")
@@ -76,86 +77,6 @@ def cases_from_manifest(csv_path, *, task: str | None = None, unit: str = "patie
             cases.append(CaseSpec(case_key=str(pid), images=[str(p) for p in group["image_path"]][:MAX_IMAGES_PER_CASE],
                                   truth=str(labels[0]), clinical=_clinical(rec)))
     return _subset(cases, limit, seed)
-
-
-def demo_data_root(study: str) -> Path | None:
-    """The synthetic set a demo evaluation was computed on, regenerated under ``$SONODASH_HOME/demo-data``.
-
-    Why regenerate: the demo evaluations (``python -m core demo build``) are out-of-fold predictions on
-    generated sets of 60-160 patients that are not shipped (only 5 showcase patients per study are). The
-    generator is deterministic (same seed, byte-identical files), so the exact images come back on demand.
-    """
-    from core.data.synthetic import make_sample_data
-    from core.demo import DEMO_SPECS
-    from core.paths import sonodash_home
-
-    spec = next((s for s in DEMO_SPECS if s.study == study), None)
-    if spec is None:
-        return None
-    root = sonodash_home() / "demo-data" / f"{study}-{spec.n_patients}"
-    if not (root / study / "manifest.csv").is_file():
-        make_sample_data(root, study=study, n_patients=spec.n_patients, seed=0, progress=False)
-    return root / study
-
-
-def _image_roots(meta: dict, task: str | None) -> list[Path]:
-    roots = []
-    for key in ("manifest", "manifest_path"):
-        if meta.get(key):
-            roots.append(Path(str(meta[key])).expanduser().parent)
-    if meta.get("data_dir"):
-        roots.append(Path(str(meta["data_dir"])).expanduser())
-    if meta.get("source") == "demo build" and task:
-        root = demo_data_root(task)
-        if root is not None:
-            roots.append(root)
-    return roots
-
-
-def _resolve(case_id: str, roots: list[Path]) -> Path | None:
-    """The image file a stored case id names (absolute, or relative to one of ``roots``), or None."""
-    text = str(case_id).split("#row")[0]
-    path = Path(text).expanduser()
-    candidates = [path] if path.is_absolute() else [root / path for root in roots] + [path]
-    for candidate in candidates:
-        if candidate.is_file() and candidate.suffix.lower() not in VIDEO_SUFFIXES:
-            return candidate.resolve()
-    return None
-
-
-def cases_from_evaluation(name: str, *, limit: int | None = None, seed: int = 0) -> list[CaseSpec]:
-    """Cases from a stored evaluation whose images are on this machine (one case per image).
-
-    Case ids are resolved as absolute paths, or relative to the evaluation's manifest folder; for the demo
-    evaluations the synthetic set they were computed on is regenerated first (:func:`demo_data_root`).
-    """
-    from core import store
-
-    meta, df = store.load_evaluation(name)
-    roots = _image_roots(meta, meta.get("task") or _evaluation_task(name))
-    cases, missing = [], 0
-    for rec in df.to_dict("records"):
-        if rec.get("truth") is None:
-            continue
-        path = _resolve(rec.get("case_id", ""), roots)
-        if path is None:
-            missing += 1
-            continue
-        subgroups = rec.get("subgroups") if isinstance(rec.get("subgroups"), dict) else rec
-        cases.append(CaseSpec(case_key=str(rec["case_id"]), images=[str(path)], truth=str(rec["truth"]),
-                              clinical=_clinical(subgroups)))
-    if not cases:
-        raise StudyError(f"evaluation {name}: none of its {missing} cases is an image file on this machine "
-                         "(case ids are resolved as absolute paths or relative to the evaluation's manifest)")
-    return _subset(cases, limit, seed)
-
-
-def _evaluation_task(name: str) -> str | None:
-    from core import store
-
-    table = store.list_evaluations()
-    row = table[table["name"] == name] if not table.empty else table
-    return None if row.empty else str(row.iloc[0]["task"])
 
 
 def _subset(cases: list[CaseSpec], limit: int | None, seed: int) -> list[CaseSpec]:
