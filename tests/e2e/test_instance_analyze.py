@@ -57,7 +57,8 @@ def test_demo_instance_model_draws_the_structures_of_a_showcase_image(server, pa
     caption.wait_for(timeout=WAIT)
     assert int(re.search(r"instance overlay: (\d+)", caption.inner_text()).group(1)) >= 1
     page.get_by_text("View category: head").wait_for(timeout=WAIT)
-    expect(main.locator("[data-testid='stImage'] img")).to_have_count(1, timeout=WAIT)
+    # one overlay (the review below it draws its own correction canvas)
+    expect(main.get_by_text(re.compile(r"instance overlay: \d+ detection"))).to_have_count(1, timeout=WAIT)
     expect(main).to_contain_text("cranium (0.", timeout=WAIT)   # the cranium is found, with its score
     _settle(page)
     _no_error(page, main)
@@ -85,7 +86,7 @@ def test_first_trimester_showcase_image_shows_instance_overlay_and_checklist(ser
     main.get_by_text("choroid plexus — missing").wait_for(timeout=WAIT)
     _settle(page)
     assert main.get_by_text(re.compile(r"instance overlay: \d+ detection")).count() == 1
-    assert main.locator("[data-testid='stImage'] img").count() == 1
+    assert main.locator("[data-testid='stImage'] img").count() >= 1
     text = _no_error(page, main)
     assert "completeness 2/3" in text and "choroid plexus — missing" in text and "cranium (0." in text
     page.screenshot(path=str(artifacts / "instance_analyze.png"), full_page=True)
