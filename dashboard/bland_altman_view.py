@@ -62,11 +62,12 @@ def render(run_dir) -> None:
     hc = summary.get("hc_abs_err_mm") or {}
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Dice (mean)", _fmt(summary.get("dice")))
-    c2.metric("HD95", _fmt(summary.get("hd95_mm"), " mm", 2))
-    c3.metric("HC |error|", _fmt(hc.get("mean"), " mm", 2) + (f" ± {hc['sd']:.2f}" if hc.get("sd") else ""))
-    c4.metric("Training", _fmt((summary.get("train_s") or math.nan) / 60, " min", 1))
+    c2.metric("HD95 (mm)", _fmt(summary.get("hd95_mm"), "", 2))
+    c3.metric("HC |error| (mm)", _fmt(hc.get("mean"), "", 2))
+    c4.metric("Training (min)", _fmt((summary.get("train_s") or math.nan) / 60, "", 1))
     loa = hc.get("loa") or [None, None]
     st.caption(f"{summary.get('n_test')} test images; post-processing {summary.get('postprocess')}; "
+               f"HC |error| {_fmt(hc.get('mean'), '', 2)} ± {_fmt(hc.get('sd'), ' mm', 2)} (mean ± SD); "
                f"limits of agreement {_fmt(loa[0], ' mm', 2)} to {_fmt(loa[1], ' mm', 2)} "
                f"(bias {_fmt(hc.get('bias'), ' mm', 2)}); epochs {summary.get('epochs_run')} within a "
                f"{summary.get('budget_min')} min budget. Shaded: 95 % CI of each limit (Bland & Altman 1999).")

@@ -146,9 +146,10 @@ def test_evaluations_tab_shows_recomputed_figures(tmp_path, monkeypatch):
     assert not at.exception
     shown = {m.label: m.value for m in at.metric}
     assert shown["Dice (mean)"] == "0.850"
-    assert shown["HD95"] == "2.00 mm"
-    assert shown["HC |error|"] == "1.50 mm ± 0.71"
-    assert shown["Training"] == "10.0 min"
+    assert shown["HD95 (mm)"] == "2.00"
+    assert shown["HC |error| (mm)"] == "1.50"
+    assert "1.50 ± 0.71 mm" in at.caption[0].value and "-4.66 mm to 3.66 mm" in at.caption[0].value
+    assert shown["Training (min)"] == "10.0"
     assert any("+1.00 mm" in w.value for w in at.warning)          # reference masks vs reference HC
 
 
