@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from core.cli._util import existing_file, print_json
 from core.errors import InputError
+from core.explain.methods import canonical_cam_method, list_cam_methods
 
 NAME = "predict"
 HELP = "class probabilities per image and per patient from a model bundle (+ CRL/FHR rules)"
@@ -25,7 +26,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--crl-mm", type=float, default=None, help="crown-rump length in mm")
     parser.add_argument("--fhr-bpm", type=float, default=None, help="fetal heart rate in beats per minute")
     parser.add_argument("--cam", default=None, metavar="METHOD",
-                        help="explanation: gradcam, gradcam++, hirescam, layercam, scorecam or eigencam")
+                        help=f"explanation: {', '.join(list_cam_methods())}")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write overlay PNGs (original | heat map | overlay) and analysis.json here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -50,9 +51,7 @@ def predict_patient(args) -> dict:
     clinical = Clinical(ga_weeks=args.ga_weeks, crl_mm=args.crl_mm, fhr_bpm=args.fhr_bpm)
     cam = getattr(args, "cam", None)
     if cam is not None:
-        from core.explain.cam import cam_method
-
-        cam_method(cam)  # an unknown method is the user's error, before any work
+        canonical_cam_method(cam)  # an unknown method is the user's error, before any work
     analysis = analyze(files, clinical, model=args.model, cam=cam, faithfulness=cam is not None)
     out = analysis.to_dict()
     out["class_names"] = list(analysis.class_names)

@@ -15,14 +15,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from core.errors import InputError
 
-SCHEMES = ("kfold", "lopo", "holdout", "repeated")
-_CV_RE = re.compile(r"^(kfold:(\d+)|lopo|holdout|repeated:(\d+))$")
+_COUNT_RE = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -50,17 +49,20 @@ class Split:
 
 
 def parse_cv(spec: str) -> tuple[str, int]:
-    """``"kfold:5"`` -> ``("kfold", 5)``; ``"lopo"`` -> ``("lopo", 0)``. Raises InputError on anything else."""
-    m = _CV_RE.match(str(spec).strip())
-    if not m:
-        raise InputError(f"--cv {spec!r}: expected kfold:K, lopo, holdout or repeated:N")
-    scheme = str(spec).split(":")[0]
-    n = int(m.group(2) or m.group(3) or 0)
-    if scheme == "kfold" and n < 2:
-        raise InputError(f"--cv {spec}: K must be at least 2")
-    if scheme == "repeated" and n < 1:
-        raise InputError(f"--cv {spec}: N must be at least 1")
-    return scheme, n
+    """``"kfold:5"`` -> ``("kfold", 5)``; ``"lopo"`` -> ``("lopo", 0)``. Raises InputError on anything else.
+
+    The schemes and their syntax come from :data:`CV_SCHEMES` (:func:`list_cv_schemes`).
+    """
+    name, sep, count = str(spec).strip().partition(":")
+    scheme = CV_SCHEMES.get(name)
+    takes_count = scheme is not None and scheme.min_n is not None
+    if scheme is None or bool(sep) != takes_count or (takes_count and not _COUNT_RE.fullmatch(count)):
+        *head, last = list_cv_schemes()
+        raise InputError(f"--cv {spec!r}: expected {', '.join(head)} or {last}")
+    n = int(count) if takes_count else 0
+    if takes_count and n < scheme.min_n:
+        raise InputError(f"--cv {spec}: {scheme.syntax.partition(':')[2]} must be at least {scheme.min_n}")
+    return name, n
 
 
 def _can_stratify(labels: np.ndarray, n_parts: int) -> bool:
@@ -233,6 +235,44 @@ def check_cv_feasible(class_patients: dict | None, n_patients: int, cv: str) -> 
                              f"{n_rare} of {rare!r} (patients per class: {shown})")
 
 
+@dataclass(frozen=True)
+class CvScheme:
+    """One cross-validation scheme of :data:`CV_SCHEMES`.
+
+    ``syntax``: how ``--cv`` names it ("kfold:K"); ``min_n``: the smallest count after the colon, None for a
+    scheme that takes none; ``examples``: concrete choices a page offers; ``split(ids, labels, n, seed,
+    fractions) -> list[Split]`` on sorted ids.
+    """
+
+    name: str
+    syntax: str
+    min_n: int | None
+    examples: tuple
+    split: Callable
+
+
+#: Every scheme ``--cv`` accepts, in the order offered (the one list: parsing, messages and choices read it).
+CV_SCHEMES = {s.name: s for s in (
+    CvScheme("kfold", "kfold:K", 2, ("kfold:5", "kfold:10"), lambda ids, lab, n, seed, fr: _kfold(ids, lab, n, seed)),
+    CvScheme("lopo", "lopo", None, ("lopo",), lambda ids, lab, n, seed, fr: _lopo(ids, lab, seed)),
+    CvScheme("holdout", "holdout", None, ("holdout",), lambda ids, lab, n, seed, fr: _holdout(ids, lab, seed, fr)),
+    CvScheme("repeated", "repeated:N", 1, ("repeated:5",),
+             lambda ids, lab, n, seed, fr: _repeated(ids, lab, n, seed)),
+)}
+SCHEMES = tuple(CV_SCHEMES)
+
+
+def list_cv_schemes() -> list[str]:
+    """The ``--cv`` syntaxes: ``["kfold:K", "lopo", "holdout", "repeated:N"]``."""
+    return [s.syntax for s in CV_SCHEMES.values()]
+
+
+def cv_choices() -> list[str]:
+    """Concrete ``--cv`` values to offer in a choice box, holdout first (the default of generic tasks)."""
+    examples = [e for s in CV_SCHEMES.values() for e in s.examples]
+    return sorted(examples, key=lambda e: e != "holdout")
+
+
 def make_splits(patient_ids: Sequence, *, labels: Sequence | None = None, cv: str = "holdout", seed: int = 0,
                 fractions: Sequence[float] = (0.6, 0.2, 0.2)) -> list[Split]:
     """Patient-level splits for the scheme named by ``cv`` (see :func:`parse_cv`).
@@ -249,13 +289,7 @@ def make_splits(patient_ids: Sequence, *, labels: Sequence | None = None, cv: st
     order = np.argsort(np.asarray(ids, dtype=object).astype(str), kind="stable")
     ids_a = np.asarray(ids, dtype=object)[order]
     lab_a = np.asarray(lab, dtype=object)[order]
-    if scheme == "kfold":
-        return _kfold(ids_a, lab_a, n, seed)
-    if scheme == "lopo":
-        return _lopo(ids_a, lab_a, seed)
-    if scheme == "repeated":
-        return _repeated(ids_a, lab_a, n, seed)
-    return _holdout(ids_a, lab_a, seed, fractions)
+    return CV_SCHEMES[scheme].split(ids_a, lab_a, n, seed, fractions)
 
 
 def patient_labels(df, *, positive: str | None = None):

@@ -13,22 +13,19 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import numpy as np
+import pytorch_grad_cam
 import torch
-from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
+from pytorch_grad_cam import ScoreCAM
 from pytorch_grad_cam.metrics.road import ROADCombined
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget, SemanticSegmentationTarget
 from torch import nn
 
 from core.errors import InputError
+from core.explain.methods import CAM_METHOD_CLASSES, canonical_cam_method
+from core.models.registry import cam_target_layer
 
-CAM_METHODS = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "hirescam": HiResCAM,
-    "layercam": LayerCAM,
-    "scorecam": ScoreCAM,
-    "eigencam": EigenCAM,
-}
+# name -> library class, from the one list in core.explain.methods
+CAM_METHODS = {name: getattr(pytorch_grad_cam, cls) for name, cls in CAM_METHOD_CLASSES.items()}
 HEADS = ("class", "mask")
 
 
@@ -77,16 +74,10 @@ def _backprop_only_above(model: nn.Module, layer: nn.Module):
 
 def cam_method(name: str):
     """The library class for ``name`` (case-insensitive; "gradcampp" is accepted for "gradcam++")."""
-    key = str(name).lower().replace("-", "").replace("_", "")
-    key = {"gradcampp": "gradcam++", "gradcamplusplus": "gradcam++"}.get(key, key)
-    if key not in CAM_METHODS:
-        raise InputError(f"unknown CAM method {name!r}; choose one of: {', '.join(CAM_METHODS)}")
-    return CAM_METHODS[key]
+    return CAM_METHODS[canonical_cam_method(name)]
 
 
 def _target_layer(model: nn.Module, arch: str, layer: str | None) -> nn.Module:
-    from core.models.registry import cam_target_layer
-
     if layer is not None:
         return model.get_submodule(layer)
     found = cam_target_layer(model, arch)
