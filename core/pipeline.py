@@ -295,13 +295,22 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
 
     results = []
     for li in loaded:
-        for k, frame in enumerate(li.frames):
-            clean = preprocess(frame).image
+        try:       # a frame the gate let through but preprocessing refuses (e.g. 8x1 pixels) names its file
+            cleaned = [preprocess(frame).image for frame in li.frames]
+        except InputError as err:
+            message = str(err) if str(err).startswith(f"{li.name}: ") else f"{li.name}: {err}"
+            if on_error == "raise" or len(loaded) == 1:
+                raise InputError(message) from None
+            errors.append({"file": li.name, "error": message})
+            continue
+        for k, (frame, clean) in enumerate(zip(li.frames, cleaned)):
             numbers = li.metadata.get("frame_indices")  # set by core.frames.load_frames (frame selection)
             number = numbers[k] if numbers else k * int(li.metadata.get("frame_step") or frame_step)
             results.append(ImageResult(name=li.name, kind=li.kind, frame=number,
                                        image=frame, clean=clean,
                                        pixel_spacing_mm=li.pixel_spacing_mm or _spacing(spacing_mm)))
+    if not results:
+        raise InputError("; ".join(e["error"] for e in errors) or "no images to analyze")
     timings["load_preprocess"] = (time.perf_counter() - t0) * 1000
 
     predictor = _resolve_predictor(model)
