@@ -2,7 +2,10 @@
 
 Why data and not code branches: the trainer, the evaluator and the dashboard read a :class:`Task` and do the
 same thing for every study; a new study is a new entry here (or a generic task whose labels come from the
-user's manifest), never a new ``if study == ...`` somewhere else.
+user's manifest), never a new ``if study == ...`` somewhere else. A study of your own is registered without
+editing this file: :func:`register_task` from Python, or a task file named by ``SONODASH_TASKS`` (a JSON file
+of task objects, or a Python file that calls :func:`register_task` and may add its model family with
+``@register_model``), which the command line and the dashboard read on their first task lookup.
 
 >>> get_task("miscarriage").positive_label
 'miscarriage'
@@ -12,7 +15,15 @@ user's manifest), never a new ``if study == ...`` somewhere else.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import sys
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Iterable
 
 from core.errors import InputError
@@ -211,9 +222,141 @@ _GENERIC = {
 }
 
 
+# Tasks registered at run time (register_task, SONODASH_TASKS files), by name.
+_USER: dict[str, Task] = {}
+_TASK_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+TASKS_ENV = "SONODASH_TASKS"
+_loaded_files: set = set()
+_loading = False
+
+
+def register_task(task: Task, *, replace_existing: bool = False) -> Task:
+    """Add a study of your own; afterwards ``--task NAME``, the Train page and every lookup know it.
+
+    The name is lower-case (``[a-z][a-z0-9_]*``) and may not shadow a study or a generic kind; registering the
+    same name twice needs ``replace_existing=True`` unless the task is identical. Returns the task.
+    """
+    if not isinstance(task, Task):
+        raise InputError(f"register_task expects a core.tasks.Task, got {type(task).__name__}")
+    _check_task(task)
+    if task.name in _STUDIES or task.name in _GENERIC:
+        raise InputError(f"task {task.name!r}: the name of a built-in task; choose another")
+    if task.name in _USER and _USER[task.name] != task and not replace_existing:
+        raise InputError(f"task {task.name!r} is already registered")
+    _USER[task.name] = task
+    return task
+
+
+def _check_task(task: Task) -> None:
+    name = task.name
+    if not isinstance(name, str) or not _TASK_NAME_RE.fullmatch(name):
+        raise InputError(f"task name {name!r}: use 1-40 lower-case letters, digits or _ (starting with a letter)")
+    if task.kind not in KINDS:
+        raise InputError(f"task {name!r}: kind {task.kind!r}; choose one of: {', '.join(KINDS)}")
+    if task.kind in ("classification", "multitask"):
+        if len(task.labels) < 2 or len(set(task.labels)) != len(task.labels):
+            raise InputError(f"task {name!r}: a {task.kind} task needs at least two distinct labels")
+        if task.positive_label is not None and task.positive_label not in task.labels:
+            raise InputError(f"task {name!r}: positive_label {task.positive_label!r} is not one of its labels")
+    if task.kind == "instance" and not task.structures:
+        raise InputError(f"task {name!r}: an instance task needs its structures")
+
+
+def task_from_dict(data: dict) -> Task:
+    """A :class:`Task` from plain data (a task file's JSON object): nested ``recipe`` / ``protocol`` objects,
+    lists for tuples. Unknown keys are refused by name (a typo would otherwise silently train the default)."""
+    if not isinstance(data, dict):
+        raise InputError(f"a task is a JSON object, got {type(data).__name__}")
+
+    def build(cls, values, where):
+        if not isinstance(values, dict):
+            raise InputError(f"{where}: expected an object, got {type(values).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+    fields = build(Task, data, f"task {data.get('name')!r}")
+    if "recipe" in fields:
+        fields["recipe"] = Recipe(**build(Recipe, fields["recipe"], "recipe"))
+    if "protocol" in fields:
+        fields["protocol"] = Protocol(**build(Protocol, fields["protocol"], "protocol"))
+    if "views" in fields:
+        fields["views"] = {str(k): tuple(v) for k, v in dict(fields["views"]).items()}
+    try:
+        return Task(**fields)
+    except TypeError as err:
+        raise InputError(f"task {data.get('name')!r}: {err}") from None
+
+
+def load_task_file(path) -> list[str]:
+    """Register the tasks of one task file; returns their names.
+
+    ``.json``: one task object or a list of them (:func:`task_from_dict`). ``.py``: imported as a module;
+    every :class:`Task` in its module-level list ``TASKS`` is registered, and it may call
+    :func:`register_task` itself or add a model family with ``@register_model``. A Python task file is code
+    you chose to run, like a plugin: point ``SONODASH_TASKS`` only at files you trust.
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise InputError(f"{TASKS_ENV}: task file {str(p)!r} not found")
+    if p.suffix == ".json":
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(f"{p}: not a readable JSON task file ({str(err)[:120]})") from None
+        items = data if isinstance(data, list) else [data]
+        return [register_task(task_from_dict(item), replace_existing=True).name for item in items]
+    if p.suffix == ".py":
+        before = set(_USER)
+        digest = hashlib.blake2b(str(p.resolve()).encode(), digest_size=6).hexdigest()
+        module_name = f"sonodash_user_tasks_{digest}"
+        spec = importlib.util.spec_from_file_location(module_name, p)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except InputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the user's file: one line naming it, exit 2
+            sys.modules.pop(module_name, None)
+            raise InputError(f"{p}: task file failed ({type(err).__name__}: {err})") from None
+        listed = getattr(module, "TASKS", ())
+        if not isinstance(listed, (list, tuple)):
+            raise InputError(f"{p}: TASKS must be a list of core.tasks.Task")
+        for task in listed:
+            register_task(task, replace_existing=True)
+        return sorted(set(_USER) - before | {t.name for t in listed})
+    raise InputError(f"{p}: a task file is .json or .py")
+
+
+def load_user_tasks() -> None:
+    """Read the task files named by ``SONODASH_TASKS`` (paths separated by the OS path separator), once each.
+
+    Called by every task lookup and by the model registry, so the command line and the dashboard see user
+    tasks (and the model families their Python files add) without anyone importing them.
+    """
+    global _loading
+    if _loading:
+        return
+    paths = [x for x in os.environ.get(TASKS_ENV, "").split(os.pathsep) if x.strip()]
+    todo = [p for p in paths if p not in _loaded_files]
+    if not todo:
+        return
+    _loading = True
+    try:
+        for p in todo:
+            load_task_file(p)
+            _loaded_files.add(p)
+    finally:
+        _loading = False
+
+
 def list_tasks() -> list[str]:
-    """Names accepted by ``--task``: the studies, then the generic kinds."""
-    return list(_STUDIES) + list(_GENERIC)
+    """Names accepted by ``--task``: the studies, the registered tasks, then the generic kinds."""
+    load_user_tasks()
+    return list(_STUDIES) + list(_USER) + list(_GENERIC)
 
 
 def get_task(name: str, *, labels: Iterable[str] | None = None, structures: Iterable[str] | None = None) -> Task:
@@ -224,6 +367,9 @@ def get_task(name: str, *, labels: Iterable[str] | None = None, structures: Iter
     """
     if name in _STUDIES:
         return _STUDIES[name]
+    load_user_tasks()
+    if name in _USER:
+        return _USER[name]
     if name in _GENERIC:
         task = _GENERIC[name]
         if labels is not None:

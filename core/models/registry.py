@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import InputError
+from core.tasks import load_user_tasks
 
 MODEL_KINDS = ("classification", "segmentation", "multitask", "instance")
 # A module of this package is a family when a line of it applies or calls register_model (not this file, which
@@ -98,6 +99,7 @@ def family_modules() -> list[str]:
 
 def _ensure_loaded() -> None:
     global _loaded
+    load_user_tasks()                 # a Python task file (SONODASH_TASKS) may add a family of its own
     if _loaded:
         return
     _loaded = True                    # before importing: a family module's own lookups must not re-enter
