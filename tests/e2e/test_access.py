@@ -27,6 +27,20 @@ OrganizerSession(get_user("boss").id).create_study("access study", task="miscarr
 """
 
 
+HIDE = ("() => { Object.defineProperty(document, 'visibilityState', {value: 'STATE', configurable: true}); "
+        "document.dispatchEvent(new Event('visibilitychange')); }")
+CLOCK = """
+from sqlalchemy import select
+from core.reader_study.schema import Answer, CaseOpen
+from core.store import session_scope
+with session_scope(write=False) as s:
+    answer = s.scalar(select(Answer))
+    opened = s.scalar(select(CaseOpen.opened).where(CaseOpen.case_id == answer.case_id))
+open_to_submit = (answer.created - opened).total_seconds()
+assert 0 <= answer.seconds <= open_to_submit - 3.5, (answer.seconds, open_to_submit)
+"""
+
+
 def _core(server, *args, stdin=None):
     env = dict(os.environ, SONODASH_HOME=str(server["home"]))
     out = subprocess.run([sys.executable, *args], input=stdin, capture_output=True, text=True, env=env, timeout=300)
@@ -81,12 +95,18 @@ def test_reader_with_open_study_is_refused_and_session_survives_reload(people, b
     assert "Sign in to SonoDash" in main and "Upload" not in main      # nothing of Analyze before sign-in
     assert page.locator("[data-testid='stSidebarNav']").count() == 0
     _shot(page, "sign-in")
-    page.get_by_label("User name").fill("rita")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    _idle(page)
+    try:
+        page.get_by_label("User name").fill("rita")
+    except Exception:
+        page.screenshot(path=os.path.join(SHOTS or "/tmp", "access-failure.png"))
+        raise
     page.get_by_label("Password", exact=True).fill("wrong-password")
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Unknown user name or wrong password.").wait_for(timeout=WAIT)
 
-    _sign_in(page, f"{url}/home", "rita", "reader-pass")
+    _sign_in(page, f"{url}/", "rita", "reader-pass")
     menu = _menu(page)
     assert "Read cases" in menu and "Home" in menu
     assert not any(title in menu for title in ("Analyze", "Evaluations", "Train", "Models", "Study results"))
@@ -104,6 +124,16 @@ def test_reader_with_open_study_is_refused_and_session_survives_reload(people, b
     page.reload()
     page.get_by_text("Case 1 of 3 — without AI").wait_for(timeout=WAIT)
     assert "Signed in as rita" in page.locator("[data-testid='stSidebar']").inner_text()
+    # the reading clock stops while the page is hidden (another tab, a locked screen): hide it for 4 s
+    _idle(page)
+    page.evaluate(HIDE.replace("STATE", "hidden"))
+    page.wait_for_timeout(4000)
+    page.evaluate(HIDE.replace("STATE", "visible"))
+    _idle(page)
+    page.locator("[data-testid='stRadio']").filter(has_text="Diagnosis").get_by_text("live_birth", exact=True).click()
+    page.get_by_role("button", name="Save answer").click()
+    page.get_by_text("Case 2 of 3 — without AI").wait_for(timeout=WAIT)
+    _core(people, "-c", CLOCK)
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in").wait_for(timeout=WAIT)
     page.reload()                                     # the cookie's session was revoked on the server
@@ -120,7 +150,7 @@ def test_reader_with_open_study_is_refused_and_session_survives_reload(people, b
 def test_clinician_finds_the_four_pages_open(people, browser):
     url = people["url"]
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    _sign_in(page, f"{url}/home", "cleo", "clinician-pass")
+    _sign_in(page, f"{url}/", "cleo", "clinician-pass")
     menu = _menu(page)
     assert all(title in menu for title in FOUR.values()) and "Set up a study" not in menu
     for path, title in FOUR.items():
