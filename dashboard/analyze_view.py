@@ -21,11 +21,12 @@ import streamlit as st
 from core.errors import InputError
 from core.tasks import get_task, list_tasks
 from dashboard import resources
-from dashboard.state import keep, kept, kept_key, new_generation, remember, sticky, widget_key
+from dashboard.state import CLINICAL_DEFAULTS, keep, kept, kept_key, new_generation, remember, sticky, widget_key
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "dcm", "dicom", "mp4", "avi"]
 MODEL_NONE = "(no classifier)"
 SEGMENTERS = ("levelset", "none")
+UPLOADED = "(uploaded images)"
 STALE = "Result out of date — press Analyze (the images, values or model changed since)."
 
 
@@ -100,13 +101,18 @@ def choose_inputs(study: str) -> tuple[list, dict | None]:
 def clinical_inputs(study: str, showcase: dict | None) -> dict:
     """GA (weeks + days), and CRL/FHR where the task uses the rules, and the pixel spacing.
 
-    A newly chosen showcase patient fills them from its manifest; what the user types afterwards is kept
-    for this study (state.py) until another patient is chosen.
+    A newly chosen showcase patient fills them from its manifest, an upload starts from the defaults with
+    CRL/FHR/spacing not measured; what the user types afterwards is kept for this study (state.py) until
+    another patient (or an upload instead of a showcase patient) is chosen.
     """
     task = get_task(study)
-    if showcase is not None and st.session_state.get(kept_key(study, "patient")) != showcase["patient"]:
-        st.session_state[kept_key(study, "patient")] = showcase["patient"]
-        for name, value in showcase["values"].items():
+    source = showcase["patient"] if showcase is not None else UPLOADED
+    if st.session_state.get(kept_key(study, "patient")) != source:
+        # Another patient: its manifest values, or for the user's own upload the defaults with CRL, FHR and
+        # pixel spacing "not measured" -- a showcase patient's values never carry over to another patient.
+        st.session_state[kept_key(study, "patient")] = source
+        values = dict(CLINICAL_DEFAULTS, crl_mm=0.0, fhr_bpm=0.0) if showcase is None else showcase["values"]
+        for name, value in values.items():
             keep(study, name, value)
         new_generation(study)
     names = ["ga_weeks", "ga_days"] + (["crl_mm", "fhr_bpm"] if task.uses_rules else []) + ["spacing_mm"]

@@ -161,8 +161,12 @@ def test_no_stale_result_after_a_study_switch_or_an_upload_removal(server, page,
     _upload(page, str(image))
     expect(main).to_contain_text("out of date")                       # new images: the old result is gone
     expect(main).not_to_contain_text("Values used", timeout=30_000)
+    # another patient: the showcase patient's FHR and spacing do not carry over to the upload
+    expect(page.get_by_label("FHR (bpm)", exact=True)).to_have_value("0.00")
+    expect(page.get_by_label("mm / pixel", exact=True)).to_have_value("0.0000")
     _analyze(page)
     assert image.name in main.inner_text()
+    expect(main).to_contain_text("Values used: GA 6w3d · CRL — · FHR — · no pixel spacing")
     page.get_by_role("button", name=f"Remove {image.name}").click()
     _settle(page)
     expect(main).to_contain_text("out of date")
