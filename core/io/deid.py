@@ -42,7 +42,8 @@ from core.errors import InputError
 from core.io.annex_e import EDITION, SOURCE, action_for
 from core.io.banner import BannerRule
 from core.io.deid_pixels import clean_pixels
-from core.io.errors import DeidentificationError
+from core.io.errors import DeidentificationError, GateError
+from core.paths import sonodash_home
 
 _DUMMY = {"DA": "19000101", "TM": "000000", "DT": "19000101000000", "PN": "ANONYMOUS", "AS": "000Y",
           "DS": "0", "IS": "0", "UR": "", "UN": b""}
@@ -81,7 +82,6 @@ def default_salt() -> bytes:
     env = os.environ.get("SONODASH_DEID_SALT")
     if env:
         return env.encode("utf-8")
-    from core.paths import sonodash_home
 
     path = sonodash_home() / "secrets" / "deid_salt"
     try:
@@ -259,8 +259,6 @@ def deidentify_dataset(ds, *, config: DeidConfig | None = None, name: str = "DIC
     "burned_in_clean" (whole image checked, nothing text-like found), "warnings" (lines for the page).
     Raises DeidentificationError (or CorruptFileError for undecodable pixels) when a step fails, in which case
     ``ds`` must be discarded."""
-    from core.io.errors import GateError
-
     config = config or DeidConfig()
     salt = config.salt if config.salt is not None else default_salt()
     mapper = UidMapper(salt)

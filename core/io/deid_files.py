@@ -14,8 +14,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from core.errors import InputError
 from core.io.deid import DeidConfig, deidentify_dataset
-from core.io.dicom import quiet, read_dataset
+from core.io.dicom import geometry, quiet, read_dataset
 from core.io.errors import DeidentificationError, UnsupportedFormatError
 from core.io.gate import detect_kind, read_source
 from core.io.limits import DEFAULT_LIMITS, GateLimits
@@ -25,8 +26,6 @@ from core.io.sniff import sniff
 def deidentify_bytes(data: bytes, *, name: str = "upload", config: DeidConfig | None = None,
                      limits: GateLimits | None = None):
     """Parse and de-identify one DICOM object from bytes; returns the cleaned pydicom Dataset."""
-    from core.io.dicom import geometry
-
     limits = limits or DEFAULT_LIMITS
     limits.check_file_size(name, len(data))
     if detect_kind(data, name) != "dicom":
@@ -90,8 +89,6 @@ def deidentify_tree(src_dir, dst_dir, *, config: DeidConfig | None = None,
                     limits: GateLimits | None = None) -> list[dict]:
     """De-identify every DICOM file under ``src_dir`` (recursively; links are not followed) into ``dst_dir``
     as ``<new SOPInstanceUID>.dcm``. Non-DICOM files are skipped; failures are reported, not raised."""
-    from core.errors import InputError
-
     src_dir, dst_dir = Path(src_dir), Path(dst_dir)
     results = []
     for path in sorted(p for p in src_dir.rglob("*") if p.is_file() and not p.is_symlink()):

@@ -19,6 +19,8 @@ import numpy as np
 
 from core.io.banner import BannerRule, apply_banner, rects_for
 from core.io.burned_text import find_text
+from core.io.calibration import _int
+from core.io.errors import CorruptFileError, DeidentificationError
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
@@ -85,8 +87,6 @@ def decode_problem(ts) -> str | None:
 
 def decode_all(ds, name: str) -> np.ndarray:
     """All frames, native values (pydicom's pixel_array), decompressing compressed syntaxes first."""
-    from core.io.errors import CorruptFileError, DeidentificationError
-
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if is_compressed(ts):
         problem = decode_problem(ts)
@@ -120,8 +120,6 @@ def region_mask(regions: list[dict], height: int, width: int) -> np.ndarray | No
 
 def _all_regions(ds) -> list[dict]:
     """Bounds of every region, calibrated or not (a Doppler strip is image too)."""
-    from core.io.calibration import _int
-
     out = []
     for item in ds.get("SequenceOfUltrasoundRegions") or []:
         b = [_int(item.get(k)) for k in ("RegionLocationMinX0", "RegionLocationMinY0", "RegionLocationMaxX1",

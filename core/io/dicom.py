@@ -18,7 +18,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from core.io.calibration import isotropic_spacing, regions_of
 from core.io.convert import scale_bits_to_uint8, to_rgb, window_to_uint8
+from core.io.deid_pixels import decode_problem, is_compressed
 from core.io.errors import CorruptFileError, NoPixelDataError
 from core.io.limits import GateLimits
 
@@ -100,8 +102,6 @@ def pixel_spacing_mm(ds) -> tuple[float | None, str | None]:
     """(mm per pixel, source attribute) when one square-pixel scale holds for the whole image; otherwise
     (None, source): anisotropic pixels or regions with different scales are never averaged, callers take the
     region containing the measurement from :func:`core.io.calibration.spacing_at`."""
-    from core.io.calibration import isotropic_spacing, regions_of
-
     regions = regions_of(ds)
     if not regions:
         return None, None
@@ -133,8 +133,6 @@ def _decode_frames(ds, indices: list[int], name: str, shrink=None) -> list[np.nd
     """The chosen frames, native values; ``shrink`` (frame -> frame) is applied as each one is decoded, so a
     long multi-frame object never holds more than one full-size frame at a time."""
     from pydicom.pixels import iter_pixels
-
-    from core.io.deid_pixels import decode_problem, is_compressed
 
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if is_compressed(ts):

@@ -18,6 +18,10 @@ import numpy as np
 from core.errors import InputError
 from core.io import dicom as _dicom
 from core.io.banner import rects_for
+from core.io.calibration import regions_of, spacing_at
+from core.io.convert import fit_pixels, scale_regions
+from core.io.deid import DeidConfig, deidentify_dataset
+from core.io.deid_pixels import PixelReport, _all_regions, clean_frames
 from core.io.errors import EmptyFileError, MissingFileError, UnsupportedFormatError
 from core.io.limits import DEFAULT_LIMITS, GateLimits
 from core.io.sniff import SUPPORTED, sniff
@@ -53,8 +57,6 @@ class LoadedImage:
     def spacing_at(self, x: float, y: float) -> tuple[float, float] | None:
         """(sy_mm, sx_mm) at pixel (x, y) from the region containing it (DICOM), or the single square-pixel
         spacing of other images; None where nothing calibrates that point."""
-        from core.io.calibration import spacing_at
-
         if self.metadata.get("calibration_regions"):
             return spacing_at(self, x, y)
         if self.pixel_spacing_mm and 0 <= x < self.width and 0 <= y < self.height:
@@ -136,8 +138,6 @@ def load_image(source, *, name: str | None = None, limits: GateLimits | None = N
 def _bounded(img: LoadedImage, limits: GateLimits) -> LoadedImage:
     """The working copy: frames above ``limits.max_working_pixels`` downscaled, spacing and calibration
     regions moved to the copy's pixels; ``metadata["source_size"]`` keeps the file's width and height."""
-    from core.io.convert import fit_pixels, scale_regions
-
     frames, scale = fit_pixels(img.frames, limits.max_working_pixels)
     if scale == (1.0, 1.0):
         return img  # fits (decoders of stills and DICOM already shrink before converting, and say so)
@@ -154,11 +154,6 @@ def _bounded(img: LoadedImage, limits: GateLimits) -> LoadedImage:
 def _load_dicom(data: bytes, label: str, limits: GateLimits, frame_step: int, *, deidentify: bool,
                 deid_config) -> LoadedImage:
     from dataclasses import replace
-
-    from core.io.calibration import regions_of
-    from core.io.convert import scale_regions
-    from core.io.deid import DeidConfig, deidentify_dataset
-    from core.io.deid_pixels import PixelReport, _all_regions, clean_frames
 
     with _dicom.quiet():
         frames, n_frames, ds, scale = _dicom.decode_dicom(data, label, limits, frame_step)
@@ -203,8 +198,6 @@ def probe(path, *, limits: GateLimits | None = None, name: str | None = None) ->
         ds = _dicom.read_dataset(data, label)
         width, height, n_frames = _dicom.geometry(ds, label, limits)
         spacing = _dicom.pixel_spacing_mm(ds)[0]
-        from core.io.calibration import regions_of
-
         regions = regions_of(ds)
     return {"kind": "dicom", "width": width, "height": height, "frames": n_frames, "pixel_spacing_mm": spacing,
             "calibration_regions": regions}
