@@ -19,11 +19,12 @@ import numpy as np
 from core.errors import InputError
 from core.segmentation.inference import LEVELSET, load_segmenter
 from core.segmentation.metrics import dice, iou
+from core.tasks import get_task
 
 
 def bundle_parameter_count(bundle_dir) -> int | None:
     """Number of weights in a bundle's model (None if the bundle cannot say)."""
-    from core.models import load_bundle
+    from core.models import load_bundle  # torch: only when a network is measured
 
     model, _ = load_bundle(Path(bundle_dir))
     params = getattr(model, "parameters", None)
@@ -32,8 +33,6 @@ def bundle_parameter_count(bundle_dir) -> int | None:
 
 def find_segmentation_bundles(root) -> dict:
     """``{name: dir}`` of the bundles under ``root`` whose model.json says they segment."""
-    from core.tasks import get_task
-
     found = {}
     for meta_path in sorted(Path(root).glob("*/model.json")):
         try:

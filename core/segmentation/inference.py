@@ -16,6 +16,7 @@ from core.preprocess.normalize import as_array
 from core.segmentation.biometry import measure
 from core.segmentation.levelset import LevelSetParams, segment_levelset
 from core.segmentation.metrics import segmentation_scores
+from core.segmentation.postprocess import postprocess
 
 LEVELSET = "levelset"
 
@@ -33,13 +34,11 @@ def load_segmenter(model: str, *, params: LevelSetParams = LevelSetParams(), roi
         raise InputError(f"--model {model}: neither 'levelset' nor a model-bundle directory")
     if roi is not None:
         raise InputError("--roi applies to the level set only; networks segment the whole image")
-    from core.models import load_predictor
+    from core.models import load_predictor  # torch: only network segmenters pay for it, never the level set
 
     predictor = load_predictor(path)
     if not getattr(predictor, "has_masks", hasattr(predictor, "predict_mask")):
         raise InputError(f"--model {model}: this bundle is not a segmentation model")
-
-    from core.segmentation.postprocess import postprocess
 
     mode = predictor.meta.get("postprocess", "none")     # the task's step, recorded in the bundle
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from core.data.synthetic.dicom import write_us_dicom
+from core.data.synthetic.writer import write_manifest
 from core.errors import InputError
 
 STUDIES = ("miscarriage", "preterm", "cns", "first_trimester")
@@ -53,7 +55,6 @@ def make_sample_data(out_dir, study: str = "all", n_patients: int = DEFAULT_N_PA
         raise InputError(f"--seed must be a non-negative integer, got {seed}")
     n_patients, seed = int(n_patients), int(seed)
     out_dir = Path(out_dir)
-    from core.data.synthetic.writer import write_manifest
 
     manifests = {}
     with tqdm(total=n_patients * len(names), desc="sample data", unit="patient", disable=not progress) as bar:
@@ -75,8 +76,6 @@ def make_sample_data(out_dir, study: str = "all", n_patients: int = DEFAULT_N_PA
 def _write_dicoms(study_dir: Path, rows: list[dict], seed: int) -> None:
     """DICOM copies (fake identifiers) of the first ``DICOM_PATIENTS`` patients' images."""
     import cv2
-
-    from core.data.synthetic.dicom import write_us_dicom
 
     patients = list(dict.fromkeys(r["patient_id"] for r in rows))[:DICOM_PATIENTS]
     for number, pid in enumerate(patients, start=1):

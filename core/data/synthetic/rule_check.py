@@ -15,11 +15,13 @@ import argparse
 import json
 import tempfile
 
+from core.data.manifest import load_manifest
+from core.data.synthetic import make_sample_data
+from core.rules import apply_rules
+
 
 def rule_performance(manifest) -> dict:
     """{rule: {"sensitivity", "specificity", "auc"}} at patient level (miscarriage = positive)."""
-    from core.rules import apply_rules
-
     per_patient = manifest.df.drop_duplicates("patient_id")
     y = (per_patient["label"] == "miscarriage").to_numpy()
     out = {"n_patients": int(len(y)), "n_miscarriage": int(y.sum())}
@@ -38,8 +40,6 @@ def main(argv=None) -> int:
     parser.add_argument("--n-patients", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    from core.data.manifest import load_manifest
-    from core.data.synthetic import make_sample_data
 
     with tempfile.TemporaryDirectory() as tmp:
         path = make_sample_data(tmp, study="miscarriage", n_patients=args.n_patients, seed=args.seed)["miscarriage"]
