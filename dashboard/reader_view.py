@@ -112,11 +112,11 @@ def _box(event) -> tuple | None:
 
 
 def clinical(item: CaseItem) -> None:
-    names = {"ga_weeks": "GA (weeks)", "crl_mm": "CRL (mm)", "fhr_bpm": "FHR (bpm)"}
+    """The case's clinical values on one line (narrow screens truncate metric tiles)."""
+    names = {"ga_weeks": ("GA", "weeks"), "crl_mm": ("CRL", "mm"), "fhr_bpm": ("FHR", "bpm")}
     if item.clinical:
-        cols = st.columns(len(item.clinical))
-        for col, (k, v) in zip(cols, item.clinical.items()):
-            col.metric(names.get(k, k), f"{v:g}")
+        st.markdown(" · ".join(f"**{names.get(k, (k, ''))[0]}** {v:g} {names.get(k, ('', ''))[1]}".strip()
+                               for k, v in item.clinical.items()))
 
 
 def ai_panel(item: CaseItem) -> None:

@@ -60,14 +60,14 @@ if item is None:
 phase_text = "without AI" if item.phase == "unaided" else "with AI assistance"
 st.subheader(f"Case {item.number} of {item.n_cases} — {phase_text}" + (" · flagged" if item.flagged else ""))
 if navigable:
-    b1, b2, b3, _ = st.columns([1, 1, 1, 4])
-    if b1.button("Back", key="nav_back", disabled=item.number <= 1, icon=":material/arrow_back:"):
+    bar = st.container(horizontal=True)
+    if bar.button("Back", key="nav_back", disabled=item.number <= 1, icon=":material/arrow_back:"):
         _go(item.number - 1)
         st.rerun()
-    if b2.button("Skip", key="nav_skip", disabled=item.number >= item.n_cases, icon=":material/skip_next:"):
+    if bar.button("Skip", key="nav_skip", disabled=item.number >= item.n_cases, icon=":material/skip_next:"):
         _go(item.number + 1)
         st.rerun()
-    if b3.button("Unflag" if item.flagged else "Flag", key="nav_flag", icon=":material/flag:"):
+    if bar.button("Unflag" if item.flagged else "Flag", key="nav_flag", icon=":material/flag:"):
         session.set_flag(study.id, item.case_id, item.phase, not item.flagged)
         st.rerun()
 if item.previous is not None:
