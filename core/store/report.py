@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 
 from core.errors import InputError
+from core.store.evaluations import load_evaluation
+from core.store.summary import summarize
 
 FORMATS = (".html", ".htm", ".csv")
 DISCLAIMER = "Research software, not a medical device. Not for clinical decisions."
@@ -107,8 +109,6 @@ def render_html(meta: dict, df) -> str:
     """The whole report page as one string (plotly.js inline: it works offline)."""
     import plotly.io as pio
 
-    from core.store.summary import summarize
-
     patient = summarize(meta, df, level="patient")
     image = summarize(meta, df, level="image")
     plot = pio.to_html(roc_figure(patient), include_plotlyjs=True, full_html=False)
@@ -131,8 +131,6 @@ def render_html(meta: dict, df) -> str:
 
 def write_report(name: str, out) -> Path:
     """Write the report of stored evaluation ``name`` to ``out`` (.html/.htm or .csv, by suffix)."""
-    from core.store.evaluations import load_evaluation
-
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in FORMATS:

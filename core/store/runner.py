@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core.data.manifest import load_manifest
 from core.errors import InputError
+from core.io import load_image
+from core.models.predictor import load_predictor
+from core.rules import DEFAULT_RULE_TABLE, apply_rules_frame
+from core.store.evaluations import load_evaluation, save_evaluation
+from core.store.summary import headline, summarize
+from core.tasks import get_task
 
 NOT_SUBGROUPS = {"image_path", "mask_path", "instances_path", "instance_classes", "label", "patient_id"}
 FRAME_BATCH = 32
@@ -42,8 +49,6 @@ def _case_id(path: str, root) -> str:
 def _predict_rows(predictor, df, *, frame_step: int) -> np.ndarray:
     """Per manifest row, the class probabilities (a clip: the mean over its kept frames), batched by frame."""
     from tqdm import tqdm
-
-    from core.io import load_image
 
     n_classes = len(predictor.class_names)
     sums = np.zeros((len(df), n_classes))
@@ -75,8 +80,6 @@ def _predict_rows(predictor, df, *, frame_step: int) -> np.ndarray:
 
 
 def _rule_columns(df, table):
-    from core.rules import apply_rules_frame
-
     if "ga_weeks" not in df or not ({"crl_mm", "fhr_bpm"} & set(df.columns)):
         return None
     flags = apply_rules_frame(df, table=table)
@@ -88,13 +91,6 @@ def evaluate_bundle(bundle, manifest_csv, *, name: str, replace: bool = False, r
     ``{"name", "evaluation_id", "n_cases", "n_patients", "metrics", "image_metrics"}`` (metrics at patient
     level, recomputed from the stored cases)."""
     import pandas as pd
-
-    from core.data.manifest import load_manifest
-    from core.models import load_predictor
-    from core.rules import DEFAULT_RULE_TABLE
-    from core.store.evaluations import load_evaluation, save_evaluation
-    from core.store.summary import headline, summarize
-    from core.tasks import get_task
 
     predictor = load_predictor(bundle)
     if not predictor.has_classes:

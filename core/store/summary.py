@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
+from core.evaluation import (binary_metrics, delong_ci, delong_test, multiclass_metrics, multiclass_roc, roc_curve,
+                             rule_performance)
+from core.training.aggregate import aggregate_scores
 
 THRESHOLD_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")
 RULE_TITLES = {"crl_low": "CRL", "fhr_low": "HR", "both_low": "CRL+HR"}
@@ -41,8 +44,6 @@ def _score_matrix(df: pd.DataFrame, n_classes: int) -> np.ndarray:
 def patient_level(df: pd.DataFrame, *, names: list[str], method: str = "mean") -> pd.DataFrame:
     """One row per patient: scores combined by ``method``; truth, rule flags and subgroup fields taken from the
     patient's first case (they describe the pregnancy, not the picture)."""
-    from core.training.aggregate import aggregate_scores
-
     work = df.copy()
     score_cols = ["score"] if work["score"].notna().all() else []
     if work["scores"].notna().all() and names:
@@ -68,8 +69,6 @@ def _flat(m: dict) -> dict:
 
 
 def _binary(df: pd.DataFrame, *, pos: int, threshold: float, with_rules: bool) -> dict:
-    from core.evaluation import binary_metrics, delong_ci, roc_curve
-
     y = (df["truth_index"].astype(int) == pos).astype(int).to_numpy()
     s = df["score"].to_numpy(dtype=float)
     out: dict = {"n": int(y.size), "n_positive": int(y.sum())}
@@ -95,8 +94,6 @@ def _binary(df: pd.DataFrame, *, pos: int, threshold: float, with_rules: bool) -
 def _baseline(df: pd.DataFrame, y: np.ndarray, s: np.ndarray) -> dict:
     """The continuous rules baseline (``baseline_score``: logistic regression on CRL, FHR, GA fitted in the
     CNN's folds) with its own ROC and the paired DeLong test against the model, when the cases carry it."""
-    from core.evaluation import delong_test, roc_curve
-
     if BASELINE not in df or df[BASELINE].isna().any() or not 0 < y.sum() < y.size:
         return {}
     b = pd.to_numeric(df[BASELINE], errors="coerce").to_numpy(dtype=float)
@@ -110,8 +107,6 @@ def _baseline(df: pd.DataFrame, y: np.ndarray, s: np.ndarray) -> dict:
 
 
 def _rules(df: pd.DataFrame, y: np.ndarray) -> dict:
-    from core.evaluation import rule_performance
-
     rules = {}
     for col, title in RULE_TITLES.items():
         if col not in df or df[col].isna().all():
@@ -127,8 +122,6 @@ def _rules(df: pd.DataFrame, y: np.ndarray) -> dict:
 
 
 def _multiclass(df: pd.DataFrame, *, names: list[str]) -> dict:
-    from core.evaluation import multiclass_metrics, multiclass_roc
-
     y = df["truth_index"].astype(int).to_numpy()
     proba = _score_matrix(df, len(names))
     with warnings.catch_warnings():
