@@ -175,8 +175,22 @@ def run(inputs: list, clinical: dict, *, study: str, model: str | None, segmente
 
 
 def record(study: str, fp: str, analysis, clinical: dict, model: str | None) -> None:
+    """Keep the click's result with its fingerprint, and one audit row (DESIGN.md section 6: every analysis;
+    no file names or values in it, only the study, the model and counts)."""
     st.session_state.analysis_record = {"fingerprint": fp, "study": study, "analysis": analysis,
                                         "clinical": dict(clinical), "model": model}
+    if analysis is None:
+        return
+    from core import audit
+    from dashboard.auth import current_user
+
+    account = current_user()
+    try:
+        audit.record(getattr(account, "username", None), "analysis.run", f"study:{study}",
+                     {"model": model, "images": len(analysis.images),
+                      "unreadable": len(analysis.errors), "decision_withheld": analysis.decision_withheld})
+    except Exception:  # noqa: BLE001 - an audit failure must not take the result away; the store logs it
+        pass
 
 
 def current(study: str, fp: str):
