@@ -8,6 +8,9 @@ Key "stats": seconds to read a 10^6-row score CSV, DeLong on 10^6 cases, the who
 2000 cluster-bootstrap replicates over 3000 patients and the MRMC jackknife at 1000 cases (--stats-only: just these).
 """
 
+from core.cli._util import print_json
+from core.errors import InputError
+
 NAME = "bench"
 HELP = "speed benchmark (ratios against the bare torch forward)"
 
@@ -23,9 +26,6 @@ def add_arguments(parser):
 
 def run(args) -> int:
     import sys
-
-    from core.cli._util import print_json
-    from core.errors import InputError
 
     if args.repeats < 1:
         raise InputError(f"--repeats must be at least 1, got {args.repeats}")

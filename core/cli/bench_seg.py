@@ -9,6 +9,10 @@ Examples:
 
 from __future__ import annotations
 
+from core.cli._util import existing_file, print_json
+from core.errors import InputError
+from core.paths import SAMPLE_DATA
+
 NAME = "bench-seg"
 HELP = "segmentation benchmark: Dice/IoU ± SD, parameters and ms/image, level set vs networks"
 
@@ -28,8 +32,6 @@ def add_arguments(parser) -> None:
 def _parse_bundles(items):
     from pathlib import Path
 
-    from core.errors import InputError
-
     out = {}
     for item in items:
         name, sep, path = item.partition("=")
@@ -43,7 +45,6 @@ def _parse_bundles(items):
 
 def _cases(manifest_path):
     from core.data.manifest import load_manifest
-    from core.errors import InputError
     from core.io import load_image
     from core.segmentation.inference import check_same_size, mask_from_pixels
 
@@ -70,9 +71,6 @@ def run(args) -> int:
 
     from tqdm import tqdm
 
-    from core.cli._util import existing_file, print_json
-    from core.errors import InputError
-    from core.paths import SAMPLE_DATA
     from core.segmentation.bench import bench, find_segmentation_bundles, format_table, make_segmenters
 
     if args.n_patients < 1:

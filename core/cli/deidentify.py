@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import sys
 
+from core.cli._util import print_json, silence_library_logs
+from core.errors import InputError
+
 NAME = "deidentify"
 HELP = "de-identify DICOM files or a folder of them (Annex E Basic Profile + burned-in banner removal)"
 
@@ -29,13 +32,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from core.cli._util import silence_library_logs
-
     silence_library_logs()
     from pathlib import Path
 
-    from core.cli._util import print_json
-    from core.errors import InputError
     from core.io import DeidConfig, deidentify_file, deidentify_tree, load_banner_rules
 
     config = DeidConfig(banner_rules=load_banner_rules(args.banners) if args.banners else None,

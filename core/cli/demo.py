@@ -5,6 +5,8 @@ sample_data/models/<study>/bundle/ and evaluation.csv. ``demo register`` puts th
 dashboard does that by itself on first start).
 """
 
+from core.cli._util import print_json
+
 NAME = "demo"
 HELP = "build or register the demo models and evaluations"
 
@@ -23,7 +25,6 @@ def add_arguments(parser):
 def run(args) -> int:
     from pathlib import Path
 
-    from core.cli._util import print_json
     from core.demo import build_demo, register_demo_assets
 
     if args.demo_command == "build":

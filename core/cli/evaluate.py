@@ -11,6 +11,10 @@ at patient level (images of a patient combined by the task's aggregation, mean b
 
 from __future__ import annotations
 
+from core.cli._util import existing_file, print_json
+from core.errors import InputError
+from core.rules import RuleTable
+
 NAME = "evaluate"
 HELP = "evaluate a model bundle on a manifest and store the per-case predictions"
 
@@ -32,8 +36,6 @@ def _fmt(value) -> str:
 def run(args) -> int:
     from pathlib import Path
 
-    from core.cli._util import existing_file, print_json
-    from core.errors import InputError
     from core.store.runner import evaluate_bundle
 
     if not Path(args.model).is_dir():
@@ -41,8 +43,6 @@ def run(args) -> int:
     existing_file(args.manifest, "manifest")
     table = None
     if args.rule_table:
-        from core.rules import RuleTable
-
         path = existing_file(args.rule_table, "rule table")
         try:
             table = RuleTable.from_json(path.read_text(encoding="utf-8"))

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import sys
 
+from core.cli._util import print_json, silence_library_logs
+from core.errors import InputError
+
 NAME = "inspect"
 HELP = "what the input gate sees in image, DICOM and cine files (kind, size, frames, spacing)"
 
@@ -22,7 +25,6 @@ def add_arguments(parser) -> None:
 
 
 def _inspect_one(path: str, frame_step: int) -> dict:
-    from core.errors import InputError
     from core.io import load_image
 
     try:
@@ -52,11 +54,7 @@ def _line(row: dict) -> str:
 
 
 def run(args) -> int:
-    from core.cli._util import silence_library_logs
-
     silence_library_logs()
-    from core.cli._util import print_json
-    from core.errors import InputError
 
     if args.frame_step < 1:
         raise InputError(f"--frame-step must be >= 1, got {args.frame_step}")

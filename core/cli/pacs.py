@@ -13,6 +13,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from core.cli._util import print_json
+from core.errors import InputError
+
 NAME = "pacs"
 HELP = "local demo PACS (Orthanc + DICOMweb) and PACS study search"
 
@@ -31,12 +34,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from core.errors import InputError
-
     if args.pacs_command == "search":
         from dataclasses import asdict
 
-        from core.cli._util import print_json
         from core.pacs import search_studies
 
         studies, truncated = search_studies(None, patient_id=args.patient_id, study_date=args.date,

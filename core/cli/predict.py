@@ -11,7 +11,7 @@ or the top class's (multi-class models).
 
 from __future__ import annotations
 
-from core.cli._util import existing_file, print_json
+from core.cli._util import _clean, existing_file, print_json
 from core.errors import InputError
 from core.explain.methods import canonical_cam_method, list_cam_methods
 
@@ -66,7 +66,6 @@ def write_outputs(analysis, result: dict, folder) -> list[str]:
     from pathlib import Path
 
     from core.case_report import png_bytes
-    from core.cli._util import _clean
     from core.explain.overlay import triptych
 
     out = Path(folder)

@@ -5,6 +5,8 @@ works offline). Every number is recomputed from the stored per-case predictions.
 
 from __future__ import annotations
 
+from core.cli._util import print_json
+
 NAME = "report"
 HELP = "write a stored evaluation as a per-case CSV or a self-contained HTML report"
 
@@ -16,7 +18,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from core.cli._util import print_json
     from core.store.report import write_report
 
     out = write_report(args.name, args.out)

@@ -9,6 +9,10 @@ floor(GA). Outside the table's weeks the rules are not applicable; a missing val
 
 from __future__ import annotations
 
+from core.cli._util import existing_file, print_json
+from core.errors import InputError
+from core.rules import CRL_KEY, DEFAULT_RULE_TABLE, FHR_KEY, RuleTable, apply_rules, completed_week
+
 NAME = "rules"
 HELP = "CRL/FHR rule flags for a gestational age (research use only)"
 
@@ -29,10 +33,6 @@ def _word(flag, yes: str, no: str) -> str:
 
 
 def run(args) -> int:
-    from core.cli._util import existing_file, print_json
-    from core.errors import InputError
-    from core.rules import CRL_KEY, DEFAULT_RULE_TABLE, FHR_KEY, RuleTable, apply_rules, completed_week
-
     table = DEFAULT_RULE_TABLE
     if args.table:
         path = existing_file(args.table, "rule table")

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 
+from core.cli._util import existing_file, print_json
+from core.errors import InputError
+
 NAME = "segment"
 HELP = "segment one image (level set or network bundle); biometry and, with --mask, Dice/IoU"
 
@@ -31,7 +34,6 @@ def add_arguments(parser) -> None:
 def _parse_roi(text):
     if text is None:
         return None
-    from core.errors import InputError
 
     parts = text.split(",")
     if len(parts) != 4:
@@ -47,8 +49,6 @@ def _write_png(path, pixels, flag):
 
     import cv2
 
-    from core.errors import InputError
-
     p = Path(path)
     if p.suffix.lower() != ".png":
         raise InputError(f"{flag} {path}: the file name must end in .png")
@@ -62,8 +62,6 @@ def _write_png(path, pixels, flag):
 def run(args) -> int:
     import numpy as np
 
-    from core.cli._util import existing_file, print_json
-    from core.errors import InputError
     from core.io import load_image
     from core.preprocess.fan import check_box
     from core.segmentation.inference import check_same_size, load_segmenter, mask_from_pixels, report
