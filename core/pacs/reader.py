@@ -11,6 +11,9 @@ holds images, not outcomes.
 from __future__ import annotations
 
 from core.pacs.config import PacsConfig, PacsError, require_config
+from core.pacs.query import search_studies
+from core.pacs.retrieve import retrieve_study
+from core.reader_study.setup import MAX_IMAGES_PER_CASE, CaseSpec
 
 
 def cases_from_pacs(config: PacsConfig | None = None, *, truth: dict, patient_id: str | None = None,
@@ -21,10 +24,6 @@ def cases_from_pacs(config: PacsConfig | None = None, *, truth: dict, patient_id
     ``truth``: ``{accession number or StudyInstanceUID: label}``. Studies without a label are left out; when
     none is labelled, or a retrieval fails, one PacsError says so. ``progress(done, total)`` per study.
     """
-    from core.pacs.query import search_studies
-    from core.pacs.retrieve import retrieve_study
-    from core.reader_study.setup import MAX_IMAGES_PER_CASE, CaseSpec
-
     config = require_config(config)
     if not isinstance(truth, dict) or not truth:
         raise PacsError("give the truth of the cases as {accession number or StudyInstanceUID: label}")

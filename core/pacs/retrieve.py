@@ -27,8 +27,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.io import GateLimits, deidentify_bytes
+from core.io.dicom import quiet
 from core.pacs.config import MB, PacsConfig, PacsError, require_config
 from core.pacs.transport import BudgetExceeded, connect, pacs_errors
+from core.paths import sonodash_home
 
 # Objects in a study that are not images to analyze: structured reports, segmentations, presentation states,
 # key-object selections, encapsulated documents, raw data, waveforms.
@@ -83,8 +86,6 @@ class RetrievedStudy:
 
 
 def pacs_root() -> Path:
-    from core.paths import sonodash_home
-
     root = sonodash_home() / "pacs"
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     return root
@@ -177,9 +178,6 @@ def retrieve_study(study_uid: str, config: PacsConfig | None = None, *, client=N
     ``progress(done, total)`` is called after each instance. Raises :class:`PacsError` (one line) on any
     refusal; then nothing of the study is left on disk.
     """
-    from core.io import GateLimits, deidentify_bytes
-    from core.paths import sonodash_home
-
     config = require_config(config)
     if not isinstance(study_uid, str) or not _UID.match(study_uid) or len(study_uid) > 64:
         raise PacsError("StudyInstanceUID must be digits and dots (at most 64 characters)")
@@ -216,7 +214,6 @@ def retrieve_study(study_uid: str, config: PacsConfig | None = None, *, client=N
             name = f"{k:02d}-{hashlib.sha256(str(clean.SOPInstanceUID).encode()).hexdigest()[:8]}.dcm"
             path = tmp / name
             buf = io.BytesIO()
-            from core.io.dicom import quiet
 
             with quiet():
                 clean.save_as(buf, enforce_file_format=True)

@@ -11,27 +11,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.io.dicom import quiet
+from core.pacs.codes import private_code
 from core.pacs.config import PacsError
 
 
 def _segment_type(task):
     from pydicom.sr.codedict import codes
 
-    from core.pacs.sr import _private
-
     kind = getattr(task, "image_kind", None) or "structure"
     if kind == "cervix":
         return codes.SCT.Cervix, "cervix"
     name = str(kind).replace("_", " ")
-    return _private(f"SEG-{kind.upper()}"[:16], name), name
+    return private_code(f"SEG-{kind.upper()}"[:16], name), name
 
 
 def build_segmentations(analysis, retrieved, evidence: dict, *, task=None, series_number: int = 991) -> list:
     """SEG datasets for the analysis's masks; ``evidence`` maps de-identified SOP UID -> source dataset."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
-
-    from core.io.dicom import quiet
 
     seg_type, label = _segment_type(task)
     model = analysis.model or {}

@@ -29,21 +29,13 @@ from datetime import datetime
 
 import numpy as np
 
+from core.io.dicom import quiet
+from core.pacs.codes import SCHEME, hd as _hd, private_code as _private
 from core.pacs.config import PacsConfig, PacsError, require_config
+from core.pacs.seg import build_segmentations
 from core.pacs.transport import connect, pacs_errors
 
-SCHEME = "99SONODASH"
 SERIES_NUMBER = 990
-
-
-def _hd():
-    import highdicom as hd
-
-    return hd
-
-
-def _private(value: str, meaning: str):
-    return _hd().sr.CodedConcept(value=value, scheme_designator=SCHEME, meaning=meaning)
 
 
 def class_code(name: str):
@@ -120,8 +112,6 @@ def _evidence(retrieved, target: str, client, config):
     import pydicom
     from pydicom import Dataset
 
-    from core.io.dicom import quiet
-
     out = {}
     with quiet():
         for ref in retrieved.instances:
@@ -183,8 +173,6 @@ def build_report(analysis, retrieved, *, task=None, clinician_decision: str | No
     report = hd.sr.MeasurementReport(observation_context=context, procedure_reported=c.SCT.Ultrasonography,
                                      imaging_measurements=groups)
     evidence_list = [evidence[ref.sop_uid] for ref in dict.fromkeys(refs.values())]
-    from core.io.dicom import quiet
-
     with quiet():
         sr = hd.sr.ComprehensiveSR(
             evidence=evidence_list, content=report[0], series_instance_uid=hd.UID(), series_number=SERIES_NUMBER,
@@ -271,8 +259,6 @@ def send_results(analysis, retrieved, config: PacsConfig | None = None, *, task=
     """
     import pydicom
 
-    from core.io.dicom import quiet
-
     config = require_config(config)
     client = client or connect(config)
     target = config.sr_target
@@ -283,8 +269,6 @@ def send_results(analysis, retrieved, config: PacsConfig | None = None, *, task=
                       evidence=evidence)
     segs = []
     if include_segmentation:
-        from core.pacs.seg import build_segmentations
-
         if target == "deidentified":   # SEG needs the source's pixel module: the stored de-identified files
             with quiet():
                 evidence = {ref.sop_uid: pydicom.dcmread(ref.path) for ref in retrieved.instances}
