@@ -22,4 +22,27 @@ def test_every_page_renders(spec):
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.switch_page(str(Path(APP).parent.parent / "pages" / spec.file)).run()
     assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    if spec.file == "train.py":
+        _assert_train_refuses_too_small_showcase(at)
+    else:
+        assert not at.error, [e.value for e in at.error]
+
+
+def _assert_train_refuses_too_small_showcase(at):
+    """The Train page opens on the first showcase (5 CNS patients, 5 classes) with the task's leave-one-
+    patient-out protocol; that is too small a data set for it, so the page must say so (the intended guard,
+    core.data.splits.check_cv_feasible) and keep "Start training" disabled -- nothing else may be an error."""
+    import pandas as pd
+
+    from core.tasks import get_task
+
+    manifest = at.selectbox(key="train_showcase").value
+    task = next(s.value for s in at.selectbox if str(s.key).startswith("train_task_"))
+    cv = at.selectbox(key=f"train_cv_{task}").value
+    n_patients = pd.read_csv(manifest)["patient_id"].nunique()
+    n_classes = len(get_task(task).labels)
+    assert (task, cv, n_patients, n_classes) == ("cns", "lopo", 5, 5)
+    assert [e.value for e in at.error] == [
+        "--cv lopo needs at least 10 patients (2 of each of 5 classes); the manifest has 5"]
+    start = next(b for b in at.button if b.label == "Start training")
+    assert start.disabled

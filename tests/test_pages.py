@@ -52,10 +52,19 @@ def test_analyze_save_case_stores_it():
 
     at = _open("analyze.py")
     at.button[0].click().run()
-    at.text_area(key="case_note").input("checked by hand").run()
-    next(b for b in at.button if b.label == "Save case").click().run()
-    assert any("Case saved" in s.value for s in at.success)
-    assert "checked by hand" in list(store.list_cases()["note"])
+    # The review's widget keys carry the analysis' token (a new analysis starts a fresh review).
+    note = next(t for t in at.text_area if str(t.key).startswith("review_note_"))
+    note.input("checked by hand").run()
+    save = next(b for b in at.button if b.label == "Save case")
+    assert not save.disabled       # the showcase patient is in distribution: the AI's decision is preselected
+    save.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    saved = [s.value for s in at.success if "saved" in s.value]
+    assert len(saved) == 1 and saved[0].startswith("Case #") and "listed on the Cases page" in saved[0]
+    case_id = int(saved[0].split("#")[1].split()[0])
+    cases = store.list_cases().set_index("id")
+    assert cases.loc[case_id, "note"] == "checked by hand"
+    assert cases.loc[case_id, "study"] == "miscarriage"
 
 
 def _methods(at) -> set:
