@@ -17,13 +17,14 @@ import pandas as pd
 import streamlit as st
 
 from core.data.manifest import ManifestError
+from core.data.splits import cv_choices
 from core.errors import InputError
 from core.models.registry import list_models
 from core.paths import SAMPLE_DATA, sonodash_home
 from core.tasks import get_task
 from core.training.preflight import ALLOWED_KINDS, preflight, suggest_tasks
 
-CV_CHOICES = ("holdout", "kfold:5", "kfold:10", "lopo", "repeated:5")
+CV_CHOICES = tuple(cv_choices())
 MAX_PROBLEMS_SHOWN = 200
 
 def choose_manifest() -> str | None:

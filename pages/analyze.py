@@ -5,6 +5,7 @@ detected structures, view category and completeness checklist. What is shown com
 
 import streamlit as st
 
+from core.explain.methods import list_cam_methods
 from core.tasks import get_task
 from dashboard import analysis_panels as panels
 from dashboard import analyze_view as view
@@ -32,8 +33,7 @@ with left:
     clinical = view.clinical_inputs(study, showcase)
 with right:
     model, segmenter = view.choose_models(study)
-    cam = st.selectbox("Explanation", ["gradcam", "gradcam++", "hirescam", "layercam", "eigencam", "scorecam",
-                                       "none"], key="cam_method")
+    cam = st.selectbox("Explanation", [*list_cam_methods(), "none"], key="cam_method")
     alpha = st.slider("Heat-map opacity", 0.0, 1.0, step=0.05, key="cam_alpha")
 cam = None if cam == "none" else cam
 frames = viewer.viewer(inputs)["frames"]       # frame slider, window/level, zoom, playback
