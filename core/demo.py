@@ -169,6 +169,16 @@ def _calibrate_ood(bundle: Path, manifest_csv: Path) -> None:
     save_bundle(bundle, model, meta)
 
 
+def _calibrate_instance_ood(bundle: Path, manifest_csv: Path) -> None:
+    """Backbone-feature calibration of an instance bundle from its training images, into its model.json."""
+    from core.data.manifest import load_manifest
+    from core.io import load_image
+    from core.ood import calibrate_bundle
+
+    df = load_manifest(manifest_csv).df
+    calibrate_bundle(bundle, [load_image(p).image for p in df["image_path"].head(200)])
+
+
 def build_demo(*, data_dir: Path, out_dir: Path = DEMO_MODELS, studies=None, progress=None) -> dict:
     """Generate the synthetic sets, train each demo model, write bundles and evaluation CSVs."""
     from core.data.synthetic import make_sample_data
@@ -190,7 +200,7 @@ def build_demo(*, data_dir: Path, out_dir: Path = DEMO_MODELS, studies=None, pro
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         if result["metrics"].get("per_structure") is not None:
-            results[spec.study] = _keep_instance_run(result, target, spec=spec)
+            results[spec.study] = _keep_instance_run(result, target, spec=spec, manifest=manifest)
             continue
         shutil.copytree(result["bundle"], target / "bundle")
         _calibrate_ood(target / "bundle", manifest)
@@ -208,7 +218,8 @@ def _bundle_mb(bundle: Path) -> float:
     return sum(f.stat().st_size for f in Path(bundle).rglob("*") if f.is_file()) / 1e6
 
 
-def _keep_instance_run(result: dict, target: Path, *, spec: DemoSpec | None = None) -> dict:
+def _keep_instance_run(result: dict, target: Path, *, spec: DemoSpec | None = None,
+                       manifest: Path | None = None) -> dict:
     """An instance run into sample_data: metrics.json (with the per-structure table and the demo settings;
     per-run histories left out) always, the bundle only when it fits :data:`DEMO_BUNDLE_LIMIT_MB`."""
     from dataclasses import asdict
@@ -225,6 +236,8 @@ def _keep_instance_run(result: dict, target: Path, *, spec: DemoSpec | None = No
     if size <= DEMO_BUNDLE_LIMIT_MB:
         shutil.copytree(result["bundle"], target / "bundle")
         out["bundle"] = str(target / "bundle")
+        if manifest is not None:            # the out-of-distribution check of the instance flow (core.ood)
+            _calibrate_instance_ood(target / "bundle", manifest)
     else:
         out["bundle"] = None
         out["skipped"] = f"bundle {size:.0f} MB exceeds the {DEMO_BUNDLE_LIMIT_MB:.0f} MB demo budget; metrics kept"

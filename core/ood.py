@@ -35,8 +35,12 @@ def image_statistics(image: np.ndarray) -> np.ndarray:
 
 
 def embed(predictor, images) -> np.ndarray:
-    """``(n, d)`` embeddings: the pooled activations of the architecture's Grad-CAM layer."""
+    """``(n, d)`` embeddings: the pooled activations of the architecture's Grad-CAM layer (an instance
+    predictor: of its backbone's feature pyramid, :func:`_embed_instances`)."""
     from core.models.registry import cam_target_layer
+
+    if hasattr(predictor, "predict_instances"):
+        return _embed_instances(predictor, images)
 
     model = predictor.model
     members = getattr(model, "members", None)
@@ -54,6 +58,54 @@ def embed(predictor, images) -> np.ndarray:
         handle.remove()
     feats = captured[-1].float()
     return feats.mean(dim=(2, 3)).cpu().numpy().astype(np.float64)
+
+
+def _embed_instances(predictor, images) -> np.ndarray:
+    """Mask R-CNN: every feature-pyramid level of the backbone, globally average-pooled and concatenated.
+
+    Why the backbone: it is what every detection is computed from, and it sees the whole image (the heads
+    only see proposals, and an unlike image may give none). The model's own transform resizes and
+    normalises exactly as at prediction time; images go one at a time because a batch is zero-padded to its
+    largest image, and the padding would enter the pooled means.
+    """
+    from core.models.instance import to_model_input
+
+    model = predictor.model
+    rows = []
+    with torch.inference_mode():
+        for im in images:
+            t = to_model_input(getattr(im, "image", im), in_channels=predictor.in_channels)
+            batch, _ = model.transform([t])
+            feats = model.backbone(batch.tensors)
+            rows.append(torch.cat([f.float().mean(dim=(2, 3))[0] for f in feats.values()]).cpu().numpy())
+    return np.stack(rows).astype(np.float64)
+
+
+def check_image(predictor, image) -> dict | None:
+    """:func:`ood_scores` of one image with the bundle's own calibration, None when the bundle has none."""
+    calibration = (getattr(predictor, "meta", None) or {}).get("ood")
+    return ood_scores(predictor, image, calibration) if calibration else None
+
+
+def calibrate_bundle(bundle_dir, images) -> dict:
+    """Fit the calibration on a bundle's training ``images`` and write it into its model.json (``"ood"``).
+
+    Only the json is rewritten (same layout as :func:`core.models.save_bundle`: indent 2, sorted keys); the
+    weights are not touched, so a shipped bundle can be annotated without retraining.
+    """
+    import json
+    from pathlib import Path
+
+    from core.models import load_predictor
+
+    meta_path = Path(bundle_dir) / "model.json"
+    calibration = fit_ood(load_predictor(bundle_dir), images)
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["ood"] = calibration
+    tmp = meta_path.with_name(f".{meta_path.name}.tmp")
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(meta_path)                  # atomic: a reader never sees half a model.json
+    return calibration
 
 
 def _fit_part(values: np.ndarray) -> dict:

@@ -35,6 +35,7 @@ class InstanceImage:
     instances: object                       # core.models.instance.Instances
     checklist: dict                         # core.models.instance.completeness(...)
     ms: float
+    ood: dict | None = None                 # core.ood.check_image(...): None when the bundle has no calibration
 
 
 def is_instance_study(study: str) -> bool:
@@ -91,6 +92,7 @@ def run(inputs: list, model: str, *, errors: list | None = None) -> list[Instanc
     import time
 
     from core.models.instance import completeness
+    from core.ood import check_image
 
     def refuse(message: str) -> None:
         if errors is None:
@@ -114,7 +116,8 @@ def run(inputs: list, model: str, *, errors: list | None = None) -> list[Instanc
                 inst = predictor.predict_instances([frame])[0]
                 ms = (time.perf_counter() - start) * 1000.0
                 results.append(InstanceImage(name=loaded.name or "image", frame=index, image=frame, instances=inst,
-                                             checklist=completeness(inst, predictor.views), ms=ms))
+                                             checklist=completeness(inst, predictor.views), ms=ms,
+                                             ood=check_image(predictor, frame)))
         return results
     except InputError as err:
         st.error(str(err))
@@ -171,8 +174,15 @@ def checklist_table(checklist: dict) -> pd.DataFrame:
                          for s in checklist.get("expected") or []], columns=["structure", "status", "score"])
 
 
-def _checklist(checklist: dict) -> None:
+def _checklist(checklist: dict, ood: dict | None = None) -> None:
     view = checklist.get("view")
+    if (ood or {}).get("out_of_distribution"):
+        # No decision on an image unlike the training data: the AI's view and checklist greyed, with the reason.
+        st.warning(f"No view decision: this image looks unlike the model's training data (out-of-distribution "
+                   f"score {ood['score']:.1f}; above 1 = unusual). Do not trust the detections.")
+        lines = [f"- :gray[{row.structure} — {row.status}]" for row in checklist_table(checklist).itertuples()]
+        st.markdown("\n".join([f":gray[AI view category (withheld): {view or 'none'}]", ""] + lines))
+        return
     if view is None:
         st.warning("View category: none detected (no structure above the confidence threshold).")
         return
@@ -204,7 +214,7 @@ def render(results: list[InstanceImage], structures) -> None:
         c1.download_button("Download overlay PNG", png_bytes(overlay), file_name=f"instances-{k}.png",
                            mime="image/png", key=f"dl_instances_{k}")
         with c2:
-            _checklist(r.checklist)
+            _checklist(r.checklist, r.ood)
 
 
 def analyze(study: str, inputs: list) -> None:
@@ -247,7 +257,9 @@ def _review(results, study: str) -> None:
 
     predictor = resources.predictor(st.session_state.instance_model)
     unusual = sorted({r.name for r in results if (getattr(r, "ood", None) or {}).get("out_of_distribution")})
-    reason = f"{', '.join(unusual)}: unlike the model's training data" if unusual else ""
+    score = max(((getattr(r, "ood", None) or {}).get("score") or 0.0) for r in results)
+    reason = (f"{', '.join(unusual)} unlike the model's training data (out-of-distribution score {score:.1f}; "
+              f"above 1 = unusual)") if unusual else ""
     review_instance_view(results, study=study, views=list(predictor.views) or list(get_task_labels(study)),
                          withheld=bool(unusual), reason=reason)
 

@@ -194,7 +194,7 @@ def review_instances(results, *, study: str, views, withheld: bool = False, reas
     ai_output = {"predicted_class": ai_view, "decision_withheld": withheld,
                  "images": [{"file": r.name, "frame": int(r.frame), "view": r.checklist.get("view"),
                              "found": r.checklist.get("found"), "missing": r.checklist.get("missing"),
-                             "detections": len(r.instances)} for r in results]}
+                             "detections": len(r.instances), "ood": getattr(r, "ood", None)} for r in results]}
     review(study=study, items=items_from_instances(results), options=list(views), ai_decision=ai_view,
            withheld=withheld, withheld_reason=reason, ai_output=ai_output, token=id(results), key="review_instances",
            case_key=case_key, per_image=[r.checklist.get("view") for r in results])
