@@ -90,8 +90,22 @@ def _rate_text(cine) -> str:
     return f"{cine.fps:.1f} frames/s from {source.get(cine.fps_source, cine.fps_source)}"
 
 
-def viewer(inputs: list, *, key: str = "viewer") -> dict:
-    """Draw the viewer for the inputs; returns ``{"frames": {file: [frame, ...]} or None}`` for analyze()."""
+def spacing_caption(own, fallback, source: str) -> str:
+    """", 0.248 mm/pixel (from the file)" -- the spacing the analysis uses and its origin, or "no pixel spacing"."""
+    if own:
+        return f", {float(own):.4g} mm/pixel (from the file)"
+    if fallback:
+        return f", {float(fallback):.4g} mm/pixel ({source})"
+    return ", no pixel spacing"
+
+
+def viewer(inputs: list, *, key: str = "viewer", spacing_mm: float | None = None,
+           spacing_source: str = "entered") -> dict:
+    """Draw the viewer for the inputs; returns ``{"frames": {file: [frame, ...]} or None}`` for analyze().
+
+    ``spacing_mm`` / ``spacing_source``: the mm per pixel the analysis will use for a file that carries none
+    (the page's mm / pixel value, e.g. from a showcase manifest) and where it came from; the caption names the
+    spacing actually used (the file's own calibration wins, as in core.pipeline.analyze)."""
     if not inputs:
         return {"frames": None}
     names = [_name(i) for i in inputs]
@@ -136,7 +150,7 @@ def viewer(inputs: list, *, key: str = "viewer") -> dict:
                      caption=f"{cine.name}: playing {cine.n} frames at {_rate_text(cine)}")
         else:
             view, box = zoom_view(_frame_view(cine, k, window), zoom, cx=cx, cy=cy)
-            spacing = f", {cine.pixel_spacing_mm:.3f} mm/pixel" if cine.pixel_spacing_mm else ", no pixel spacing"
+            spacing = spacing_caption(cine.pixel_spacing_mm, spacing_mm, spacing_source)
             where = f" · rows {box[0]}–{box[2]}, columns {box[1]}–{box[3]}" if zoom > 1 else ""
             st.image(view, width="stretch",
                      caption=f"{cine.name} · frame {frame} of {cine.n_source_frames}{spacing}{where}")

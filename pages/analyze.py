@@ -36,7 +36,9 @@ with right:
     cam = st.selectbox("Explanation", [*list_cam_methods(), "none"], key="cam_method")
     alpha = st.slider("Heat-map opacity", 0.0, 1.0, step=0.05, key="cam_alpha")
 cam = None if cam == "none" else cam
-frames = viewer.viewer(inputs)["frames"]       # frame slider, window/level, zoom, playback
+spacing = clinical.get("pixel_spacing_mm")     # the viewer's caption names the spacing the analysis uses
+source = "from the showcase manifest" if showcase and showcase["values"].get("spacing_mm") == spacing else "entered"
+frames = viewer.viewer(inputs, spacing_mm=spacing, spacing_source=source)["frames"]   # frames, window, zoom
 fp = view.fingerprint(study, inputs, clinical=clinical, model=model, segmenter=segmenter, cam=cam,
                       frames=frames)
 

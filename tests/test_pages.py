@@ -35,6 +35,9 @@ def test_analyze_showcase_patient_uses_its_own_values():
     # MC0001's manifest: GA 8.46 weeks (8w3d), CRL 13.8 mm, FHR 160 bpm, 0.2478 mm / pixel
     shown = {n.label: n.value for n in at.number_input}
     assert (shown["GA weeks"], shown["GA days"], shown["CRL (mm)"], shown["FHR (bpm)"]) == (8, 3, 13.8, 160.0)
+    # the viewer's caption names the spacing the analysis will use (the PNG has none of its own)
+    captions = " ".join(str(i.proto) for i in at.image)
+    assert "0.2478 mm/pixel (from the showcase manifest)" in captions and "no pixel spacing" not in captions
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert _table(at, "rule") == {"CRL small": "no", "FHR low": "no", "CRL + FHR both low": "no"}
@@ -100,3 +103,11 @@ def test_train_page_lists_showcase_manifests():
     at = _open("train.py")
     options = at.selectbox(key="train_showcase").options
     assert any("miscarriage" in o for o in options)
+
+
+def test_viewer_spacing_caption_names_the_spacing_used():
+    from dashboard.viewer import spacing_caption
+
+    assert spacing_caption(0.1, 0.2478, "from the showcase manifest") == ", 0.1 mm/pixel (from the file)"
+    assert spacing_caption(None, 0.2478, "entered") == ", 0.2478 mm/pixel (entered)"
+    assert spacing_caption(None, None, "entered") == ", no pixel spacing"
