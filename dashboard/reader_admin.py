@@ -14,6 +14,7 @@ from core.errors import InputError
 from core.paths import SAMPLE_DATA
 from core.reader_study import DESIGNS, OrganizerSession, cases_from_evaluation, cases_from_manifest
 from core.reader_study.figures import NOT_DEFINED, fmt
+from core.tasks import get_task, list_tasks
 
 DESIGN_TEXT = {"sequential": "Sequential (unaided, then aided on the same case)", "unaided": "Unaided only",
                "aided": "Aided only"}
@@ -39,6 +40,13 @@ def _showcase_manifests() -> dict:
     return {p.parent.name: p for p in sorted(SAMPLE_DATA.glob("*/manifest.csv"))}
 
 
+def _task_label(name: str) -> str:
+    try:
+        return f"{name} — {get_task(name).title}"
+    except (InputError, KeyError, ValueError):        # a generic kind takes its labels from the manifest
+        return name
+
+
 def choose_cases(evaluations: pd.DataFrame):
     """Source widgets -> (task, cases, source description)."""
     source = st.radio("Cases from", ["Showcase manifest", "Manifest file", "Stored evaluation"], horizontal=True,
@@ -53,7 +61,8 @@ def choose_cases(evaluations: pd.DataFrame):
         return task, lambda: cases_from_manifest(path, task=task, unit=unit, limit=limit), {"manifest": str(path)}
     if source == "Manifest file":
         path = st.text_input("Manifest CSV path", key="setup_manifest")
-        task = st.text_input("Task (study name or a user task)", "miscarriage", key="setup_task")
+        tasks = list_tasks()           # the studies, user tasks (SONODASH_TASKS), then the generic kinds
+        task = st.selectbox("Task", tasks, key="setup_task", format_func=_task_label)
         return task, lambda: cases_from_manifest(path, task=task, unit=unit, limit=limit), {"manifest": path}
     names = evaluations["name"].tolist() if not evaluations.empty else []
     name = st.selectbox("Evaluation", names, key="setup_eval")
