@@ -6,7 +6,20 @@ os.environ.setdefault("SONODASH_HOME", os.path.join(os.path.dirname(__file__), "
 # Pages open as in `make run` (demo mode, signed in as the demo admin); access tests set "required" themselves.
 os.environ.setdefault("SONODASH_AUTH", "demo")
 
+import sys  # noqa: E402
+
 import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """Streamlit's AppTest runs a page as ``sys.modules["__main__"]`` and leaves it there. Processes started
+    with multiprocessing's "spawn" re-run ``__main__`` by its path, so a later test's workers would run that
+    page (or crash on an AppTest.from_function script); put pytest's own ``__main__`` back after each test."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture
