@@ -86,6 +86,37 @@ def case_report_html(analysis, *, study: str, decision: str | None = None, note:
             figures.append(_img(r.overlay, f"{label}: {analysis.cam_method} overlay"))
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in list(analysis.warnings)
                        + [e["error"] for e in getattr(analysis, "errors", None) or []])
+    return _page(table, note, "".join(figures), warnings)
+
+
+def instance_report_html(results, *, study: str, decision: str | None = None, note: str = "",
+                         model_name: str | None = None, figures=None) -> str:
+    """The report of an instance (first-trimester) analysis: per image the AI's view category and
+    completeness -- or, for an image unlike the training data, "withheld" with its out-of-distribution
+    score -- the clinician's decision and note, and ``figures`` (``[(caption, RGB overlay)]``, drawn by the
+    page as the clinician saw them)."""
+    rows = [("Study", study), ("Model", model_name)]
+    for r in results:
+        label = f"{r.name} (frame {r.frame})" if r.frame else r.name
+        ood = getattr(r, "ood", None) or {}
+        checklist = r.checklist or {}
+        if ood.get("out_of_distribution"):
+            rows.append((f"{label}: AI view", f"withheld: unlike the model's training data "
+                                             f"(out-of-distribution score {ood['score']:.1f}; above 1 = unusual)"))
+        else:
+            rows.append((f"{label}: AI view", checklist.get("view") or "none detected"))
+            rows.append((f"{label}: completeness", f"{len(checklist.get('found') or {})}/"
+                                                  f"{len(checklist.get('expected') or [])}"))
+        rows.append((f"{label}: detections", len(r.instances)))
+        if ood:
+            rows.append((f"{label}: out-of-distribution score", float(ood["score"])))
+    rows.append(("Clinician decision", decision))
+    table = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in rows)
+    images = "".join(_img(rgb, caption) for caption, rgb in (figures or []))
+    return _page(table, note, images, "")
+
+
+def _page(table: str, note: str, figures: str, warnings: str) -> str:
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>SonoDash case report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse}}
@@ -93,5 +124,5 @@ th,td{{border:1px solid #ccc;padding:4px 8px;text-align:left}}figure{{display:in
 img{{max-width:28em}}.disclaimer{{color:#a00}}</style></head><body>
 <h1>SonoDash case report</h1><p class="disclaimer">{html.escape(DISCLAIMER)}</p>
 <table>{table}</table>{'<h2>Warnings</h2><ul>' + warnings + '</ul>' if warnings else ''}
-<h2>Note</h2><p>{html.escape(note) or '—'}</p><h2>Images</h2>{''.join(figures)}
+<h2>Note</h2><p>{html.escape(note) or '—'}</p><h2>Images</h2>{figures}
 <p><small>Created {created}.</small></p></body></html>"""

@@ -261,7 +261,8 @@ def _review(results, study: str) -> None:
     reason = (f"{', '.join(unusual)} unlike the model's training data (out-of-distribution score {score:.1f}; "
               f"above 1 = unusual)") if unusual else ""
     review_instance_view(results, study=study, views=list(predictor.views) or list(get_task_labels(study)),
-                         withheld=bool(unusual), reason=reason)
+                         withheld=bool(unusual), reason=reason,
+                         model_name=predictor.meta.get("name") or predictor.meta.get("architecture"))
 
 
 def get_task_labels(study: str) -> tuple:

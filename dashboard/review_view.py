@@ -187,7 +187,7 @@ def review_analysis(analysis, *, study: str, clinical: dict | None = None, case_
 
 
 def review_instances(results, *, study: str, views, withheld: bool = False, reason: str = "",
-                     case_key: str = "") -> None:
+                     case_key: str = "", model_name: str | None = None) -> None:
     """The review of instance (first-trimester) results: the view category is the decision."""
     votes = pd.Series([r.checklist.get("view") for r in results if r.checklist.get("view")])
     ai_view = votes.mode().iloc[0] if len(votes) else None
@@ -195,9 +195,20 @@ def review_instances(results, *, study: str, views, withheld: bool = False, reas
                  "images": [{"file": r.name, "frame": int(r.frame), "view": r.checklist.get("view"),
                              "found": r.checklist.get("found"), "missing": r.checklist.get("missing"),
                              "detections": len(r.instances), "ood": getattr(r, "ood", None)} for r in results]}
+    def report(decision, note, corrections=None):
+        from core.case_report import instance_report_html
+        from dashboard.instance_view import draw_instances, structure_colors
+
+        names = sorted({n for r in results for n in r.instances.names})
+        colors = structure_colors(names)
+        figures = [(f"{r.name}{f' (frame {r.frame})' if r.frame else ''}: detected structures",
+                    draw_instances(r.image, r.instances, shown=names, colors=colors)) for r in results]
+        return instance_report_html(results, study=study, decision=decision, note=note, figures=figures,
+                                    model_name=model_name)
+
     review(study=study, items=items_from_instances(results), options=list(views), ai_decision=ai_view,
            withheld=withheld, withheld_reason=reason, ai_output=ai_output, token=id(results), key="review_instances",
-           case_key=case_key, per_image=[r.checklist.get("view") for r in results])
+           case_key=case_key, per_image=[r.checklist.get("view") for r in results], report=report)
 
 
 def _showcase_key(study: str) -> str:
@@ -212,7 +223,8 @@ def review_view(analysis, *, study: str, clinical: dict | None = None) -> None:
     review_analysis(analysis, study=study, clinical=clinical, case_key=_showcase_key(study))
 
 
-def review_instance_view(results, *, study: str, views, withheld: bool = False, reason: str = "") -> None:
+def review_instance_view(results, *, study: str, views, withheld: bool = False, reason: str = "",
+                         model_name: str | None = None) -> None:
     """Entry point of the instance (first-trimester) flow."""
     review_instances(results, study=study, views=views, withheld=withheld, reason=reason,
-                     case_key=_showcase_key(study))
+                     case_key=_showcase_key(study), model_name=model_name)

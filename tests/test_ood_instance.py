@@ -60,3 +60,21 @@ def test_calibrate_bundle_writes_only_the_json(tmp_path):
     predictor = load_predictor(bundle)
     assert all(not check_image(predictor, im)["out_of_distribution"] for im in images)
     assert check_image(predictor, _photo_like(images[0].shape, seed=3))["out_of_distribution"]
+
+
+def test_instance_report_says_the_view_was_withheld():
+    from types import SimpleNamespace
+
+    from core.case_report import instance_report_html
+
+    unlike = SimpleNamespace(name="holiday.png", frame=0, instances=[0], checklist={"view": "head", "found": {},
+                             "expected": ["cranium"]}, ood={"out_of_distribution": True, "score": 7.4})
+    usual = SimpleNamespace(name="FT0001_head.png", frame=0, instances=[0, 1], checklist={
+        "view": "head", "found": {"cranium": 0.9}, "expected": ["cranium", "choroid_plexus"]},
+        ood={"out_of_distribution": False, "score": 0.4})
+    html = instance_report_html([unlike, usual], study="first_trimester", decision=None, note="n")
+    assert ("holiday.png: AI view</th><td>withheld: unlike the model&#x27;s training data "
+            "(out-of-distribution score 7.4; above 1 = unusual)") in html
+    assert "holiday.png: completeness" not in html
+    assert "FT0001_head.png: AI view</th><td>head" in html and "FT0001_head.png: completeness</th><td>1/2" in html
+    assert "Clinician decision</th><td>—" in html

@@ -90,3 +90,39 @@ def test_first_trimester_showcase_image_shows_instance_overlay_and_checklist(ser
     text = _no_error(page, main)
     assert "completeness 2/3" in text and "choroid plexus — missing" in text and "cranium (0." in text
     page.screenshot(path=str(artifacts / "instance_analyze.png"), full_page=True)
+
+
+def test_demo_instance_model_withholds_the_view_of_an_unlike_image(server, page, artifacts, tmp_path):
+    """A photo-like colour texture is out of distribution for the demo bundle (its model.json carries the
+    backbone-feature calibration): no view decision, the view and checklist greyed with the reason, and the
+    review has nothing preselected (saving waits for the clinician's own choice)."""
+    import cv2
+    import numpy as np
+
+    coarse = (np.random.default_rng(7).random((48, 64, 3)) * 255).astype(np.uint8)
+    photo = tmp_path / "holiday.png"
+    cv2.imwrite(str(photo), cv2.resize(coarse, (512, 384), interpolation=cv2.INTER_CUBIC))
+    page.goto(f"{server['url']}/analyze")
+    _settle(page)
+    _choose(page, "Study", "first_trimester")
+    model = page.locator("[data-testid='stSelectbox']").filter(has_text="Model")
+    expect(model.locator("input")).to_have_value(re.compile("demo first_trimester"), timeout=WAIT)
+    _analyze_upload(page, photo)
+    main = page.locator("[data-testid='stMain']")
+    main.get_by_text(re.compile(r"No view decision: this image looks unlike")).wait_for(timeout=WAIT)
+    _settle(page)
+    text = main.inner_text()
+    assert "AI view category (withheld)" in text and "View category:" not in text.replace(
+        "AI view category (withheld)", "")
+    assert re.search(r"No AI decision: holiday\.png unlike the model's training data \(out-of-distribution "
+                     r"score \d+\.\d; above 1 = unusual\)", text)
+    expect(page.get_by_role("button", name="Save case")).to_be_disabled()
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    for width in (1440, 1024):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(500)
+        main.get_by_text("AI view category (withheld)").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / f"instance_ood_{width}.png"))
+    page.get_by_text("No AI decision:").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "instance_ood_review_1024.png"))
