@@ -2,7 +2,8 @@
 
 The server starts with an empty store (the demo assets register on the first page load). First test: the
 trained demo bundle (sample_data/models/first_trimester, maskrcnn_lite) analyses a showcase image as a user
-would see it on first start. Second test: a first-trimester instance bundle is registered as the study's
+would see it on first start, and withholds the view of a photo-like texture (out of distribution). Last test: a
+first-trimester instance bundle is registered as the study's
 default, as the Train page or ``train`` would; it is the constructed head detector of tests/test_instance_ui.py
 (cranium and midline falx on any image, choroid plexus never), so the expected checklist is known exactly.
 """
@@ -65,37 +66,11 @@ def test_demo_instance_model_draws_the_structures_of_a_showcase_image(server, pa
     page.screenshot(path=str(artifacts / "instance_analyze_demo.png"), full_page=True)
 
 
-def test_first_trimester_showcase_image_shows_instance_overlay_and_checklist(server, page, artifacts,
-                                                                            monkeypatch, tmp_path):
-    from test_instance_ui import register_default, rigged_instance_bundle
-
-    page.goto(f"{server['url']}/analyze")
-    _settle(page)                                       # first load: the demo assets are registered
-    monkeypatch.setenv("SONODASH_HOME", str(server["home"]))
-    register_default(rigged_instance_bundle(tmp_path))
-    page.wait_for_timeout(6_000)                        # the page's bundle table is cached for 5 s
-    page.goto(f"{server['url']}/analyze")
-    _settle(page)
-    _choose(page, "Study", "first_trimester")
-    model = page.locator("[data-testid='stSelectbox']").filter(has_text="Model")
-    expect(model.locator("input")).to_have_value(re.compile("constructed head detector"), timeout=WAIT)
-    _analyze_upload(page, SAMPLE_DATA / "first_trimester" / "images" / "FT0001_head.png")
-    page.get_by_text("View category: head").wait_for(timeout=WAIT)
-    main = page.locator("[data-testid='stMain']")
-    main.get_by_text(re.compile(r"instance overlay: \d+ detection")).first.wait_for(timeout=WAIT)
-    main.get_by_text("choroid plexus — missing").wait_for(timeout=WAIT)
-    _settle(page)
-    assert main.get_by_text(re.compile(r"instance overlay: \d+ detection")).count() == 1
-    assert main.locator("[data-testid='stImage'] img").count() >= 1
-    text = _no_error(page, main)
-    assert "completeness 2/3" in text and "choroid plexus — missing" in text and "cranium (0." in text
-    page.screenshot(path=str(artifacts / "instance_analyze.png"), full_page=True)
-
-
 def test_demo_instance_model_withholds_the_view_of_an_unlike_image(server, page, artifacts, tmp_path):
     """A photo-like colour texture is out of distribution for the demo bundle (its model.json carries the
     backbone-feature calibration): no view decision, the view and checklist greyed with the reason, and the
-    review has nothing preselected (saving waits for the clinician's own choice)."""
+    review has nothing preselected (saving waits for the clinician's own choice). Runs before the test that
+    registers another default model on this module's server."""
     import cv2
     import numpy as np
 
@@ -126,3 +101,29 @@ def test_demo_instance_model_withholds_the_view_of_an_unlike_image(server, page,
         page.screenshot(path=str(artifacts / f"instance_ood_{width}.png"))
     page.get_by_text("No AI decision:").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "instance_ood_review_1024.png"))
+
+def test_first_trimester_showcase_image_shows_instance_overlay_and_checklist(server, page, artifacts,
+                                                                            monkeypatch, tmp_path):
+    from test_instance_ui import register_default, rigged_instance_bundle
+
+    page.goto(f"{server['url']}/analyze")
+    _settle(page)                                       # first load: the demo assets are registered
+    monkeypatch.setenv("SONODASH_HOME", str(server["home"]))
+    register_default(rigged_instance_bundle(tmp_path))
+    page.wait_for_timeout(6_000)                        # the page's bundle table is cached for 5 s
+    page.goto(f"{server['url']}/analyze")
+    _settle(page)
+    _choose(page, "Study", "first_trimester")
+    model = page.locator("[data-testid='stSelectbox']").filter(has_text="Model")
+    expect(model.locator("input")).to_have_value(re.compile("constructed head detector"), timeout=WAIT)
+    _analyze_upload(page, SAMPLE_DATA / "first_trimester" / "images" / "FT0001_head.png")
+    page.get_by_text("View category: head").wait_for(timeout=WAIT)
+    main = page.locator("[data-testid='stMain']")
+    main.get_by_text(re.compile(r"instance overlay: \d+ detection")).first.wait_for(timeout=WAIT)
+    main.get_by_text("choroid plexus — missing").wait_for(timeout=WAIT)
+    _settle(page)
+    assert main.get_by_text(re.compile(r"instance overlay: \d+ detection")).count() == 1
+    assert main.locator("[data-testid='stImage'] img").count() >= 1
+    text = _no_error(page, main)
+    assert "completeness 2/3" in text and "choroid plexus — missing" in text and "cranium (0." in text
+    page.screenshot(path=str(artifacts / "instance_analyze.png"), full_page=True)
