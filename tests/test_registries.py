@@ -66,3 +66,26 @@ def test_each_scheme_splits_through_its_registry_entry():
     assert (len(hold.train), len(hold.val), len(hold.test)) == (12, 4, 4)
     for split in make_splits(ids, labels=labels, cv="kfold:4"):
         assert sorted(split.train + split.val + split.test) == ids
+
+
+def test_family_modules_load_once_for_concurrent_first_lookups(monkeypatch):
+    """Page scripts run in threads: a lookup racing the first one must see the full registry, not an empty one."""
+    import threading
+
+    from core.models import registry
+
+    monkeypatch.setattr(registry, "_loaded", False)
+    expected = len(registry.list_models("classification"))
+    monkeypatch.setattr(registry, "_loaded", False)
+    seen, start = [], threading.Barrier(8)
+
+    def lookup():
+        start.wait()
+        seen.append(len(registry.list_models("classification")))
+
+    threads = [threading.Thread(target=lookup) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert expected > 0 and seen == [expected] * 8

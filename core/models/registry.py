@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -55,6 +56,8 @@ class ModelSpec:
 
 _REGISTRY: dict[str, ModelSpec] = {}
 _loaded = False
+_load_lock = threading.RLock()
+_loading: set[int] = set()
 
 
 def register_model(name: str, *, kind: str, weights=None, weights_prefix: str = "", cam_layer=None,
@@ -98,17 +101,29 @@ def family_modules() -> list[str]:
 
 
 def _ensure_loaded() -> None:
+    """Import every family module once. The lock matters: the dashboard runs page scripts in several threads,
+    and a second thread must wait for the first one's imports instead of reading a half-filled registry
+    (seen: an empty architecture list on the Train page). It is re-entrant because a family module's own
+    lookups come back here in the importing thread."""
     global _loaded
     load_user_tasks()                 # a Python task file (SONODASH_TASKS) may add a family of its own
     if _loaded:
         return
-    _loaded = True                    # before importing: a family module's own lookups must not re-enter
-    try:
-        for mod in family_modules():
-            importlib.import_module(mod)
-    except BaseException:
-        _loaded = False
-        raise
+    with _load_lock:
+        if _loaded or _load_lock_owner_is_loading():
+            return
+        _loading.add(threading.get_ident())
+        try:
+            for mod in family_modules():
+                importlib.import_module(mod)
+            _loaded = True
+        finally:
+            _loading.discard(threading.get_ident())
+
+
+def _load_lock_owner_is_loading() -> bool:
+    """True inside the importing thread's own nested lookups (its modules are still being imported)."""
+    return threading.get_ident() in _loading
 
 
 def list_models(kind: str | None = None) -> list[str]:
