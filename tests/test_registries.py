@@ -68,24 +68,34 @@ def test_each_scheme_splits_through_its_registry_entry():
         assert sorted(split.train + split.val + split.test) == ids
 
 
+
 def test_family_modules_load_once_for_concurrent_first_lookups(monkeypatch):
-    """Page scripts run in threads: a lookup racing the first one must see the full registry, not an empty one."""
+    """Page scripts run in threads: a lookup racing the first one must wait for the family imports, not read a
+    half-filled registry (an empty architecture list on the Train page)."""
     import threading
+    import time
 
     from core.models import registry
 
+    def slow_family_import(name):             # a family module that takes a while to import, then registers
+        time.sleep(0.3)
+        registry._REGISTRY["race_test_net"] = registry.ModelSpec(name="race_test_net", builder=object,
+                                                                 kind="classification")
+
     monkeypatch.setattr(registry, "_loaded", False)
-    expected = len(registry.list_models("classification"))
-    monkeypatch.setattr(registry, "_loaded", False)
-    seen, start = [], threading.Barrier(8)
+    monkeypatch.setattr(registry, "family_modules", lambda: ["fake.family"])
+    monkeypatch.setattr(registry.importlib, "import_module", slow_family_import)
+    monkeypatch.delitem(registry._REGISTRY, "race_test_net", raising=False)
+    seen, start = [], threading.Barrier(6)
 
     def lookup():
         start.wait()
-        seen.append(len(registry.list_models("classification")))
+        seen.append("race_test_net" in registry.list_models("classification"))
 
-    threads = [threading.Thread(target=lookup) for _ in range(8)]
+    threads = [threading.Thread(target=lookup) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert expected > 0 and seen == [expected] * 8
+    registry._REGISTRY.pop("race_test_net", None)
+    assert seen == [True] * 6
