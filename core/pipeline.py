@@ -77,7 +77,7 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
     loaded, errors = _load_all(items, frame_step=frame_step, limits=limits, on_error=on_error, frames=frames)
     from core.preprocess import preprocess
 
-    results = []
+    results, gate_warnings = [], []
     for li in loaded:
         try:       # a frame the gate let through but preprocessing refuses (e.g. 8x1 pixels) names its file
             cleaned = [preprocess(frame).image for frame in li.frames]
@@ -87,6 +87,7 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
                 raise InputError(message) from None
             errors.append({"file": li.name, "error": message})
             continue
+        gate_warnings += li.metadata.get("warnings") or []   # e.g. burned-in text the de-identification left
         for k, (frame, clean) in enumerate(zip(li.frames, cleaned)):
             numbers = li.metadata.get("frame_indices")  # set by core.frames.load_frames (frame selection)
             number = numbers[k] if numbers else k * int(li.metadata.get("frame_step") or frame_step)
@@ -117,7 +118,7 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
         analysis.rules = None
     spacings = sorted({r.pixel_spacing_mm for r in results if r.pixel_spacing_mm})
     analysis.clinical["pixel_spacing_mm"] = spacings[0] if len(spacings) == 1 else (spacings or None)
-    analysis.warnings = sorted({w for r in results for w in r.warnings})
+    analysis.warnings = sorted({*gate_warnings, *(w for r in results for w in r.warnings)})
     timings["total"] = (time.perf_counter() - t0) * 1000
     analysis.timings_ms = {k: round(v, 1) for k, v in timings.items()}
     if faithfulness and analysis.cam_method:

@@ -152,3 +152,15 @@ def test_no_false_alarm_on_showcase_images(seed):
         assert find_text(frame[0]), path          # the banner is found before blanking
         apply_banner(frame, DEFAULT_RULE.rects)
         assert find_text(frame[0]) == [], path
+
+
+def test_analysis_shows_the_gate_warning():
+    """The page lists Analysis.warnings: text the de-identification could not rule out must reach it."""
+    from core.pipeline import analyze
+
+    data = _dicom([_screen(corner_text=True)], region=False)
+    analysis = analyze([("corner.dcm", data)], model=None, segmenter=None, cam=None)
+    assert any("text-like marks remain" in w and "corner.dcm" in w for w in analysis.warnings)
+    clean = analyze([("clean.dcm", _dicom([_screen(corner_text=True)], region=True))], model=None,
+                    segmenter=None, cam=None)
+    assert not any("text-like" in w for w in clean.warnings)
