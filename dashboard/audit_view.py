@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core import accounts, audit
-from core.errors import InputError
+from dashboard.components import run_action
 
 
 def trail(actor_name: str) -> None:
@@ -61,7 +61,7 @@ def accounts_admin(actor_name: str) -> None:
         role = c3.selectbox("Role", accounts.ROLES, index=accounts.ROLES.index("reader"), key="acct_new_role",
                             format_func=lambda r: f"{r} — {accounts.ROLE_TEXT[r]}")
         if st.form_submit_button("Create account"):
-            _try(lambda: accounts.create_user(name, password, role=role, actor=actor_name),
+            run_action(lambda: accounts.create_user(name, password, role=role, actor=actor_name),
                  f"Account {name.strip()} created as {role}.")
     others = [u.username for u in users if u.username != actor_name]
     if others:
@@ -72,11 +72,11 @@ def accounts_admin(actor_name: str) -> None:
             st.write("")
             b1, b2, b3 = st.columns(3)
             if b1.button("Set role", key="acct_set_role"):
-                _try(lambda: accounts.set_role(who, new_role, actor=actor_name), f"{who} is now {new_role}.")
+                run_action(lambda: accounts.set_role(who, new_role, actor=actor_name), f"{who} is now {new_role}.")
             if b2.button("Deactivate", key="acct_deactivate"):
-                _try(lambda: accounts.set_active(who, False, actor=actor_name), f"{who} deactivated.")
+                run_action(lambda: accounts.set_active(who, False, actor=actor_name), f"{who} deactivated.")
             if b3.button("Activate", key="acct_activate"):
-                _try(lambda: accounts.set_active(who, True, actor=actor_name), f"{who} activated.")
+                run_action(lambda: accounts.set_active(who, True, actor=actor_name), f"{who} activated.")
     st.markdown("##### Failed sign-ins")
     keys = accounts.locked_keys()
     if not keys:
@@ -86,13 +86,5 @@ def accounts_admin(actor_name: str) -> None:
                                 "locked": "yes" if k["locked"] else "no"} for k in keys]), hide_index=True)
     key = st.selectbox("Unlock", [k["key"] for k in keys], key="acct_unlock_key")
     if st.button("Unlock", key="acct_unlock"):
-        _try(lambda: accounts.unlock(key, actor=actor_name), f"{key} unlocked.")
+        run_action(lambda: accounts.unlock(key, actor=actor_name), f"{key} unlocked.")
 
-
-def _try(action, message: str) -> None:
-    try:
-        action()
-    except InputError as err:
-        st.error(str(err))
-    else:
-        st.success(message)

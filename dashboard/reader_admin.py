@@ -15,6 +15,7 @@ from core.paths import SAMPLE_DATA
 from core.reader_study import DESIGNS, OrganizerSession, cases_from_evaluation, cases_from_manifest
 from core.reader_study.figures import NOT_DEFINED, fmt
 from core.tasks import get_task, list_tasks
+from dashboard.components import run_action
 
 DESIGN_TEXT = {"sequential": "Sequential (unaided, then aided on the same case)", "unaided": "Unaided only",
                "aided": "Aided only"}
@@ -119,18 +120,19 @@ def manage(org: OrganizerSession, study: dict, bundles: pd.DataFrame) -> None:
             nav = st.checkbox("Readers may skip, flag and go back", q.get("navigation", False), key=f"edit_nav_{sid}")
             changes = st.checkbox("Readers may change their answers", study["allow_changes"], key=f"edit_chg_{sid}")
             if st.form_submit_button("Save changes"):
-                _do(lambda: org.update_study(sid, name=name, design=design, readers=readers, allow_changes=changes,
-                                             bundle_path=model if design != "unaided" else None,
-                                             questions={"navigation": nav}), "Study updated.")
+                run_action(lambda: org.update_study(sid, name=name, design=design, readers=readers,
+                                                    allow_changes=changes,
+                                                    bundle_path=model if design != "unaided" else None,
+                                                    questions={"navigation": nav}), "Study updated.", rerun=True)
     c1, c2, c3 = st.columns(3)
     if status in ("draft", "closed") and c1.button("Open for reading" if status == "draft" else "Reopen",
                                                    type="primary", key=f"open_{sid}"):
         if study["design"] != "unaided":
             bar = st.progress(0.0, text="Computing the AI output of every case…")
             org.precompute_ai(sid, progress=lambda k, n: bar.progress(k / n, text=f"AI output {k} / {n}"))
-        _do(lambda: org.set_status(sid, "open"), "Study open: its readers can start.")
+        run_action(lambda: org.set_status(sid, "open"), "Study open: its readers can start.", rerun=True)
     if status == "open" and c1.button("Close study", key=f"close_{sid}"):
-        _do(lambda: org.set_status(sid, "closed"), "Study closed: no more answers are accepted.")
+        run_action(lambda: org.set_status(sid, "closed"), "Study closed: no more answers are accepted.", rerun=True)
     sure = c3.checkbox("I want to delete this study", key=f"sure_{sid}")
     if c2.button("Delete (answers exported first)", disabled=not sure, key=f"delete_{sid}"):
         try:
@@ -175,16 +177,6 @@ def preview(org: OrganizerSession, study: dict) -> None:
             st.write("**AI:** computed when the study opens")
         if case.clinical:
             st.write(", ".join(f"{k} {v:g}" for k, v in case.clinical.items()))
-
-
-def _do(action, message: str) -> None:
-    try:
-        action()
-    except InputError as err:
-        st.error(str(err))
-    else:
-        st.success(message)
-        st.rerun()
 
 
 def _fmt_ci(row, key) -> str:

@@ -11,10 +11,10 @@ import subprocess
 import sys
 
 import pytest
+from e2e.browser import WAIT, idle, sign_in
 
 pytestmark = pytest.mark.e2e
 SONODASH_AUTH = "required"      # read by the server fixture
-WAIT = 120_000
 SHOTS = os.environ.get("SONODASH_SHOTS", "")
 FOUR = {"analyze": "Analyze", "evaluations": "Evaluations", "models": "Models", "train": "Train"}
 STUDY = """
@@ -45,23 +45,6 @@ def _core(server, *args, stdin=None):
     env = dict(os.environ, SONODASH_HOME=str(server["home"]))
     out = subprocess.run([sys.executable, *args], input=stdin, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
-
-
-def _idle(page):
-    page.wait_for_selector("[data-testid='stApp']", timeout=WAIT)
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=WAIT)
-
-
-def _sign_in(page, url, user, password):
-    page.set_default_timeout(WAIT)      # a shared CI machine can take a while to draw a page
-    page.goto(url)
-    page.get_by_label("User name").wait_for(timeout=WAIT)
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_text(f"Signed in as {user}").wait_for(timeout=WAIT)
-    _idle(page)
 
 
 def _menu(page) -> str:
@@ -96,7 +79,7 @@ def test_reader_with_open_study_is_refused_and_session_survives_reload(people, b
     assert page.locator("[data-testid='stSidebarNav']").count() == 0
     _shot(page, "sign-in")
     page.set_viewport_size({"width": 1400, "height": 1000})
-    _idle(page)
+    idle(page)
     try:
         page.get_by_label("User name").fill("rita")
     except Exception:
@@ -106,14 +89,14 @@ def test_reader_with_open_study_is_refused_and_session_survives_reload(people, b
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Unknown user name or wrong password.").wait_for(timeout=WAIT)
 
-    _sign_in(page, f"{url}/", "rita", "reader-pass")
+    sign_in(page, f"{url}/", "rita", "reader-pass")
     menu = _menu(page)
     assert "Read cases" in menu and "Home" in menu
     assert not any(title in menu for title in ("Analyze", "Evaluations", "Train", "Models", "Study results"))
     for path, title in FOUR.items():
         page.goto(f"{url}/{path}")
         page.get_by_text("Closed while your reading of access study is unfinished").wait_for(timeout=WAIT)
-        _idle(page)
+        idle(page)
         main = page.locator("[data-testid='stMain']").inner_text()
         assert main.strip().splitlines()[0] == title
         assert page.locator("[data-testid='stFileUploader'], [data-testid='stDataFrame'], "
@@ -125,11 +108,11 @@ def test_reader_with_open_study_is_refused_and_session_survives_reload(people, b
     page.get_by_text("Case 1 of 3 — without AI").wait_for(timeout=WAIT)
     assert "Signed in as rita" in page.locator("[data-testid='stSidebar']").inner_text()
     # the reading clock stops while the page is hidden (another tab, a locked screen): hide it for 4 s
-    _idle(page)
+    idle(page)
     page.evaluate(HIDE.replace("STATE", "hidden"))
     page.wait_for_timeout(4000)
     page.evaluate(HIDE.replace("STATE", "visible"))
-    _idle(page)
+    idle(page)
     page.locator("[data-testid='stRadio']").filter(has_text="Diagnosis").get_by_text("live_birth", exact=True).click()
     page.get_by_role("button", name="Save answer").click()
     page.get_by_text("Case 2 of 3 — without AI").wait_for(timeout=WAIT)
@@ -138,7 +121,7 @@ def test_reader_with_open_study_is_refused_and_session_survives_reload(people, b
     page.get_by_role("button", name="Sign in").wait_for(timeout=WAIT)
     page.reload()                                     # the cookie's session was revoked on the server
     page.get_by_role("button", name="Sign in").wait_for(timeout=WAIT)
-    _idle(page)
+    idle(page)
     assert page.get_by_text("Signed in as rita").count() == 0
     page.context.close()
     probe = ("from core import audit; a = [e.action for e in audit.query(actor='rita', newest_first=False)]; "
@@ -150,13 +133,13 @@ def test_reader_with_open_study_is_refused_and_session_survives_reload(people, b
 def test_clinician_finds_the_four_pages_open(people, browser):
     url = people["url"]
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    _sign_in(page, f"{url}/", "cleo", "clinician-pass")
+    sign_in(page, f"{url}/", "cleo", "clinician-pass")
     menu = _menu(page)
     assert all(title in menu for title in FOUR.values()) and "Set up a study" not in menu
     for path, title in FOUR.items():
         page.goto(f"{url}/{path}")
         page.get_by_text("Signed in as cleo").wait_for(timeout=WAIT)
-        _idle(page)
+        idle(page)
         main = page.locator("[data-testid='stMain']").inner_text()
         assert "Closed while" not in main and "may not open this page" not in main, path
         assert page.locator("[data-testid='stException']").count() == 0, path

@@ -14,11 +14,11 @@ import subprocess
 import sys
 
 import pytest
+from e2e.browser import WAIT, idle, sign_in
 
 pytestmark = pytest.mark.e2e
 SONODASH_AUTH = "required"      # read by the server fixture
 N_CASES = 3
-WAIT = 120_000
 SHOTS = os.environ.get("SONODASH_SHOTS", "")
 
 
@@ -29,33 +29,16 @@ def _core(server, *args, stdin=None):
     return out.stdout
 
 
-def _idle(page):
-    page.wait_for_selector("[data-testid='stApp']", timeout=WAIT)
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=WAIT)
-
-
 def _no_errors(page):
     assert page.locator("[data-testid='stException']").count() == 0
     assert "Traceback" not in page.locator("[data-testid='stMain']").inner_text()
-
-
-def _sign_in(page, url, user, password):
-    page.set_default_timeout(WAIT)      # a shared CI machine can take a while to draw a page
-    page.goto(url)
-    page.get_by_label("User name").wait_for(timeout=WAIT)
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_text(f"Signed in as {user}").wait_for(timeout=WAIT)
-    _idle(page)
 
 
 def _pick(page, label, option: re.Pattern):
     """Open the selectbox ``label`` and choose the first option matching ``option``."""
     choice = page.get_by_role("option", name=option).first
     for _ in range(5):
-        _idle(page)
+        idle(page)
         page.locator("[data-testid='stSelectbox']").filter(has_text=label).click()
         try:
             choice.wait_for(timeout=10_000)
@@ -63,7 +46,7 @@ def _pick(page, label, option: re.Pattern):
         except Exception:  # noqa: BLE001 - the list did not open during a rerun: try again
             page.keyboard.press("Escape")
     choice.click()
-    _idle(page)
+    idle(page)
 
 
 def _shot(page, name):
@@ -87,7 +70,7 @@ def _expect(page, text):
         if SHOTS:
             page.screenshot(path=os.path.join(SHOTS, "failure.png"), full_page=True)
         raise
-    _idle(page)
+    idle(page)
     assert _header(page).startswith(text), _header(page)
 
 
@@ -95,7 +78,7 @@ def _answer(page, label, presses):
     """Choose ``label``, move the confidence slider and save; retried when a rerun swallowed the choice."""
     header = _header(page)
     for _ in range(3):
-        _idle(page)
+        idle(page)
         page.wait_for_function("() => document.querySelectorAll(\"[data-testid='stRadio'] input:checked\").length"
                                " === 0", timeout=WAIT)
         page.locator("[data-testid='stRadio']").filter(has_text="Diagnosis").get_by_text(label, exact=True).click()
@@ -123,36 +106,36 @@ def test_study_from_the_demo_evaluation_read_with_navigation(server, browser):
 
     # --- organizer: a draft study from the stored demo evaluation, with a chosen model, then open it
     org = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-    _sign_in(org, f"{url}/study-setup", "boss", "organizer-pass")
+    sign_in(org, f"{url}/study-setup", "boss", "organizer-pass")
     org.locator("[data-testid='stRadio']").filter(has_text="Cases from").get_by_text("Stored evaluation").click()
-    _idle(org)
+    idle(org)
     _pick(org, "Evaluation", re.compile("^demo-miscarriage$"))
     cases = org.get_by_label("Number of cases (0 = all)")
     cases.fill(str(N_CASES))
     cases.press("Enter")
-    _idle(org)
+    idle(org)
     org.get_by_label("Study name").fill("e2e study")
     org.get_by_label("Study name").press("Enter")
-    _idle(org)
+    idle(org)
     _pick(org, "AI model for the aided phase", re.compile("^demo miscarriage"))
     box = org.locator("[data-testid='stMultiSelect']").filter(has_text="Readers").locator("input")
     box.click()
     box.fill("reader-a")
     box.press("Enter")
-    _idle(org)
+    idle(org)
     org.keyboard.press("Escape")
     org.get_by_text("Readers may skip, flag and go back (case list)").click()
-    _idle(org)
+    idle(org)
     org.get_by_role("button", name="Create draft study").click()
     org.get_by_text(f"Draft study e2e study created with {N_CASES} cases and 1 readers").wait_for(timeout=400_000)
     org.get_by_text("Truth:").wait_for(timeout=WAIT)        # the preview of case 1
-    _idle(org)
+    idle(org)
     _no_errors(org)
     main = org.locator("[data-testid='stMain']").inner_text()
     assert "Status: draft" in main and "Truth:" in main and "computed when the study opens" in main
     org.get_by_role("button", name="Open for reading").click()
     org.get_by_text("Status: open").wait_for(timeout=300_000)
-    _idle(org)
+    idle(org)
     assert "AI: " in org.locator("[data-testid='stMain']").inner_text()     # preview now shows the AI output
     _no_errors(org)
     stored = json.loads(_core(server, "-c", "import json; from core.reader_study.setup import get_study; "
@@ -174,7 +157,7 @@ def test_study_from_the_demo_evaluation_read_with_navigation(server, browser):
 
     # --- reader: flag case 1, skip to 2, read 2 (unaided -> aided), back twice to 1, then the rest
     page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-    _sign_in(page, f"{url}/read", "reader-a", "reader-pass-a")
+    sign_in(page, f"{url}/read", "reader-a", "reader-pass-a")
     _expect(page, "Case 1 of 3 — without AI")
     page.get_by_role("button", name="Flag").click()
     _expect(page, "Case 1 of 3 — without AI · flagged")
@@ -203,7 +186,7 @@ def test_study_from_the_demo_evaluation_read_with_navigation(server, browser):
     # --- organizer: the ROC chart with the reader's unaided -> aided points
     org.locator("[data-testid='stSidebarNav']").get_by_text("Study results").click()
     org.get_by_text("Download every answer (CSV)").wait_for(timeout=WAIT)
-    _idle(org)
+    idle(org)
     org.wait_for_function("() => document.querySelector('.js-plotly-plot') && "
                           "document.querySelector('.js-plotly-plot').data", timeout=WAIT)
     chart = org.evaluate("() => { const p = document.querySelector('.js-plotly-plot'); return {names: "
