@@ -1,34 +1,44 @@
-"""Accounts, roles, password hashes and sign-in throttling (sessions: :mod:`core.sessions`).
+"""Accounts, roles and sign-in with throttling (hashes: :mod:`core.passwords`; sessions: :mod:`core.sessions`).
 
-Why Argon2id: a stolen database must not give away passwords cheaply. New hashes are Argon2id through
-argon2-cffi with its RFC 9106 low-memory profile (64 MiB, 3 passes), each with its own salt; the encoded
-string carries its parameters, so stronger settings later still verify old hashes and are re-hashed at the
-next sign-in. Hashes written before Argon2 (``scrypt$n$r$p$salt$hash``, n=2**14) still verify (constant-time
-``hmac.compare_digest``) and are replaced by an Argon2id hash at the user's next successful sign-in, so no
-one has to reset a password. An unknown user name costs the same hash as a known one, so timing does not
-reveal which accounts exist. No function here returns or logs a password.
+Why here and not in the dashboard: the CLI (``python -m core accounts``), the dashboard's sign-in and the
+reader studies all need the same accounts and rules; the rest of SonoDash sees an :class:`Account`, never a
+row or a hash. An unknown user name costs the same hash check as a known one (:func:`core.passwords.verify_password`),
+so timing does not reveal which accounts exist; a legacy or weak hash is replaced by an Argon2id hash at the
+user's next successful sign-in. No function here returns or logs a password.
 
 Why throttling per account *and* per client: an online guesser either tries many passwords on one account or
 one password on many accounts. Each failed sign-in counts against ``account:<name>`` and ``client:<address>``;
 from the 5th consecutive failure a key must wait 2**(failures-5) seconds (capped at 15 minutes) before the
 next try, and at 20 it is locked until an admin unlocks it. Every failure, refusal and lock is one row in the
 audit trail (:mod:`core.audit`). A success clears both counters.
+
+Why a changed password or a deactivated account revokes its sign-in sessions in the same transaction: no
+moment exists in which the new password is stored and an old cookie still works.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
-from core.errors import InputError
+from core import audit
+from core.errors import AccountError
+from core.passwords import MAX_PASSWORD, MIN_PASSWORD, hash_password, needs_rehash, rehash, verify_password
+from core.store import session_scope
+from core.store.users_schema import AuthSession, LoginThrottle, User
+from core.text_safety import unsafe_characters
+
+__all__ = ["Account", "AccountError", "BACKOFF_AFTER", "DEMO_USER", "LOCK_AFTER", "MAX_DELAY_S", "MAX_PASSWORD",
+           "MIN_PASSWORD", "ROLES", "ROLE_TEXT", "SignIn", "authenticate", "check_username", "create_user",
+           "demo_account", "get_user", "hash_password", "list_users", "locked_keys", "needs_rehash",
+           "oidc_account", "set_active", "set_password", "set_role", "sign_in", "throttle_state", "unlock",
+           "verify_password"]
 
 ROLES = ("admin", "organizer", "clinician", "researcher", "reader")
 ROLE_TEXT = {"admin": "administrator: every page, accounts and the audit trail",
@@ -36,18 +46,9 @@ ROLE_TEXT = {"admin": "administrator: every page, accounts and the audit trail",
              "clinician": "analyses patients, reviews cases, sees models and evaluations",
              "researcher": "trains and evaluates models",
              "reader": "reads the cases of the studies assigned to them (blinded)"}
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
-KEY_BYTES = 32
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024
 BACKOFF_AFTER, LOCK_AFTER, MAX_DELAY_S = 5, 20, 900
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,100}$")
-_DUMMY: list[str] = []        # one Argon2id hash to verify against when a user does not exist
 clock = time.time             # replaced in tests to step through back-off delays
-
-
-class AccountError(InputError):
-    """Bad account input: a user name, role or password that cannot be accepted."""
 
 
 @dataclass(frozen=True)
@@ -71,80 +72,8 @@ class SignIn:
     upgraded: bool = False
 
 
-def _hasher():
-    from argon2 import PasswordHasher
-
-    return PasswordHasher()   # Argon2id, RFC 9106 low-memory profile (argon2-cffi's default)
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=128 * 1024 * 1024,
-                          dklen=KEY_BYTES)
-
-
-def hash_password(password: str) -> str:
-    """An Argon2id hash string (``$argon2id$v=19$m=...,t=...,p=...$salt$hash``) with a fresh salt."""
-    _check_password(password)
-    return _hasher().hash(password)
-
-
-def _verify_scrypt(password: str, stored: str) -> bool:
-    scheme, n, r, p, salt, key = stored.split("$")
-    if scheme != "scrypt":
-        raise ValueError(scheme)
-    candidate = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
-    return hmac.compare_digest(candidate, base64.b64decode(key))
-
-
-def verify_password(password: str, stored: str | None) -> bool:
-    """True when ``password`` matches ``stored`` (Argon2id or legacy scrypt); False for a malformed hash."""
-    from argon2.exceptions import InvalidHashError, VerificationError
-
-    text, stored = str(password), stored or ""
-    if stored.startswith("scrypt$"):
-        try:
-            return _verify_scrypt(text, stored)
-        except (ValueError, TypeError):
-            pass
-    elif stored.startswith("$argon2"):
-        try:
-            return _hasher().verify(stored, text)
-        except (VerificationError, InvalidHashError):
-            return False
-    if not _DUMMY:
-        _DUMMY.append(_hasher().hash(secrets.token_hex(16)))
-    try:  # same cost as a real check, so a missing or broken hash is not faster
-        _hasher().verify(_DUMMY[0], text)
-    except (VerificationError, InvalidHashError):
-        pass
-    return False
-
-
-def needs_rehash(stored: str | None) -> bool:
-    """True for a legacy scrypt hash or an Argon2 hash with weaker parameters than today's."""
-    if not stored:
-        return False
-    if stored.startswith("scrypt$"):
-        return True
-    try:
-        return _hasher().check_needs_rehash(stored)
-    except Exception:  # noqa: BLE001 - not an argon2 string at all
-        return True
-
-
-def _check_password(password) -> None:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise AccountError(f"password: at least {MIN_PASSWORD} characters are required")
-    if len(password) > MAX_PASSWORD:
-        raise AccountError(f"password: longer than {MAX_PASSWORD} characters")
-    if "\0" in password:
-        raise AccountError("password: contains a NUL character")
-
-
 def check_username(username) -> str:
     """The user name stripped, or AccountError (letters, digits and . _ @ - only: no NUL, no bidi controls)."""
-    from core.text_safety import unsafe_characters
-
     name = str(username or "").strip()
     bad = unsafe_characters(name)
     if bad:
@@ -168,19 +97,12 @@ def _account(row) -> Account:
 
 
 def _audit(actor, action, target="", detail=None) -> None:
-    from core import audit
-
     audit.record(actor, action, target, detail)
 
 
 def create_user(username: str, password: str | None, *, role: str = "reader",
                 oidc_subject: str | None = None, actor: str | None = None) -> Account:
     """A new account (``password`` None only for OIDC and the demo user). AccountError when the name is taken."""
-    from sqlalchemy.exc import IntegrityError
-
-    from core.reader_study.schema import User
-    from core.store import session_scope
-
     name, role = check_username(username), _check_role(role)
     if password is None and oidc_subject is None and actor != "system":
         raise AccountError(f"user {name}: a password is required")
@@ -200,9 +122,6 @@ def create_user(username: str, password: str | None, *, role: str = "reader",
 
 
 def _update_user(username: str, action: str, actor: str | None, detail: dict | None = None, **changes) -> Account:
-    from core.reader_study.schema import User
-    from core.store import session_scope
-
     with session_scope() as session:
         row = session.scalar(select(User).where(User.username == check_username(username)))
         if row is None:
@@ -210,10 +129,10 @@ def _update_user(username: str, action: str, actor: str | None, detail: dict | N
         for key, value in changes.items():
             setattr(row, key, value)
         account = _account(row)
-    if action in ("account.password", "account.deactivate"):
-        from core.sessions import revoke_all
-
-        revoke_all(account.id)   # a changed password or a deactivated account ends its sessions
+        if action in ("account.password", "account.deactivate"):   # its sign-in sessions end with it
+            session.execute(update(AuthSession).where(AuthSession.user_id == account.id,
+                                                      AuthSession.revoked.is_(None))
+                            .values(revoked=datetime.now(timezone.utc)))
     _audit(actor, action, f"user:{account.username}", detail)
     return account
 
@@ -248,9 +167,6 @@ def _delay(failures: int) -> float:
 
 def throttle_state(key: str) -> dict:
     """{"failures", "locked", "retry_after_s"} of one throttle key (``account:NAME`` or ``client:ADDR``)."""
-    from core.reader_study.schema import LoginThrottle
-    from core.store import session_scope
-
     with session_scope(write=False) as session:
         row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == key))
         if row is None:
@@ -263,9 +179,6 @@ def throttle_state(key: str) -> dict:
 
 def _count_failure(keys: list[str]) -> list[str]:
     """Add one failure to every key; returns the keys that became locked now."""
-    from core.reader_study.schema import LoginThrottle
-    from core.store import session_scope
-
     now, newly_locked = datetime.fromtimestamp(clock(), tz=timezone.utc), []
     with session_scope() as session:
         for key in keys:
@@ -282,9 +195,6 @@ def _count_failure(keys: list[str]) -> list[str]:
 
 
 def _clear(keys: list[str]) -> None:
-    from core.reader_study.schema import LoginThrottle
-    from core.store import session_scope
-
     with session_scope() as session:
         for row in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))):
             if not row.locked:
@@ -293,9 +203,6 @@ def _clear(keys: list[str]) -> None:
 
 def unlock(key_or_username: str, *, actor: str | None = None) -> None:
     """Clear a lock and its failure count (``account:NAME``, ``client:ADDR`` or a bare user name)."""
-    from core.reader_study.schema import LoginThrottle
-    from core.store import session_scope
-
     key = key_or_username if ":" in key_or_username else f"account:{key_or_username.strip().lower()}"
     with session_scope() as session:
         row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == key))
@@ -307,9 +214,6 @@ def unlock(key_or_username: str, *, actor: str | None = None) -> None:
 
 def locked_keys() -> list[dict]:
     """Every throttle key with failures, for the admin page."""
-    from core.reader_study.schema import LoginThrottle
-    from core.store import session_scope
-
     with session_scope(write=False) as session:
         rows = session.scalars(select(LoginThrottle).where(LoginThrottle.failures > 0).order_by(LoginThrottle.key))
         return [{"key": r.key, "failures": r.failures, "locked": r.locked, "last_failure": r.last_failure}
@@ -318,9 +222,6 @@ def locked_keys() -> list[dict]:
 
 def sign_in(username: str, password: str, *, client: str | None = None) -> SignIn:
     """Check a password with throttling and auditing; re-hashes a legacy or weak hash on success."""
-    from core.reader_study.schema import User
-    from core.store import session_scope
-
     name = str(username or "").strip()[:200]
     keys = _throttle_keys(name, client)
     detail = {"client": client} if client else {}
@@ -353,7 +254,7 @@ def sign_in(username: str, password: str, *, client: str | None = None) -> SignI
         with session_scope() as session:
             row = session.get(User, account.id)
             if row is not None and row.password_hash == stored:
-                row.password_hash = _hasher().hash(str(password))
+                row.password_hash = rehash(password)
                 upgraded = True
     _clear(keys)
     _audit(account.username, "auth.sign_in", f"user:{account.username}",
@@ -369,9 +270,6 @@ def authenticate(username: str, password: str, *, client: str | None = None) -> 
 # ------------------------------------------------------------------------------------------- lookups
 def oidc_account(subject: str, *, username: str) -> Account:
     """The account bound to an OIDC subject, created as a reader on first sign-in (an admin promotes it)."""
-    from core.reader_study.schema import User
-    from core.store import session_scope
-
     with session_scope(write=False) as session:
         row = session.scalar(select(User).where(User.oidc_subject == str(subject)))
         if row is not None:
@@ -385,9 +283,6 @@ def oidc_account(subject: str, *, username: str) -> Account:
 
 def get_user(username_or_id) -> Account | None:
     """The account by id (int) or user name (str), or None."""
-    from core.reader_study.schema import User
-    from core.store import session_scope
-
     column = User.id if isinstance(username_or_id, int) else User.username
     with session_scope(write=False) as session:
         row = session.scalar(select(User).where(column == username_or_id))
@@ -396,9 +291,6 @@ def get_user(username_or_id) -> Account | None:
 
 def list_users(role: str | None = None) -> list[Account]:
     """All accounts (optionally of one role), by user name."""
-    from core.reader_study.schema import User
-    from core.store import session_scope
-
     query = select(User).order_by(User.username)
     if role is not None:
         query = query.where(User.role == _check_role(role))

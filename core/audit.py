@@ -26,6 +26,9 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from core.errors import InputError
+from core.store.engine import session_scope
+from core.store.users_schema import AuditEvent
+from core.text_safety import to_csv as _to_csv
 
 MAX_TEXT = 500
 MAX_QUERY = 100_000
@@ -81,8 +84,6 @@ def record(actor: str | None, action: str, target: str = "", detail: dict | None
     ``auth.sign_in`` or ``study.close``; ``target`` what it acted on (``study:3``, ``bundle:/path``);
     ``detail`` any small JSON-able dict (identifying keys are dropped). Raises InputError for an empty action.
     """
-    from core.reader_study.schema import AuditEvent
-    from core.store import session_scope
 
     verb = _clean_text(action or "", 100).strip()
     if not verb:
@@ -103,8 +104,6 @@ def query(*, actor: str | None = None, action: str | None = None, target: str | 
     ``action`` ending in ``.`` or ``*`` matches a prefix (``"auth."`` = every sign-in event); ``target``
     matches a substring; ``since``/``until`` bound ``at`` (inclusive, UTC when naive). At most ``limit`` rows.
     """
-    from core.reader_study.schema import AuditEvent
-    from core.store import session_scope
 
     if not isinstance(limit, int) or not 0 < limit <= MAX_QUERY:
         raise InputError(f"audit query: limit {limit!r} must be 1..{MAX_QUERY}")
@@ -131,17 +130,12 @@ def query(*, actor: str | None = None, action: str | None = None, target: str | 
 
 def actions() -> list[str]:
     """Every distinct action name in the trail (for a filter widget)."""
-    from core.reader_study.schema import AuditEvent
-    from core.store import session_scope
-
     with session_scope(write=False) as session:
         return sorted(session.scalars(select(AuditEvent.action).distinct()))
 
 
 def to_csv(entries: list[AuditEntry]) -> str:
     """The entries as CSV (cells escaped against spreadsheet formulas; detail as compact JSON)."""
-    from core.text_safety import to_csv as _to_csv
-
     rows = ([e.id, e.at.isoformat(), e.actor or "", e.action, e.target,
              json.dumps(e.detail, sort_keys=True, separators=(",", ":"))] for e in entries)
     return _to_csv(HEADER, rows)

@@ -15,3 +15,7 @@ class InputError(SonoDashError, ValueError):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+class AccountError(InputError):
+    """Bad account input: a user name, role or password that cannot be accepted."""

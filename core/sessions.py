@@ -23,6 +23,11 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
+from core.accounts import get_user
+from core.paths import sonodash_home
+from core.store import session_scope
+from core.store.users_schema import AuthSession
+
 COOKIE_NAME = "sonodash_session"
 DEFAULT_HOURS = 12.0
 _KEY_FILE = "secret_key"
@@ -39,8 +44,6 @@ def session_hours() -> float:
 
 def secret_key() -> bytes:
     """The signing key, generated into ``$SONODASH_HOME/secret_key`` (mode 0600) on first use."""
-    from core.paths import sonodash_home
-
     path = sonodash_home() / _KEY_FILE
     if not path.is_file():
         try:
@@ -63,9 +66,6 @@ def _digest(raw: str) -> str:
 
 def issue(account, *, hours: float | None = None) -> str:
     """A new session for ``account`` (an :class:`core.accounts.Account`); returns the cookie value."""
-    from core.reader_study.schema import AuthSession
-    from core.store import session_scope
-
     raw = secrets.token_urlsafe(32)
     now = datetime.now(timezone.utc)
     expires = now + timedelta(hours=hours if hours is not None else session_hours())
@@ -87,10 +87,6 @@ def _parse(token) -> tuple[str, int] | None:
 
 def resolve(token):
     """The active :class:`core.accounts.Account` of a valid, unexpired, unrevoked token, else None."""
-    from core.accounts import get_user
-    from core.reader_study.schema import AuthSession
-    from core.store import session_scope
-
     parsed = _parse(token)
     if parsed is None or parsed[1] < datetime.now(timezone.utc).timestamp():
         return None
@@ -105,9 +101,6 @@ def resolve(token):
 
 def revoke(token) -> bool:
     """End the session of ``token`` (sign-out); True when a live session was ended."""
-    from core.reader_study.schema import AuthSession
-    from core.store import session_scope
-
     parsed = _parse(token)
     if parsed is None:
         return False
@@ -120,10 +113,8 @@ def revoke(token) -> bool:
 
 
 def revoke_all(user_id: int) -> int:
-    """End every live session of a user (deactivation, password change); returns how many."""
-    from core.reader_study.schema import AuthSession
-    from core.store import session_scope
-
+    """End every live session of a user; returns how many. (A password change or a deactivation does the
+    same inside :mod:`core.accounts`' own transaction, so accounts need not import this module.)"""
     now = datetime.now(timezone.utc)
     with session_scope() as session:
         rows = list(session.scalars(select(AuthSession).where(AuthSession.user_id == int(user_id),

@@ -41,7 +41,7 @@ def test_old_scrypt_hash_signs_in_and_is_rehashed_with_argon2id():
     from sqlalchemy import select
 
     from core import audit
-    from core.reader_study.schema import User
+    from core.store.users_schema import User
     from core.store import session_scope
 
     accounts.create_user("old", "old-password-1", role="clinician")
@@ -145,7 +145,7 @@ def test_password_and_name_rules():
 def test_stored_row_holds_no_password():
     from sqlalchemy import select
 
-    from core.reader_study.schema import User
+    from core.store.users_schema import User
     from core.store import session_scope
 
     accounts.create_user("rex", "plain-secret-1")

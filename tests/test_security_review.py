@@ -215,7 +215,7 @@ def test_passwords_are_stored_only_as_slow_salted_hashes():
     assert password not in first and password.encode().hex() not in first
     assert accounts.verify_password(password, first) and not accounts.verify_password(password + "!", first)
     assert not accounts.verify_password(password, "plain$" + password)
-    source = (ROOT / "core" / "accounts.py").read_text(encoding="utf-8")
+    source = (ROOT / "core" / "passwords.py").read_text(encoding="utf-8")   # the hashing of core.accounts
     assert "compare_digest" in source
     assert not re.search(r"hashlib\.(md5|sha1|sha224|sha256|sha512)\(\s*password", source)
 

@@ -1,4 +1,4 @@
-"""Tables of accounts, sign-in sessions, the audit trail and reader studies (migrations 0002 and 0003a).
+"""Tables of the reader studies (migrations 0002 and 0003a).
 
 Why these tables: a study's cases carry their ground truth and a cached AI output next to each other, but the
 reader-facing API (:mod:`core.reader_study.session`) reads only the columns a reader may see. The AI output
@@ -6,9 +6,9 @@ is computed once per case and kept here, so every reader of a study sees exactly
 overlay and rules. Answers are append-only: a permitted change inserts a new version (with who and when),
 nothing is ever updated or deleted, so the history of every reading can be audited.
 
-The access tables (``auth_sessions``, ``login_throttle``, ``audit_events``, ``study_case_flags``) live here
-beside ``users`` because they reference it and because this module is already one of the store's schema
-modules; their API is :mod:`core.accounts` (sessions, throttling) and :mod:`core.audit` (the trail).
+The accounts and access tables (``users``, ``auth_sessions``, ``login_throttle``, ``audit_events``) are the
+store's (:mod:`core.store.users_schema`): every page uses them, not only reader studies. Their classes are
+re-exported here for older callers; new code imports them from the store.
 """
 
 from __future__ import annotations
@@ -19,20 +19,11 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, Lar
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.store.schema import Base, UTCDateTime, utcnow
+from core.store.schema import Base, utcnow
+from core.store.users_schema import AuditEvent, AuthSession, LoginThrottle, User
 
-
-class User(Base):
-    """A local or OIDC account. ``password_hash`` is an scrypt string; never the password itself."""
-
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(100), unique=True)
-    role: Mapped[str] = mapped_column(String(20))
-    password_hash: Mapped[str | None] = mapped_column(Text)
-    oidc_subject: Mapped[str | None] = mapped_column(String(300), unique=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+__all__ = ["Answer", "AuditEvent", "AuthSession", "CaseAI", "CaseFlag", "CaseOpen", "LoginThrottle", "ReaderStudy",
+           "StudyCase", "StudyReader", "User"]   # the four store classes re-exported for older callers
 
 
 class ReaderStudy(Base):
@@ -128,39 +119,7 @@ class Answer(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class AuthSession(Base):
-    """A signed-in browser session. Only a hash of its token is stored; revoked on sign-out or expiry."""
 
-    __tablename__ = "auth_sessions"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires: Mapped[datetime] = mapped_column(UTCDateTime)
-    revoked: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class LoginThrottle(Base):
-    """Consecutive failed sign-ins of one account (``account:NAME``) or one client (``client:ADDRESS``)."""
-
-    __tablename__ = "login_throttle"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(300), unique=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    locked: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class AuditEvent(Base):
-    """One append-only row of the audit trail: who did what to which target, when (no patient identifiers)."""
-
-    __tablename__ = "audit_events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    actor: Mapped[str | None] = mapped_column(String(100), index=True)
-    action: Mapped[str] = mapped_column(String(100), index=True)
-    target: Mapped[str] = mapped_column(String(500), default="")
-    detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class CaseFlag(Base):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from core import audit
+from core.paths import sonodash_home
 from core.store._values import plain
 from core.store.engine import session_scope
 from core.store.errors import NotFoundError, StoreError
@@ -29,8 +31,6 @@ class FlaggedModelError(StoreError):
 
 def _audit(actor, action: str, target: str, detail: dict) -> None:
     """One audit row (DESIGN.md section 6: registration, default change and deletion of a model)."""
-    from core import audit
-
     audit.record(actor, action, target, detail)
 
 
@@ -145,7 +145,6 @@ def delete_bundle(bundle_id: int, *, actor: str | None = None) -> dict:
     ``$SONODASH_HOME`` (what this app trained); a folder registered from elsewhere is the user's and stays.
     Returns ``{"id", "name", "files_removed", "evaluations_kept"}``.
     """
-    from core.paths import sonodash_home
 
     with session_scope() as session:
         row = session.get(Bundle, int(bundle_id))

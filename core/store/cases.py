@@ -21,6 +21,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
+from core import audit
+from core.corrections import measure_caliper
+from core.errors import InputError
+from core.paths import sonodash_home
 from core.store._values import plain
 from core.store.engine import session_scope
 from core.store.errors import NotFoundError, StoreError
@@ -35,8 +39,6 @@ MAX_CALIPERS = 50
 
 def cases_root() -> Path:
     """``$SONODASH_HOME/cases`` (mode 0700): one folder per saved case."""
-    from core.paths import sonodash_home
-
     root = sonodash_home() / "cases"
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     return root
@@ -90,9 +92,6 @@ def save_case(*, study: str, probability: float | None = None, decision: str | N
     clinician label, e.g. the view category of an instance study). ``calipers``: dicts as in
     :mod:`core.corrections` (validated and measured here with each image's spacing).
     """
-    from core.corrections import measure_caliper
-    from core.errors import InputError
-
     if not study or not isinstance(study, str):
         raise StoreError("saved case: 'study' is required")
     if probability is not None:
@@ -155,16 +154,12 @@ def save_case(*, study: str, probability: float | None = None, decision: str | N
 
 
 def _audit(actor, case_id: int, *, study, decision, clinician_decision, corrected: int, calipers: int) -> None:
-    """One audit row for the save, one more for an override (when core.audit exists in this installation)."""
-    try:
-        from core.audit import record
-    except ImportError:
-        return
+    """One audit row for the save, one more for an override."""
     detail = {"study": study, "corrected_masks": corrected, "calipers": calipers}
-    record(actor, "case.save", target=f"case:{case_id}", detail=detail)
+    audit.record(actor, "case.save", target=f"case:{case_id}", detail=detail)
     if clinician_decision is not None and clinician_decision != decision:
-        record(actor, "case.override", target=f"case:{case_id}",
-               detail={"ai_decision": decision, "clinician_decision": clinician_decision})
+        audit.record(actor, "case.override", target=f"case:{case_id}",
+                     detail={"ai_decision": decision, "clinician_decision": clinician_decision})
 
 
 def _row(r: SavedCase) -> dict:

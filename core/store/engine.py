@@ -26,11 +26,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from core.paths import sonodash_home
+from core.store.migrate import MIGRATIONS_DIR, upgrade  # noqa: F401 - MIGRATIONS_DIR kept importable here
 
 DB_FILENAME = "sonodash.db"
 BUSY_TIMEOUT_MS = 60_000
 _IMMEDIATE = "sonodash_immediate"
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 _lock = threading.Lock()
 _engines: dict[tuple[int, str], tuple[Engine, Engine]] = {}
@@ -97,8 +97,6 @@ def _create(url_text: str) -> tuple[Engine, Engine]:
     else:
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
         writer = engine
-    from core.store.migrate import upgrade
-
     upgrade(writer)
     return engine, writer
 

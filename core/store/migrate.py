@@ -14,30 +14,30 @@ revision may join them.
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from core.store.engine import MIGRATIONS_DIR
+from core.store.schema import Base
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_LOCK_KEY = 0x50D0DA5  # any constant shared by every SonoDash process
-SCHEMA_MODULES = ("core.store.schema", "core.reader_study.schema")
+SCHEMA_MODULES = ("core.store.schema", "core.store.users_schema", "core.reader_study.schema")
 
 
 def load_schema():
     """Import every module that declares tables; returns the shared metadata (for autogenerate and checks)."""
-    import importlib
-
     for name in SCHEMA_MODULES:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as err:
             if err.name != name:  # the module exists but something it imports does not
                 raise
-    from core.store.schema import Base
-
     return Base.metadata
 
 
