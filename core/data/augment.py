@@ -32,9 +32,11 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from core.errors import InputError
+from core.models.transforms import base_size, is_identity, normalization_stats
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["CROP_RECIPES", "FILL_MODES", "RECIPES", "PairTransform", "RandomBorderPad", "apply_seeded",
+           "base_size", "build_transform"]     # base_size: the kernel's, re-exported for the trainer
+
 FILL_MODES = {"constant": "constant", "nearest": "edge", "reflect": "reflect", "wrap": "wrap"}
 # Recipe names say what they do (a task's Recipe.augment picks one; no study is named here):
 #   affine_fill   rotation ±40°, scale ±20 %, shift < 20 %, projective warp, flips; blank areas filled with a
@@ -77,23 +79,10 @@ class RandomBorderPad(v2.Transform):
         return tv_tensors.wrap(torch.from_numpy(np.ascontiguousarray(padded)), like=inpt)
 
 
-def base_size(input_size: int, crop_ratio: float = 1.0) -> int:
-    """Size the dataset resizes pictures to before augmentation: ``input_size`` × the recipe's crop ratio
-    (a task's ``Recipe.crop_ratio``; 1 for recipes that do not crop)."""
-    if not crop_ratio >= 1.0:
-        raise InputError(f"crop_ratio {crop_ratio!r}: must be >= 1 (the picture is cropped, never padded)")
-    return int(round(input_size * crop_ratio))
-
-
 def _normalize(normalization: str, in_channels: int) -> list:
-    if normalization == "unit":
-        return []
-    if normalization == "imagenet":
-        if in_channels == 3:
-            return [v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-        return [v2.Normalize([float(np.mean(IMAGENET_MEAN))] * in_channels,
-                             [float(np.mean(IMAGENET_STD))] * in_channels)]
-    raise InputError(f"normalization {normalization!r}; choose unit or imagenet")
+    """The kernel's statistics (:func:`core.models.transforms.normalization_stats`, what the predictor uses)."""
+    stats = normalization_stats(normalization, in_channels=in_channels)
+    return [] if is_identity(stats) else [v2.Normalize(stats["mean"], stats["std"])]
 
 
 def _geometry(recipe: str, input_size: int, train: bool) -> list:

@@ -22,6 +22,9 @@ import torch
 
 from core.data.augment import apply_seeded
 from core.errors import InputError
+from core.io import load_image
+from core.models.transforms import fit_picture, resize
+from core.segmentation.roi import check_roi, crop_to_box, roi_box
 
 META_EXCLUDE = {"image_path", "mask_path", "instances_path", "instance_classes", "row"}
 
@@ -36,35 +39,8 @@ class Pictures:
     records: pd.DataFrame
 
 
-def _to_channels(rgb: np.ndarray, in_channels: int) -> np.ndarray:
-    import cv2
-
-    if in_channels == 1:
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[None]
-    if in_channels == 3:
-        return np.ascontiguousarray(rgb.transpose(2, 0, 1))
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    return np.repeat(gray[None], in_channels, axis=0)
-
-
-def _resize(arr: np.ndarray, size: int, *, nearest: bool = False, mode: str = "stretch") -> np.ndarray:
-    import cv2
-
-    if mode == "letterbox":          # aspect kept, zero padding: core.models.transforms.letterbox (prediction)
-        from core.models.transforms import letterbox
-
-        return letterbox(arr, (size, size), nearest=nearest)
-
-    # Same rule as core.models.transforms.resize (what prediction does): area when shrinking, else linear.
-    shrink = arr.shape[0] > size and arr.shape[1] > size
-    interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return cv2.resize(arr, (size, size), interpolation=interp)
-
-
 def read_mask(path: str, *, row=None) -> np.ndarray:
     """A mask file as a bool HxW array (non-zero in any channel = structure), through the io gate."""
-    from core.io import load_image
-
     try:
         loaded = load_image(path)
     except InputError as err:
@@ -83,12 +59,9 @@ def case_name(path: str, root) -> str:
 def load_pictures(df: pd.DataFrame, *, root, size: int, in_channels: int, with_masks: bool = False,
                   frame_step: int = 80, progress: Callable | None = None, roi: str = "image",
                   resize_mode: str = "stretch") -> Pictures:
-    """Decode every manifest row (through the io gate), crop to the ``roi`` (:mod:`core.segmentation.roi`, the
-    same crop the predictor makes), resize to ``size``×``size`` (``resize_mode`` "stretch" or "letterbox")
-    and stack."""
-    from core.io import load_image
-    from core.segmentation.roi import check_roi, crop_to_box, roi_box
-
+    """Decode every manifest row (through the io gate), crop to the ``roi`` (:mod:`core.segmentation.roi`),
+    resize to ``size``×``size`` (``resize_mode`` "stretch" or "letterbox") and convert the channels, by the
+    preprocessing kernel the predictor calls too (:func:`core.models.transforms.fit_picture`), and stack."""
     check_roi(roi)
 
     images, masks, records = [], [], []
@@ -110,11 +83,11 @@ def load_pictures(df: pd.DataFrame, *, root, size: int, in_channels: int, with_m
         base = case_name(str(r["image_path"]), root)
         for f, frame in enumerate(frames):
             box = roi_box(frame, roi)
-            images.append(_to_channels(_resize(np.ascontiguousarray(crop_to_box(frame, box)), size,
-                                               mode=resize_mode), in_channels))
+            picture = fit_picture(frame, (size, size), in_channels=in_channels, box=box, mode=resize_mode)
+            images.append(np.ascontiguousarray(picture.transpose(2, 0, 1)))          # HxWxC -> CxHxW
             if mask is not None:
-                masks.append(_resize(crop_to_box(mask.astype(np.uint8), box), size, nearest=True,
-                                     mode=resize_mode))
+                masks.append(resize(crop_to_box(mask.astype(np.uint8), box), (size, size), nearest=True,
+                                    mode=resize_mode))
             rec = {k: r[k] for k in meta_cols}
             rec.update(case=base if len(frames) == 1 else f"{base}#frame{f * frame_step}", row=row, frame=f,
                        image_path=str(r["image_path"]), height=int(frame.shape[0]), width=int(frame.shape[1]))

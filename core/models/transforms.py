@@ -1,8 +1,25 @@
-"""The preprocessing that travels with a bundle: channels, resize, normalisation.
+"""The preprocessing kernel: how a picture becomes network input, in training and in prediction alike.
 
-Why here and not in each page or trainer: a model is only correct with the exact preprocessing it was trained
-with. The bundle's json records ``in_channels``, ``input_size``, ``normalization`` (mean/std on the 0..1 scale)
-and ``resize_mode``; training and prediction both call :func:`preprocess_batch`, so they cannot drift.
+Why one module: a model is only correct with the exact preprocessing it was trained with. The training datasets
+(:func:`core.data.datasets.load_pictures`, then the evaluation transform of :mod:`core.data.augment`) and the
+:class:`core.models.predictor.Predictor` (through :func:`preprocess_batch`) call the same functions here:
+
+- the ROI crop (:func:`fit_picture` crops to the box of :func:`core.segmentation.roi.roi_box`);
+- the resize rule (:func:`resize`): "stretch" (INTER_AREA when shrinking, else linear), "letterbox" (aspect
+  kept, zero padding, :func:`letterbox_geometry`), "center_crop" (scale by ``crop_ratio``, then torchvision's
+  centre crop, the one the training's evaluation transform ``v2.CenterCrop`` makes);
+- the channel rule (:func:`to_channels`): RGB -> grey by luminance (cv2), grey replicated;
+- the normalisation (:func:`normalization_stats`, the one place the ImageNet statistics are written).
+
+Training keeps the uint8 result of :func:`fit_picture` in memory and its transform scales it by 1/255 and
+normalises with :func:`normalization_stats`; :func:`preprocess_batch` does both in one vectorised step.
+tests/test_preprocess_kernel.py feeds one picture through both paths for every normalisation and resize mode.
+A bundle's json records ``in_channels``, ``input_size``, ``normalization`` (mean/std on the 0..1 scale),
+``resize_mode``, ``roi`` and its ``recipe`` (``crop_ratio``, ``resize``); :func:`bundle_preprocessing` reads
+them back.
+
+It lives in core.models, not core.preprocess: the ROI box comes from the level set (core.segmentation), which
+itself sits on core.preprocess. core.data imports this module; nothing here imports core.data.
 
 Pixel scale: uint8 is divided by 255, uint16 by 65535; float images are taken as 0..1, unless their maximum
 exceeds 1, in which case they are read as 0..255.
@@ -10,16 +27,21 @@ exceeds 1, in which case they are read as 0..255.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import cv2
 import numpy as np
 import torch
+from torchvision.transforms.v2 import functional as tvf
 
 from core.errors import InputError
+from core.segmentation.roi import crop_to_box
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("stretch", "center_crop", "letterbox")
-# Eval-time "resize to 256, centre-crop 224" of the CNS paper, for any input size.
+FIT_MODES = ("stretch", "letterbox")        # how a picture is scaled to a size (center_crop scales, then crops)
+# Eval-time "resize to 256, centre-crop 224" of the CNS paper, for any input size (bundles without a recipe).
 CENTER_CROP_RATIO = 256 / 224
 
 
@@ -36,6 +58,19 @@ def normalization_stats(name: str, *, in_channels: int) -> dict:
         return {"mean": [float(np.mean(IMAGENET_MEAN))] * in_channels,
                 "std": [float(np.mean(IMAGENET_STD))] * in_channels}
     raise InputError(f"unknown normalization {name!r}; choose unit or imagenet")
+
+
+def is_identity(stats: dict) -> bool:
+    """True for mean 0 / std 1 on every channel ("unit"): no arithmetic needed after the 1/255 scaling."""
+    return all(m == 0 for m in stats["mean"]) and all(s == 1 for s in stats["std"])
+
+
+def base_size(input_size: int, crop_ratio: float = 1.0) -> int:
+    """Side a picture is scaled to before a centre (or, in training, random) crop of ``input_size``:
+    ``input_size`` × ``crop_ratio`` (a task's ``Recipe.crop_ratio``; 1 for recipes that do not crop)."""
+    if not crop_ratio >= 1.0:
+        raise InputError(f"crop_ratio {crop_ratio!r}: must be >= 1 (the picture is cropped, never padded)")
+    return int(round(input_size * crop_ratio))
 
 
 def image_array(image, *, index: int = 0) -> np.ndarray:
@@ -73,10 +108,7 @@ def to_unit_float(arr: np.ndarray, *, index: int = 0) -> np.ndarray:
 
 
 def to_channels(arr: np.ndarray, in_channels: int) -> np.ndarray:
-    """HxWxC (C = in_channels), same dtype: RGB -> grey by luminance (cv2), grey replicated when C > 1.
-
-    Same rule as the trainer's :mod:`core.data.datasets` (resize first, then channels, on uint8).
-    """
+    """HxWxC (C = in_channels), same dtype: RGB -> grey by luminance (cv2), grey replicated when C > 1."""
     if arr.ndim == 3 and in_channels == 3:
         return arr
     grey = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY) if arr.ndim == 3 else arr
@@ -100,6 +132,13 @@ def letterbox_geometry(height: int, width: int, size_hw) -> tuple[int, int, int,
     return (h - nh) // 2, (w - nw) // 2, nh, nw
 
 
+def _interpolation(src_hw, dst_hw, nearest: bool) -> int:
+    """The resize rule: nearest for masks, INTER_AREA when both sides shrink (no aliasing), else linear."""
+    if nearest:
+        return cv2.INTER_NEAREST
+    return cv2.INTER_AREA if src_hw[0] > dst_hw[0] and src_hw[1] > dst_hw[1] else cv2.INTER_LINEAR
+
+
 def letterbox(arr: np.ndarray, size_hw, *, nearest: bool = False) -> np.ndarray:
     """Scale to fit ``size_hw`` keeping the aspect ratio, centred on zeros.
 
@@ -108,12 +147,21 @@ def letterbox(arr: np.ndarray, size_hw, *, nearest: bool = False) -> np.ndarray:
     """
     h, w = _size_hw(size_hw)
     top, left, nh, nw = letterbox_geometry(arr.shape[0], arr.shape[1], (h, w))
-    shrink = arr.shape[0] > nh and arr.shape[1] > nw
-    interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    interp = _interpolation(arr.shape[:2], (nh, nw), nearest)
     inner = arr if arr.shape[:2] == (nh, nw) else cv2.resize(arr, (nw, nh), interpolation=interp)
     out = np.zeros((h, w) + arr.shape[2:], dtype=arr.dtype)
     out[top:top + nh, left:left + nw] = inner.reshape((nh, nw) + arr.shape[2:])
     return out
+
+
+def center_crop(arr: np.ndarray, size_hw) -> np.ndarray:
+    """The centre ``size_hw`` of an HxW or HxWxC picture, by torchvision's centre crop (the rounding of the
+    training's evaluation ``v2.CenterCrop``, so an odd margin lands on the same pixel in both paths)."""
+    h, w = _size_hw(size_hw)
+    t = torch.from_numpy(np.ascontiguousarray(arr))
+    t = t if t.ndim == 2 else t.movedim(-1, 0)
+    out = tvf.center_crop(t, [h, w])
+    return (out if out.ndim == 2 else out.movedim(0, -1)).numpy()
 
 
 def restore_size(prob: np.ndarray, height: int, width: int, *, mode: str = "stretch") -> np.ndarray:
@@ -130,32 +178,65 @@ def restore_size(prob: np.ndarray, height: int, width: int, *, mode: str = "stre
     return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def resize(arr: np.ndarray, size_hw: tuple[int, int], *, mode: str = "stretch") -> np.ndarray:
-    """Resize HxW or HxWx3 to ``size_hw``: plain stretch, letterbox (aspect kept, zero padding), or resize by
-    256/224 then centre crop."""
-    h, w = size_hw
+def resize(arr: np.ndarray, size_hw, *, mode: str = "stretch", nearest: bool = False,
+           crop_ratio: float = CENTER_CROP_RATIO, fit: str = "stretch") -> np.ndarray:
+    """Resize HxW or HxWxC to ``size_hw``: plain stretch, letterbox (aspect kept, zero padding), or
+    "center_crop": scaled by ``crop_ratio`` (stretched, or letterboxed when ``fit`` is "letterbox"), then the
+    centre crop. ``nearest``: for masks (labels are never blended)."""
+    h, w = _size_hw(size_hw)
     if mode == "letterbox":
-        return letterbox(arr, (h, w))
+        return letterbox(arr, (h, w), nearest=nearest)
     if mode == "center_crop":
-        big = (round(h * CENTER_CROP_RATIO), round(w * CENTER_CROP_RATIO))
-        arr = resize(arr, big)
-        top, left = (big[0] - h) // 2, (big[1] - w) // 2
-        return arr[top:top + h, left:left + w]
+        if fit not in FIT_MODES:
+            raise InputError(f"center_crop scales by {fit!r}; choose one of: {', '.join(FIT_MODES)}")
+        big = (base_size(h, crop_ratio), base_size(w, crop_ratio))
+        return center_crop(resize(arr, big, mode=fit, nearest=nearest), (h, w))
     if mode != "stretch":
         raise InputError(f"unknown resize_mode {mode!r}; choose one of: {', '.join(RESIZE_MODES)}")
     if arr.shape[:2] == (h, w):
         return arr
-    shrink = arr.shape[0] > h and arr.shape[1] > w
-    return cv2.resize(arr, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.resize(arr, (w, h), interpolation=_interpolation(arr.shape[:2], (h, w), nearest))
 
 
-def preprocess_batch(images, *, in_channels: int, input_size, normalization: dict,
-                     resize_mode: str = "stretch") -> torch.Tensor:
+def fit_picture(arr: np.ndarray, size_hw, *, in_channels: int, box=None, mode: str = "stretch",
+                crop_ratio: float = CENTER_CROP_RATIO, fit: str = "stretch") -> np.ndarray:
+    """One picture's pixels at the network size, HxWxC, same dtype: cropped to ``box`` (the region of interest,
+    :func:`core.segmentation.roi.roi_box`; None = the whole picture), resized (:func:`resize`), channels
+    converted (:func:`to_channels`). The training datasets store this (uint8); prediction scales it."""
+    if box is not None:
+        arr = crop_to_box(arr, box)
+    return to_channels(resize(arr, size_hw, mode=mode, crop_ratio=crop_ratio, fit=fit), in_channels)
+
+
+def bundle_preprocessing(meta) -> dict:
+    """The keyword arguments of :func:`preprocess_batch` a bundle's json records (see the module docstring).
+
+    ``normalization`` may be the stats or their name; a "center_crop" bundle crops by its recipe's
+    ``crop_ratio`` after its recipe's ``resize`` (stretch or letterbox), as its training did.
+    """
+    get = meta.get if isinstance(meta, Mapping) else (lambda key: getattr(meta, key, None))  # dict or BundleMeta
+    in_channels = int(get("in_channels"))
+    norm = get("normalization") or "unit"
+    norm = norm.to_json() if hasattr(norm, "to_json") else norm
+    recipe = get("recipe")
+    recipe = recipe if isinstance(recipe, Mapping) else {}
+    ratio = recipe.get("crop_ratio") or 1.0
+    fit = recipe.get("resize") or "stretch"
+    return {"in_channels": in_channels, "input_size": get("input_size"),
+            "normalization": normalization_stats(norm, in_channels=in_channels) if isinstance(norm, str) else norm,
+            "resize_mode": get("resize_mode") or "stretch",
+            "crop_ratio": float(ratio) if ratio > 1 else CENTER_CROP_RATIO,
+            "fit": fit if fit in FIT_MODES else "stretch"}
+
+
+def preprocess_batch(images, *, in_channels: int, input_size, normalization: dict, resize_mode: str = "stretch",
+                     crop_ratio: float = CENTER_CROP_RATIO, fit: str = "stretch", boxes=None) -> torch.Tensor:
     """``(N, C, H, W)`` float32 network input from a list of images (arrays or loaded images).
 
-    uint8 pictures (what the io gate delivers) stay uint8 through resize and colour conversion, exactly like
-    the trainer's in-memory pictures, and are scaled by 1/255 in one vectorised step; other types go through
-    float. The rule is per picture, so a picture's input never depends on what else is in the batch.
+    ``boxes``: per image the region of interest to crop first (None = whole pictures). uint8 pictures (what
+    the io gate delivers) stay uint8 through :func:`fit_picture`, exactly like the trainer's in-memory
+    pictures, and are scaled by 1/255 in one vectorised step; other types go through float. The rule is per
+    picture, so a picture's input never depends on what else is in the batch.
     """
     size_hw = _size_hw(input_size)
     batch = np.empty((len(images), size_hw[0], size_hw[1], in_channels), dtype=np.float32)
@@ -166,11 +247,12 @@ def preprocess_batch(images, *, in_channels: int, input_size, normalization: dic
             scale[i] = 1.0 / 255.0
         else:
             arr = to_unit_float(arr, index=i)
-        batch[i] = to_channels(resize(arr, size_hw, mode=resize_mode), in_channels)
+        batch[i] = fit_picture(arr, size_hw, in_channels=in_channels, box=None if boxes is None else boxes[i],
+                               mode=resize_mode, crop_ratio=crop_ratio, fit=fit)
     x = torch.from_numpy(batch).permute(0, 3, 1, 2)
     x = x.mul_(torch.from_numpy(scale).view(-1, 1, 1, 1))
-    mean = torch.tensor(normalization["mean"], dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(normalization["std"], dtype=torch.float32).view(1, -1, 1, 1)
-    if torch.any(mean != 0) or torch.any(std != 1):
+    if not is_identity(normalization):
+        mean = torch.tensor(normalization["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(normalization["std"], dtype=torch.float32).view(1, -1, 1, 1)
         x = x.sub_(mean).div_(std)
     return x.contiguous()

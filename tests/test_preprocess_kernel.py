@@ -1,0 +1,111 @@
+"""One preprocessing kernel (core.models.transforms): the training path and the Predictor give the network the
+same tensor for the same picture, for every normalisation, resize mode and channel count."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from core.data.augment import base_size, build_transform
+from core.data.datasets import load_pictures
+from core.io import load_image
+from core.models import build_model, load_bundle, save_bundle
+from core.models.predictor import Predictor
+from core.models.transforms import CENTER_CROP_RATIO, center_crop, normalization_stats, resize
+
+torch.set_num_threads(1)
+
+# (bundle resize_mode, the recipe's resize, crop_ratio, augmentation recipe): what a task's Recipe decides.
+GEOMETRIES = {
+    "stretch": ("stretch", "stretch", 1.0, "basic"),
+    "letterbox": ("letterbox", "letterbox", 1.0, "segmentation"),
+    "center_crop": ("center_crop", "stretch", CENTER_CROP_RATIO, "crop_flip"),
+    "center_crop_1.25": ("center_crop", "stretch", 1.25, "crop_flip"),
+    "center_crop_letterbox": ("center_crop", "letterbox", CENTER_CROP_RATIO, "crop_flip"),
+}
+
+
+@pytest.fixture(scope="module")
+def picture(tmp_path_factory):
+    """A non-square RGB PNG whose channels differ (so the grey conversion and the aspect ratio matter)."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:61, :83]
+    rgb = np.stack([(xx * 3) % 256, (yy * 4) % 256, (xx + yy) % 256], axis=-1).astype(np.float64)
+    rgb = np.clip(rgb + rng.normal(0, 20, rgb.shape), 0, 255).astype(np.uint8)
+    path = tmp_path_factory.mktemp("kernel") / "case.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def _training_input(path, *, input_size, in_channels, normalization, geometry, roi="image"):
+    """What the trainer's evaluation sees: load_pictures at the recipe's base size, then the eval transform."""
+    _, fit, ratio, recipe = GEOMETRIES[geometry]
+    df = pd.DataFrame({"image_path": [str(path)], "patient_id": ["p1"], "label": ["a"]})
+    pics = load_pictures(df, root=path.parent, size=base_size(input_size, ratio), in_channels=in_channels,
+                         resize_mode=fit, roi=roi)
+    transform = build_transform(recipe, train=False, input_size=input_size, normalization=normalization,
+                                in_channels=in_channels)
+    x, _ = transform(torch.from_numpy(pics.images[0]), None)
+    return x[None]
+
+
+def _predictor(tmp_path, *, input_size, in_channels, normalization, geometry, roi="image"):
+    """A bundle recording its preprocessing the way the trainer records it (resize_mode, roi, recipe)."""
+    mode, fit, ratio, recipe = GEOMETRIES[geometry]
+    model = build_model("smallcnn", num_classes=2, in_channels=in_channels, width=4)
+    path = save_bundle(tmp_path / "bundle", model, {
+        "task": "kernel_test", "kind": "classification", "class_names": ["a", "b"], "input_size": input_size,
+        "normalization": normalization, "resize_mode": mode, "roi": roi,
+        "recipe": {"input_size": input_size, "in_channels": in_channels, "normalization": normalization,
+                   "crop_ratio": ratio, "resize": fit, "augment": recipe, "roi": roi}})
+    return Predictor(*load_bundle(path), device="cpu")
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
+@pytest.mark.parametrize("normalization", ["unit", "imagenet"])
+@pytest.mark.parametrize("input_size", [32, 49, 96])   # shrink, odd centre-crop margin (56 -> 49), enlarge
+def test_training_and_prediction_give_the_network_the_same_tensor(picture, tmp_path, input_size, normalization,
+                                                                   geometry, in_channels):
+    trained = _training_input(picture, input_size=input_size, in_channels=in_channels,
+                              normalization=normalization, geometry=geometry)
+    predictor = _predictor(tmp_path, input_size=input_size, in_channels=in_channels,
+                           normalization=normalization, geometry=geometry)
+    image = load_image(str(picture)).image
+    predicted = predictor.preprocess([image])
+    assert predicted.shape == trained.shape == (1, in_channels, input_size, input_size)
+    torch.testing.assert_close(predicted, trained, rtol=1e-6, atol=1e-6)
+    # and the values are really normalised as named: unit keeps 0..1, imagenet centres each channel
+    stats = normalization_stats(normalization, in_channels=in_channels)
+    rgb_or_grey = (predicted[0] * torch.tensor(stats["std"]).view(-1, 1, 1)
+                   + torch.tensor(stats["mean"]).view(-1, 1, 1))
+    assert float(rgb_or_grey.min()) >= -1e-6 and float(rgb_or_grey.max()) <= 1 + 1e-6
+    if normalization == "imagenet":
+        assert float(predicted.min()) < -0.5
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_sac_roi_crop_is_the_same_in_both_paths(sample_miscarriage, tmp_path, in_channels):
+    """The region of interest (the level-set sac's square) is cut the same way before the kernel's resize."""
+    root, df = sample_miscarriage
+    path = root / df["image_path"].iloc[0]
+    trained = _training_input(path, input_size=48, in_channels=in_channels, normalization="imagenet",
+                              geometry="stretch", roi="sac")
+    predictor = _predictor(tmp_path, input_size=48, in_channels=in_channels, normalization="imagenet",
+                           geometry="stretch", roi="sac")
+    predicted = predictor.preprocess([load_image(str(path)).image])
+    torch.testing.assert_close(predicted, trained, rtol=1e-6, atol=1e-6)
+    whole = _training_input(path, input_size=48, in_channels=in_channels, normalization="imagenet",
+                            geometry="stretch")
+    assert not torch.allclose(whole, trained, atol=0.1)          # the crop really changes the input
+
+
+def test_center_crop_rounds_like_torchvision_and_resize_rule():
+    """An odd margin: torchvision's v2.CenterCrop (the training's evaluation crop) puts the extra row on top
+    (round(7 / 2) = 4); the kernel's crop does the same. Shrinking uses INTER_AREA (a block mean)."""
+    arr = np.arange(56 * 56, dtype=np.int32).reshape(56, 56)
+    crop = center_crop(arr, (49, 49))
+    assert crop[0, 0] == arr[4, 4] and crop.shape == (49, 49)
+    blocks = np.kron(np.array([[0, 200], [100, 50]], np.uint8), np.ones((4, 4), np.uint8))
+    assert resize(blocks, (2, 2)).tolist() == [[0, 200], [100, 50]]
