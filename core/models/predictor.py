@@ -25,8 +25,8 @@ from core.errors import InputError
 from core.models.bundle import META_FILE, WEIGHTS_FILE, BundleError, load_bundle, read_meta
 from core.models.ensemble import ModelEnsemble
 from core.models.instance import load_instance_predictor
-from core.models.transforms import image_array, preprocess_batch, restore_size
-from core.segmentation.roi import crop_to_box, roi_box
+from core.models.transforms import bundle_preprocessing, image_array, preprocess_batch, restore_size
+from core.segmentation.roi import roi_box
 
 
 @dataclass
@@ -101,17 +101,17 @@ class Predictor:
         return boxes
 
     def preprocess(self, images) -> torch.Tensor:
-        """The network input ``(N, C, H, W)`` for ``images``, exactly as the bundle was trained (cropped to the
-        sac's square first when the bundle's roi is "sac")."""
+        """The network input ``(N, C, H, W)`` for ``images``, exactly as the bundle was trained: the kernel of
+        :mod:`core.models.transforms` with the bundle's recorded preprocessing, cropped to the sac's square
+        first when the bundle's roi is "sac"."""
         if isinstance(images, torch.Tensor):
             return images
         images = list(images)
-        if self.roi != "image":
-            arrays = [image_array(im, index=i) for i, im in enumerate(images)]
-            images = [crop_to_box(arr, box) for arr, box in zip(arrays, self.roi_boxes(arrays))]
-        return preprocess_batch(images, in_channels=int(self.meta["in_channels"]),
-                                input_size=self.meta["input_size"], normalization=self.meta["normalization"],
-                                resize_mode=self.meta.get("resize_mode", "stretch"))
+        boxes = None
+        if self.roi != "image":      # each image's pixels read once, for its box and for its input
+            images = [image_array(im, index=i) for i, im in enumerate(images)]
+            boxes = self.roi_boxes(images)
+        return preprocess_batch(images, boxes=boxes, **bundle_preprocessing(self.meta))
 
     def _chunks(self, images):
         if isinstance(images, torch.Tensor):
