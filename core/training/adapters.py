@@ -2,19 +2,25 @@
 
 Why a small adapter and not subclasses of the trainer: the loop (:mod:`core.training.trainer`) is the same for
 every kind; classification needs (weighted) cross-entropy and AUC / accuracy, segmentation α·BCE + (1−α)·Dice
-and Dice, the multitask net both (the preterm joint loss).
+and Dice, the multitask net both (the preterm joint loss), instance segmentation (:class:`InstanceAdapter`)
+Mask R-CNN's own loss dict and the paper's mask mAP@0.5. An adapter gives the trainer ``train_loss(net,
+batch)``, ``predict(model, loader, device=, autocast=)`` and ``metrics(pred)``.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from core.evaluation.instance import evaluate_instances
+from core.models.instance import outputs_to_instances
 from core.training.losses import bce_dice_loss, joint_loss, split_outputs, weighted_class_loss
+from core.training.trainer import dense_predict
 
 
 def dice_score(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -76,6 +82,12 @@ class Adapter:
         return joint_loss(seg, batch["mask"], cls, batch["target"], alpha=self.alpha, beta=self.beta,
                           weight=self.class_weight)
 
+    def train_loss(self, net, batch) -> torch.Tensor:
+        return self.loss(net(batch["image"]), batch)
+
+    def predict(self, model, loader, *, device, autocast) -> dict:
+        return dense_predict(model, loader, self.loss, device=device, autocast=autocast)
+
     def metrics(self, pred: dict) -> dict:
         out = {}
         idx = pred["indices"]
@@ -88,3 +100,56 @@ class Adapter:
             dices = [dice_score(p >= 0.5, self.masks[i] > 0) for p, i in zip(pred["seg"], idx)]
             out["val_dice"] = float(np.mean(dices)) if dices else math.nan
         return out
+
+
+@dataclass
+class InstanceAdapter:
+    """Mask R-CNN (torchvision detection models): in training mode the model computes its own losses and
+    returns them as a dict (RPN objectness and boxes, classifier, box regression, mask), which the adapter
+    sums; in eval mode it returns detections, which the adapter scores with the first-trimester paper's
+    metrics (:func:`core.evaluation.instance.evaluate_instances`). ``samples`` are the whole run's
+    :class:`core.training.instance_data.InstanceSample` list, indexed by the index carried in each batch.
+    There is no validation loss (eval mode gives none): ``loss`` is NaN, validation monitors mask mAP@0.5.
+    """
+
+    samples: list
+    structures: tuple
+    views: dict | None = None
+    score_threshold: float = 0.3
+    kind: str = "instance"
+
+    def train_loss(self, net, batch) -> torch.Tensor:
+        return sum(net(batch["images"], batch["targets"]).values())
+
+    @torch.no_grad()
+    def predict(self, model, loader, *, device, autocast) -> dict:
+        """Detections one image at a time (batch 1, as a scanner delivers frames), in fp32, with the FPS."""
+        model.eval()
+        indices, found, seconds = [], [], 0.0
+        for batch in loader:
+            for index, image in zip(batch["index"].tolist(), batch["images"]):
+                start = time.perf_counter()
+                out = model([image.to(device)])[0]
+                seconds += time.perf_counter() - start
+                indices.append(index)
+                found.append(outputs_to_instances(out, self.structures, score_threshold=self.score_threshold))
+        return {"loss": math.nan, "indices": np.asarray(indices, dtype=np.int64), "instances": found,
+                "fps": len(found) / seconds if seconds > 0 and found else math.nan}
+
+    def evaluate(self, pred: dict) -> dict:
+        """The paper's metrics of ``pred``: mask_map50, box_map50, view_accuracy (the views named in the
+        manifest's label column when every image has one), the per-structure table, and ``fps``."""
+        samples = [self.samples[i] for i in pred["indices"]]
+        truths = [{"labels": s.labels, "masks": s.masks} for s in samples]
+        true_views = [s.view for s in samples] if self.views and all(s.view in self.views for s in samples) \
+            else None
+        result = evaluate_instances(truths, pred["instances"], structures=self.structures,
+                                    views=self.views or None, true_views=true_views)
+        result["fps"] = pred["fps"]
+        return result
+
+    def metrics(self, pred: dict) -> dict:
+        if not len(pred["indices"]):
+            return {"val_mask_map50": math.nan, "val_box_map50": math.nan}
+        result = self.evaluate(pred)
+        return {"val_mask_map50": result["mask_map50"], "val_box_map50": result["box_map50"]}

@@ -1,290 +1,153 @@
-"""Training Mask R-CNN on instance masks, with the first-trimester paper's protocol.
+"""The instance kind (Mask R-CNN, the first-trimester protocol) inside the common run of :mod:`core.training.run`.
 
-Why a trainer of its own: torchvision detection models take lists of images and target dicts and return a
-dict of losses in training mode and detections in eval mode, which the classification / segmentation trainer
-does not speak. Everything else is shared: patient-level splits (:mod:`core.data.splits`), optimiser and
-warm-up schedule (:mod:`core.training.schedule`), atomic checkpoints, progress events
-(:mod:`core.training.callbacks`) and bundles. Protocol ``repeated:N`` is the paper's: one fixed 5 % test set,
-the rest split 4:1 train/validation with N seeds; the metrics are the mean and SD over the N runs on the test
-set, and the bundle kept is the run with the best validation mask mAP@0.5.
+Why so little of its own: the run is shared with every other kind -- settings, patient-level splits
+(:mod:`core.data.splits`), the run folder and ``--resume`` (finished folds kept, an unfinished one continued
+from its epoch checkpoint), the epoch loop with early stopping, checkpoints and progress events
+(:class:`core.training.trainer.Trainer` with :class:`core.training.adapters.InstanceAdapter`) and the final
+bundle. What differs lives here: samples with instance masks instead of pictures
+(:mod:`core.training.instance_data`), held-out scoring with the paper's metrics (per-structure table, mask and
+box mAP@0.5, view accuracy, FPS), and the run's metrics as mean and SD over its runs. Protocol ``repeated:N``
+is the paper's: one fixed 5 % test set, the rest split 4:1 train/validation with N seeds; the final bundle is
+the run with the best validation mask mAP@0.5 (detections are not averaged like class probabilities).
 """
 
 from __future__ import annotations
 
-import copy
-import shutil
 import time
-from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
-import numpy as np
+import pandas as pd
 import torch
 
+from core.data.splits import Split
 from core.errors import InputError
-from core.evaluation.instance import evaluate_instances, summarize_runs, summarize_tables
-from core.models.instance import outputs_to_instances, working_size
-from core.training.checkpoint import load_checkpoint, read_json, save_checkpoint, write_json
-from core.training.instance_data import InstanceDataset, collate, load_samples
-from core.training.schedule import build_optimizer, lr_lambda
+from core.evaluation.instance import summarize_runs, summarize_tables
+from core.models.bundle import save_bundle
+from core.models.instance import DEFAULT_SCORE_THRESHOLD, working_size
+from core.models.registry import build_model
+from core.training import distributed as dist_util
+from core.training.adapters import InstanceAdapter
+from core.training.checkpoint import write_json
+from core.training.instance_data import FoldInstances, collate, load_samples
+from core.training.trainer import FitConfig, Trainer
 
-SCORE_THRESHOLD = 0.3
-
-
-def _resolve_task(task):
-    from core.tasks import get_task
-
-    if not isinstance(task, str):
-        return task
-    return get_task(task)
-
-
-def _manifest_frame(manifest, task):
-    """A DataFrame of the manifest rows (from a path, a Manifest or a DataFrame), paths absolute."""
-    if hasattr(manifest, "df"):
-        return manifest.df
-    if hasattr(manifest, "columns"):
-        return manifest
-    from core.data.manifest import load_manifest
-
-    return load_manifest(manifest, task=task).df
+SCORE_THRESHOLD = DEFAULT_SCORE_THRESHOLD       # the paper's confidence threshold (0.3)
+CLIP_GRAD_NORM = 10.0           # SGD at lr 5e-3 on a randomly initialised detector spikes without it
+MIN_WARMUP_STEPS = 100          # ... and without a warm-up of min(100 steps, a quarter of the run)
+RUN_KEYS = ("mask_map50", "box_map50", "view_accuracy", "fps")
 
 
-def _structures(task, df):
-    """The task's structures; the generic ``instance`` task takes them from the manifest's instance_classes."""
-    if task.structures:
-        return tuple(task.structures)
-    from core.tasks import get_task
-
-    names = {part.partition(":")[2].strip() for cell in df["instance_classes"].dropna()
-             for part in str(cell).split(";") if ":" in part}
-    if not names:
-        raise InputError("manifest: column instance_classes names no structure")
-    return get_task(task.name, structures=names).structures
+def run_settings(recipe, input_size: int) -> dict:
+    """What an instance run adds to the common settings: the detector's internal resize (recorded in the
+    bundle's arch_kwargs so the predictor resizes as training did)."""
+    return {"arch_kwargs": working_size(input_size), "monitor": "val_mask_map50"}
 
 
-def _splits(df, cv, seed, protocol):
-    from core.data.splits import fixed_split, make_splits
+@dataclass
+class InstancePlan:
+    """Everything a fold needs that is the same for every fold of an instance run."""
 
-    if "split" in df.columns and df["split"].notna().all() and cv is None:
-        return [fixed_split(df["patient_id"].astype(str).tolist(), df["split"].tolist())]
-    patients = sorted(df["patient_id"].astype(str).unique())
-    return make_splits(patients, labels=None, cv=cv or protocol.cv, seed=seed,
-                       fractions=protocol.split_fractions)
-
-
-@torch.inference_mode()
-def predict_samples(model, samples, structures, *, in_channels: int = 3, device: str = "cpu"):
-    """Detections (:class:`core.models.instance.Instances`) per sample, one image at a time; and the FPS."""
-    model.eval()
-    ds = InstanceDataset(samples, train=False, in_channels=in_channels)
-    out, start = [], time.perf_counter()
-    for i in range(len(ds)):
-        image, _ = ds[i]
-        out.append(outputs_to_instances(model([image.to(device)])[0], structures, score_threshold=SCORE_THRESHOLD))
-    elapsed = time.perf_counter() - start
-    return out, (len(ds) / elapsed if elapsed > 0 and len(ds) else float("nan"))
+    task: object
+    arch: str
+    structures: tuple
+    samples: list                 # core.training.instance_data.InstanceSample, the whole manifest
+    config: FitConfig
+    batch_size: int
+    in_channels: int
+    seed: int
+    device: torch.device
+    arch_kwargs: dict
+    bundle_meta: dict
 
 
-def evaluate_samples(model, samples, task, structures, *, in_channels: int = 3, device: str = "cpu") -> dict:
-    """The paper's metrics on ``samples`` (the views named in the manifest's label column when present)."""
-    preds, fps = predict_samples(model, samples, structures, in_channels=in_channels, device=device)
-    truths = [{"labels": s.labels, "masks": s.masks} for s in samples]
-    true_views = None
-    if task.views and all(s.view in task.views for s in samples):
-        true_views = [s.view for s in samples]
-    result = evaluate_instances(truths, preds, structures=structures, views=task.views or None,
-                                true_views=true_views)
-    result["fps"] = fps
-    return result
+def plan_run(task, man, settings: dict, config: FitConfig, meta: dict, device, emit: Callable) -> InstancePlan:
+    """Decode the manifest's images and instance masks once (shorter side = the input size) for all folds."""
+    structures = tuple(meta["class_names"])
+    samples = load_samples(man.df, structures=structures, short_side=int(settings["input_size"]),
+                           progress=lambda done, total: emit({"event": "load", "done": done, "total": total}))
+    size = settings["arch_kwargs"]
+    bundle_meta = {**meta, "structures": list(structures), "num_classes": len(structures),
+                   "views": {k: list(v) for k, v in (task.views or {}).items()},
+                   "score_threshold": SCORE_THRESHOLD, "normalization": "imagenet",
+                   "min_size": int(size["min_size"]), "max_size": int(size["max_size"])}
+    return InstancePlan(task=task, arch=settings["arch"], structures=structures, samples=samples,
+                        config=replace(config, clip_grad_norm=CLIP_GRAD_NORM, min_warmup_steps=MIN_WARMUP_STEPS),
+                        batch_size=int(settings["batch_size"]), in_channels=int(settings["in_channels"]),
+                        seed=int(settings["seed"]), device=device, arch_kwargs=dict(size), bundle_meta=bundle_meta)
 
 
-def _emit(progress, **event):
-    if progress is not None:
-        progress(event)
+def _indices(plan: InstancePlan, patients) -> list[int]:
+    keep = {str(p) for p in patients}
+    return [i for i, s in enumerate(plan.samples) if s.patient_id in keep]
 
 
-def fit(model, train_samples, val_samples, *, task, structures, recipe, epochs: int, seed: int, run_dir: Path,
-        fold: int = 0, n_folds: int = 1, in_channels: int = 3, device: str = "cpu", progress=None) -> dict:
-    """Train one run; keep the weights of the epoch with the best validation mask mAP@0.5 (last if no val).
-
-    Resumes from ``run_dir/checkpoint.pt`` when present (written atomically after every epoch).
-    """
-    model.to(device)
-    ds = InstanceDataset(train_samples, train=True, seed=seed, in_channels=in_channels)
-    generator = torch.Generator().manual_seed(seed)
-    batch = max(1, min(int(recipe.batch_size), len(ds)))
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, collate_fn=collate,
-                                         generator=generator, drop_last=len(ds) > batch)
-    steps = len(loader)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer(params, name=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    warmup = max(int(recipe.warmup_epochs) * steps, min(100, (epochs * steps) // 4))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(total_steps=epochs * steps, warmup_steps=warmup, schedule=recipe.schedule))
-    state = {"epoch": 0, "best_value": -1.0, "best_epoch": -1, "history": [], "best_state": None}
-    ckpt = run_dir / "checkpoint.pt"
-    if ckpt.is_file():
-        saved = load_checkpoint(ckpt)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        generator.set_state(saved["generator"])
-        state.update({k: saved[k] for k in ("epoch", "best_value", "best_epoch", "history", "best_state")})
-    for epoch in range(state["epoch"], epochs):
-        model.train()
-        ds.set_epoch(epoch)
-        losses = []
-        for step, (images, targets) in enumerate(loader, start=1):
-            images = [im.to(device) for im in images]
-            targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-            loss = sum(model(images, targets).values())
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"training diverged (loss {loss.item()}) at epoch {epoch + 1}, step {step}; "
-                                   "lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.item()))
-            _emit(progress, event="batch", fold=fold, epoch=epoch, step=step, steps=steps, loss=losses[-1])
-        value = None
-        if val_samples:
-            value = evaluate_samples(model, val_samples, task, structures, in_channels=in_channels,
-                                     device=device)["mask_map50"]
-        better = value is None or not np.isfinite(value) or value > state["best_value"]
-        if better:
-            state["best_value"] = float(value) if value is not None and np.isfinite(value) else -1.0
-            state["best_epoch"] = epoch
-            state["best_state"] = copy.deepcopy(model.state_dict())
-        state["history"].append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_mask_map50": value})
-        state["epoch"] = epoch + 1
-        save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict(), "generator": generator.get_state(), **state})
-        _emit(progress, event="epoch_end", fold=fold, n_folds=n_folds, epoch=epoch, epochs=epochs,
-              loss=float(np.mean(losses)), val_loss=None, monitor="val_mask_map50", value=value)
-    if state["best_state"] is not None:
-        model.load_state_dict(state["best_state"])
-    return {"best_epoch": state["best_epoch"] + 1, "val_mask_map50": state["best_value"],
-            "history": state["history"]}
+def _loader(plan: InstancePlan, idx, *, train: bool, fold: int):
+    seed = plan.seed * 7919 + fold
+    ds = FoldInstances(plan.samples, idx, train=train, seed=seed, in_channels=plan.in_channels)
+    if not train:
+        return torch.utils.data.DataLoader(ds, batch_size=plan.batch_size, shuffle=False, collate_fn=collate)
+    gen = torch.Generator().manual_seed(seed)
+    sampler = dist_util.train_sampler(ds, seed=plan.seed + fold, generator=gen)
+    return torch.utils.data.DataLoader(ds, batch_size=plan.batch_size, sampler=sampler, collate_fn=collate,
+                                       drop_last=len(idx) > plan.batch_size)
 
 
-def _bundle_meta(task, arch, structures, model, recipe, metrics) -> dict:
-    build = getattr(model, "sonodash_build", {})
-    return {"kind": "instance", "task": task.name, "architecture": arch, "structures": list(structures),
-            "class_names": list(structures), "views": {k: list(v) for k, v in (task.views or {}).items()},
-            "in_channels": int(build.get("in_channels", recipe.in_channels)), "num_classes": len(structures),
-            "min_size": int(model.transform.min_size[0]), "max_size": int(model.transform.max_size),
-            "normalization": "imagenet", "input_size": int(recipe.input_size),
-            "score_threshold": SCORE_THRESHOLD, "recipe": asdict(recipe), "metrics": metrics,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-
-
-def _run_one(i, split, *, samples, task, arch, structures, recipe, epochs, seed, out, progress, n_runs, device):
-    from core.models.bundle import save_bundle
-    from core.models.registry import build_model
-
-    run_dir = out / split.name
-    result_path = run_dir / "result.json"
-    if result_path.is_file():
-        _emit(progress, event="fold_skipped", fold=i, n_folds=n_runs)
-        return read_json(result_path)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "split.json", split.to_dict())
-    part = split.part_of()
-    by_part = {k: [s for s in samples if part.get(s.patient_id) == k] for k in ("train", "val", "test")}
-    if not by_part["train"]:
-        raise InputError(f"split {split.name}: no training images")
-    _emit(progress, event="fold_start", fold=i, n_folds=n_runs, epochs=epochs)
-    run_seed = seed * 1000 + i
+def build_fold_model(plan: InstancePlan, fold: int):
+    """A fresh detector, its random initialisation seeded per fold without touching global RNG state."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(run_seed)     # initial weights: reproducible, global state restored afterwards
-        model = build_model(arch, num_classes=len(structures), in_channels=recipe.in_channels,
-                            **working_size(recipe.input_size))
+        torch.manual_seed(plan.seed * 104_729 + fold)
+        return build_model(plan.arch, num_classes=len(plan.structures), in_channels=plan.in_channels,
+                           **plan.arch_kwargs)
+
+
+def run_fold(plan: InstancePlan, split: Split, fold: int, n_folds: int, fold_dir: Path, *,
+             emit: Callable | None = None) -> dict:
+    """Train run ``fold`` (resuming from its checkpoint), score its test images, write its bundle,
+    per_structure.csv and (last) result.json -- the contract of :func:`core.training.folds.run_fold`."""
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    train_idx, val_idx, test_idx = (_indices(plan, p) for p in (split.train, split.val, split.test))
+    if not train_idx:
+        raise InputError(f"split {split.name}: no training images")
+    adapter = InstanceAdapter(plan.samples, plan.structures, views=dict(plan.task.views or {}),
+                              score_threshold=SCORE_THRESHOLD)
+    model = build_fold_model(plan, fold)
+    trainer = Trainer(model, adapter=adapter, config=plan.config, device=plan.device, emit=emit, fold=fold,
+                      n_folds=n_folds, seed=plan.seed * 7919 + fold)
     start = time.perf_counter()
-    fitted = fit(model, by_part["train"], by_part["val"], task=task, structures=structures, recipe=recipe,
-                 epochs=epochs, seed=run_seed, run_dir=run_dir, fold=i, n_folds=n_runs,
-                 in_channels=recipe.in_channels, device=device, progress=progress)
-    train_seconds = time.perf_counter() - start
-    test = evaluate_samples(model, by_part["test"], task, structures, in_channels=recipe.in_channels,
-                            device=device)
-    model.to("cpu")
+    with torch.random.fork_rng(devices=[plan.device] if plan.device.type == "cuda" else []):
+        fit = trainer.fit(_loader(plan, train_idx, train=True, fold=fold),
+                          _loader(plan, val_idx, train=False, fold=fold), checkpoint_path=fold_dir / "checkpoint.pt")
+        train_seconds = time.perf_counter() - start
+        test = adapter.evaluate(trainer.predict(_loader(plan, test_idx, train=False, fold=fold)))
     table = test.pop("per_structure")
-    table.to_csv(run_dir / "per_structure.csv")
-    result = {"run": split.name, **{k: v for k, v in test.items()}, "train_seconds": train_seconds,
-              "best_epoch": fitted["best_epoch"], "val_mask_map50": fitted["val_mask_map50"],
-              "history": fitted["history"], "n_train": len(by_part["train"]), "n_val": len(by_part["val"]),
-              "n_test": len(by_part["test"])}
-    save_bundle(run_dir / "bundle", model, _bundle_meta(task, arch, structures, model, recipe,
-                                                        {k: result[k] for k in ("mask_map50", "box_map50")}))
-    write_json(result_path, result)
-    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
-    _emit(progress, event="fold_end", fold=i, n_folds=n_runs, best=result["val_mask_map50"])
+    best = fit["best_metrics"]
+    result = {"fold": fold, "name": split.name, "run": split.name, **test, "train_seconds": train_seconds,
+              "best_epoch": fit["best_epoch"], "epochs_run": fit["epochs_run"], "best_val": best,
+              "monitor": plan.config.monitor, "val_mask_map50": best.get("val_mask_map50"),
+              "history": fit["history"], "n_train": len(train_idx), "n_val": len(val_idx), "n_test": len(test_idx)}
+    if dist_util.is_main():
+        table.to_csv(fold_dir / "per_structure.csv")
+        meta = {**plan.bundle_meta, "fold": fold, "metrics": {k: test.get(k) for k in ("mask_map50", "box_map50")}}
+        save_bundle(fold_dir / "bundle", model.cpu(), meta)
+        write_json(fold_dir / "result.json", result)
+        (fold_dir / "checkpoint.pt").unlink(missing_ok=True)
+    dist_util.barrier()
     return result
 
 
-def train_instance(task, manifest, *, arch=None, cv=None, epochs=None, out=None, resume=False, progress=None,
-                   seed: int = 0, input_size: int | None = None, batch_size: int | None = None,
-                   device: str | None = None) -> dict:
-    """Train and evaluate an instance task; returns ``dict(run_dir, bundle, metrics)``.
-
-    ``metrics`` has ``mask_map50`` / ``box_map50`` / ``view_accuracy`` (mean over runs on the test set) with
-    ``*_sd``, ``per_structure`` (the paper's table, mean over runs) and ``runs``. ``resume`` continues a run
-    folder: finished runs are kept, an interrupted one restarts from its last epoch. ``input_size`` /
-    ``batch_size`` override the recipe; ``device`` defaults to CUDA when present.
-    """
-    from core.paths import sonodash_home
-
-    task = _resolve_task(task)
-    if task.kind != "instance":
-        raise InputError(f"task {task.name!r} is not an instance-segmentation task")
-    arch = arch or task.default_arch
-    from core.models.registry import model_kind
-
-    if model_kind(arch) != "instance":
-        raise InputError(f"--arch {arch}: not an instance-segmentation architecture (use maskrcnn, "
-                         "maskrcnn_mobilenet or maskrcnn_lite)")
-    epochs = int(epochs or task.recipe.epochs)
-    if epochs < 1:
-        raise InputError(f"--epochs {epochs}: must be at least 1")
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(out) if out else sonodash_home() / "runs" / f"{task.name}-{arch}-{stamp}"
-    if out.exists() and any(out.iterdir()) and not resume:
-        raise InputError(f"--out {out}: folder exists and is not empty; pass --resume to continue it")
-    out.mkdir(parents=True, exist_ok=True)
-    df = _manifest_frame(manifest, task)
-    structures = _structures(task, df)
-    recipe = replace(task.recipe, input_size=int(input_size or task.recipe.input_size),
-                     batch_size=int(batch_size or task.recipe.batch_size))
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    samples = load_samples(df, structures=structures, short_side=int(recipe.input_size))
-    splits = _splits(df, cv, seed, task.protocol)
-    write_json(out / "run.json", {"task": task.name, "arch": arch, "cv": cv or task.protocol.cv, "epochs": epochs,
-                                  "seed": seed, "structures": list(structures), "n_images": len(samples),
-                                  "input_size": recipe.input_size, "batch_size": recipe.batch_size,
-                                  "device": device})
-    runs = [_run_one(i, split, samples=samples, task=task, arch=arch, structures=structures, recipe=recipe,
-                     epochs=epochs, seed=seed, out=out, progress=progress, n_runs=len(splits), device=device)
-            for i, split in enumerate(splits)]
-    tables = [_read_table(out / r["run"] / "per_structure.csv") for r in runs]
-    metrics = summarize_runs(runs, keys=("mask_map50", "box_map50", "view_accuracy", "fps"))
+def run_metrics(results: list, run_dir: Path, settings: dict) -> dict:
+    """Mean and SD over the runs of the test-set metrics, the per-structure table (mean over runs; also
+    written to RUN_DIR/per_structure.csv) and each run's figures (``runs``, without the epoch history)."""
+    tables = [pd.read_csv(run_dir / "folds" / str(r["fold"]) / "per_structure.csv", index_col="structure")
+              for r in results]
+    metrics = summarize_runs(results, keys=RUN_KEYS)
     per_structure = summarize_tables(tables)
-    per_structure.to_csv(out / "per_structure.csv")
-    metrics.update({"n_runs": len(runs), "cv": cv or task.protocol.cv, "epochs": epochs,
-                    "train_seconds": float(sum(r["train_seconds"] for r in runs)),
+    if dist_util.is_main():
+        per_structure.to_csv(run_dir / "per_structure.csv")
+    metrics.update({"n_runs": len(results), "cv": settings["cv"], "epochs": settings["epochs"],
+                    "train_seconds": float(sum(r["train_seconds"] for r in results)),
                     "per_structure": per_structure.reset_index().to_dict(orient="records"),
-                    "runs": [{k: v for k, v in r.items() if k != "history"} for r in runs]})
-    best = max(runs, key=lambda r: (r["val_mask_map50"] if r["val_mask_map50"] is not None else -1.0))
-    bundle = out / "bundle"
-    if bundle.exists():
-        shutil.rmtree(bundle)
-    shutil.copytree(out / best["run"] / "bundle", bundle)
-    write_json(out / "metrics.json", metrics)
-    return {"run_dir": str(out), "bundle": str(bundle), "metrics": metrics}
-
-
-def _read_table(path):
-    import pandas as pd
-
-    return pd.read_csv(path, index_col="structure")
+                    "runs": [{k: v for k, v in r.items() if k != "history"} for r in results]})
+    return metrics

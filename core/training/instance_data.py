@@ -190,5 +190,20 @@ def _finish(image, target, in_channels: int):
     return image, {"boxes": boxes.float(), "labels": labels.to(torch.int64), "masks": masks}
 
 
-def collate(batch):
-    return [b[0] for b in batch], [b[1] for b in batch]
+class FoldInstances(InstanceDataset):
+    """The samples at ``indices`` of a run's sample list, as the trainer's items: ``{"index", "image",
+    "target"}``, ``index`` being the position in the whole list (the adapter scores predictions by it)."""
+
+    def __init__(self, samples, indices, *, train: bool, seed: int = 0, in_channels: int = 3):
+        self.indices = [int(i) for i in indices]
+        super().__init__([samples[i] for i in self.indices], train=train, seed=seed, in_channels=in_channels)
+
+    def __getitem__(self, k: int) -> dict:
+        image, target = super().__getitem__(k)
+        return {"index": self.indices[k], "image": image, "target": target}
+
+
+def collate(batch) -> dict:
+    """Trainer batch of detector items: lists of images and target dicts (any sizes), and their indices."""
+    return {"index": torch.tensor([b["index"] for b in batch], dtype=torch.int64),
+            "images": [b["image"] for b in batch], "targets": [b["target"] for b in batch]}

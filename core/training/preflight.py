@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -33,21 +34,38 @@ def resolve(task_name, manifest, arch):
     task = base
     if base.name in ("classification",) and "label" in man.df.columns:
         task = get_task(base.name, labels=man.df["label"].astype(str).tolist())
+    if base.kind == "instance" and not base.structures:
+        task = replace(base, structures=instance_structures(man.df))
     arch = ARCH_ALIASES.get(arch or task.default_arch, arch or task.default_arch)
     kind = model_kind(arch)
     allowed = ALLOWED_KINDS
     if kind not in allowed[task.kind]:
         raise InputError(f"--arch {arch} is a {kind} network; task {task.name} ({task.kind}) needs one of: "
                          f"{', '.join(allowed[task.kind])}")
-    needs = {"classification": ["label"], "segmentation": ["mask_path"], "multitask": ["label", "mask_path"]}[kind]
+    needs = {"classification": ["label"], "segmentation": ["mask_path"], "multitask": ["label", "mask_path"],
+             "instance": ["instances_path"]}[kind]     # an image may have no instances (empty classes)
     for col in needs:
         if col not in man.df.columns or man.df[col].isna().any():
             raise InputError(f"manifest {man.root}: column {col} is required for a {kind} network ({arch})")
     return task, man, arch, kind
 
 
+def instance_structures(df) -> tuple:
+    """The structures a generic instance task learns: those named in the manifest's ``instance_classes``
+    cells, sorted (as the generic classification task sorts its labels), so class ids never depend on row
+    order."""
+    if "instance_classes" not in df.columns:
+        raise InputError("manifest: column instance_classes is required for instance tasks")
+    names = {part.partition(":")[2].strip() for cell in df["instance_classes"].dropna()
+             for part in str(cell).split(";") if ":" in part} - {""}
+    if not names:
+        raise InputError("manifest: column instance_classes names no structure")
+    return tuple(sorted(names))
+
+
 def fingerprint(df: pd.DataFrame) -> str:
-    cols = [c for c in ("image_path", "patient_id", "label", "mask_path") if c in df.columns]
+    cols = [c for c in ("image_path", "patient_id", "label", "mask_path", "instances_path", "instance_classes")
+            if c in df.columns]
     h = hashlib.sha256(df[cols].astype(str).to_csv(index=False).encode()).hexdigest()
     return h[:16]
 
@@ -55,7 +73,7 @@ def fingerprint(df: pd.DataFrame) -> str:
 def stratification_labels(man, task, kind) -> dict | None:
     """patient id -> the label that stratifies the split (None for segmentation)."""
     df = man.df
-    if kind == "segmentation" or "label" not in df.columns:
+    if kind in ("segmentation", "instance") or "label" not in df.columns:   # instance labels: per-image views
         return None
     return patient_labels(df.assign(patient_id=df["patient_id"].astype(str)), positive=task.positive_label)
 
@@ -84,14 +102,7 @@ def preflight(task, manifest, *, arch=None, cv=None) -> dict:
     from core.tasks import get_task
 
     base = get_task(task) if isinstance(task, str) else task
-    if base.kind == "instance":
-        from core.data.manifest import load_manifest
-
-        man = manifest if hasattr(manifest, "df") else load_manifest(manifest, task=base)
-        arch = arch or base.default_arch
-        kind, resolved = "instance", base
-    else:
-        resolved, man, arch, kind = resolve(base, manifest, arch)
+    resolved, man, arch, kind = resolve(base, manifest, arch)
     cv = cv or resolved.protocol.cv
     scheme, _ = parse_cv(cv)
     per_class = class_patients(man, kind)

@@ -16,6 +16,12 @@ Why this layout of the run folder (RUN_DIR)::
 
 ``--resume`` re-reads run.json and splits.json, skips folds with a result.json and restarts an unfinished
 fold from its epoch checkpoint, so a killed run ends with exactly the folds and assignment it started with.
+
+Every task kind runs through this: the kind only chooses how a fold is trained and scored
+(:func:`core.training.folds.run_fold` for classification / segmentation / multitask networks,
+:func:`core.training.instance.run_fold` for instance segmentation, which adds ``folds/K/per_structure.csv``
+and RUN_DIR/per_structure.csv, the paper's table) and whether the final bundle averages the fold models
+(dense networks) or keeps the best run on validation (detectors).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from core.data.datasets import load_pictures
 from core.data.splits import Split, check_cv_feasible, fixed_split, make_splits, parse_cv
 from core.errors import InputError
 from core.training import distributed as dist_util
+from core.training import instance as instance_kind
 from core.training.callbacks import fan_out
 from core.training.checkpoint import read_json, write_json
 from core.training.folds import FoldPlan, run_fold
@@ -69,7 +76,9 @@ def _recipe_for_weights(task, arch):
 
 def _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, device) -> dict:
     r = task.recipe
-    cpu = device.type == "cpu"
+    # The CPU caps are for the papers' dense recipes; the instance recipe is already CPU-sized (a 256 px
+    # MobileNet Mask R-CNN, 20 epochs), and below ~256 px its small structures vanish.
+    cpu = device.type == "cpu" and kind != "instance"
     size = int(input_size or (min(r.input_size, CPU_INPUT_SIZE) if cpu else r.input_size))
     n_epochs = int(epochs or (min(r.epochs, CPU_MAX_EPOCHS) if cpu else r.epochs))
     arch_kwargs = {"width": CPU_UNET_WIDTH} if cpu and arch in ("unet", "unet_cls") else {}
@@ -80,9 +89,12 @@ def _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, device
         monitor = "val_auc"
     if size < 8 or n_epochs < 1:
         raise InputError("--input-size must be >= 8 and --epochs >= 1")
-    return {"task": task.name, "arch": arch, "kind": kind, "cv": cv or task.protocol.cv, "epochs": n_epochs,
-            "input_size": size, "batch_size": int(batch_size or r.batch_size), "seed": int(seed),
-            "monitor": monitor, "arch_kwargs": arch_kwargs, "in_channels": r.in_channels}
+    out = {"task": task.name, "arch": arch, "kind": kind, "cv": cv or task.protocol.cv, "epochs": n_epochs,
+           "input_size": size, "batch_size": int(batch_size or r.batch_size), "seed": int(seed),
+           "monitor": monitor, "arch_kwargs": arch_kwargs, "in_channels": r.in_channels}
+    if kind == "instance":
+        out.update(instance_kind.run_settings(r, size))
+    return out
 
 
 def _splits(man, task, kind, settings) -> list[Split]:
@@ -135,21 +147,11 @@ def train(task, manifest, arch=None, cv=None, epochs=None, out=None, resume=Fals
     from core.tasks import get_task
 
     base = get_task(task) if isinstance(task, str) else task
-    if base.kind == "instance":
-        from core.training.instance import train_instance
-
-        if not resume:
-            preflight(base, manifest, arch=arch, cv=cv)
-        result = train_instance(task, manifest, arch=arch, cv=cv, epochs=epochs, out=out, resume=resume,
-                                progress=progress, seed=seed)
-        return {**result, "metrics": flag_metrics(dict(result.get("metrics") or {}))}
     dist_util.init_from_env()
     dev = torch.device(device) if device else dist_util.device_for_rank()
     _deterministic(dev)
     task, man, arch, kind = resolve(base, manifest, arch)
     task, pretrained = _recipe_for_weights(task, arch)
-    if kind == "instance":
-        raise InputError(f"--arch {arch} is an instance network; use --task instance or first_trimester")
     data_hash = fingerprint(man.df)
     settings = _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, dev)
     settings["weights"] = "imagenet" if pretrained else None
@@ -191,7 +193,9 @@ def _deterministic(dev) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _class_names(task, man) -> tuple:
+def _class_names(task, man, kind) -> tuple:
+    if kind == "instance":
+        return tuple(task.structures)
     if task.labels:
         return tuple(task.labels)
     return tuple(sorted(man.df["label"].astype(str).unique()))
@@ -201,19 +205,8 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
     from core.tasks import Recipe  # noqa: F401 - documents where recipe fields come from
 
     kind = settings["kind"]
-    class_names = _class_names(task, man) if kind != "segmentation" else ()
+    class_names = _class_names(task, man, kind) if kind != "segmentation" else ()
     emit = fan_out([progress])
-    pictures = load_pictures(man.df, root=man.root, size=base_size(settings["input_size"], task.recipe.crop_ratio),
-                             in_channels=settings["in_channels"], with_masks=kind != "classification",
-                             frame_step=task.protocol.frame_step, progress=emit, roi=task.recipe.roi,
-                             resize_mode=task.recipe.resize)
-    targets = None
-    if class_names:
-        index = {c: i for i, c in enumerate(class_names)}
-        bad = sorted(set(pictures.records["label"].astype(str)) - set(index))
-        if bad:
-            raise InputError(f"manifest: label {bad[0]!r} is not one of {', '.join(class_names)}")
-        targets = pictures.records["label"].astype(str).map(index).to_numpy(dtype=np.int64)
     r = task.recipe
     config = FitConfig(epochs=settings["epochs"], optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay,
                        warmup_epochs=r.warmup_epochs, schedule=r.schedule, monitor=settings["monitor"],
@@ -232,11 +225,12 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
                                            if (run_dir / "run.json").exists() else None)}
     if kind == "segmentation":
         meta.pop("class_names")
-    plan = FoldPlan(task=task, arch=settings["arch"], kind=kind, pictures=pictures, targets=targets,
-                    class_names=class_names, config=config, input_size=settings["input_size"],
-                    batch_size=settings["batch_size"], in_channels=settings["in_channels"], seed=settings["seed"],
-                    device=dev, arch_kwargs=settings["arch_kwargs"], bundle_meta=meta,
-                    weights=settings.get("weights"))
+    if kind == "instance":
+        plan = instance_kind.plan_run(task, man, settings, config, meta, dev, emit)
+        fold_runner = instance_kind.run_fold
+    else:
+        plan = _dense_plan(task, man, settings, config, meta, dev, emit, class_names)
+        fold_runner = run_fold
     results = []
     for k, split in enumerate(splits):
         fold_dir = run_dir / "folds" / str(k)
@@ -244,8 +238,29 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
             results.append(read_json(fold_dir / "result.json"))
             emit({"event": "fold_skipped", "fold": k, "n_folds": len(splits)})
             continue
-        results.append(run_fold(plan, split, k, len(splits), fold_dir, emit=emit))
-    return _finish(task, settings, splits, results, run_dir, meta)
+        results.append(fold_runner(plan, split, k, len(splits), fold_dir, emit=emit))
+    return _finish(task, settings, splits, results, run_dir, plan.bundle_meta)
+
+
+def _dense_plan(task, man, settings, config, meta, dev, emit, class_names) -> FoldPlan:
+    """Pictures (and masks) decoded once for all folds of a classification / segmentation / multitask run."""
+    kind = settings["kind"]
+    pictures = load_pictures(man.df, root=man.root, size=base_size(settings["input_size"], task.recipe.crop_ratio),
+                             in_channels=settings["in_channels"], with_masks=kind != "classification",
+                             frame_step=task.protocol.frame_step, progress=emit, roi=task.recipe.roi,
+                             resize_mode=task.recipe.resize)
+    targets = None
+    if class_names:
+        index = {c: i for i, c in enumerate(class_names)}
+        bad = sorted(set(pictures.records["label"].astype(str)) - set(index))
+        if bad:
+            raise InputError(f"manifest: label {bad[0]!r} is not one of {', '.join(class_names)}")
+        targets = pictures.records["label"].astype(str).map(index).to_numpy(dtype=np.int64)
+    return FoldPlan(task=task, arch=settings["arch"], kind=kind, pictures=pictures, targets=targets,
+                    class_names=class_names, config=config, input_size=settings["input_size"],
+                    batch_size=settings["batch_size"], in_channels=settings["in_channels"], seed=settings["seed"],
+                    device=dev, arch_kwargs=settings["arch_kwargs"], bundle_meta=meta,
+                    weights=settings.get("weights"))
 
 
 def _read_tables(run_dir: Path, n: int, name: str) -> pd.DataFrame | None:
@@ -258,11 +273,15 @@ def _finish(task, settings, splits, results, run_dir: Path, meta) -> dict:
     from core.models import load_bundle, save_bundle
     from core.models.ensemble import ModelEnsemble
 
+    detector = settings["kind"] == "instance"
     oof = _read_tables(run_dir, len(splits), "predictions.csv")
     per_case = _read_tables(run_dir, len(splits), "per_case.csv")
     scheme, _ = parse_cv(settings["cv"])
-    metrics = run_metrics(oof, per_case, aggregation=task.protocol.aggregation, by_fold=scheme == "repeated",
-                          positive=task.positive_label)
+    if detector:
+        metrics = flag_metrics(instance_kind.run_metrics(results, run_dir, settings))
+    else:
+        metrics = run_metrics(oof, per_case, aggregation=task.protocol.aggregation, by_fold=scheme == "repeated",
+                              positive=task.positive_label)
     metrics["n_folds"] = len(splits)
     bundle_dir = run_dir / "bundle"
     if dist_util.is_main():
@@ -272,15 +291,19 @@ def _finish(task, settings, splits, results, run_dir: Path, meta) -> dict:
             per_case.to_csv(run_dir / "per_case.csv", index=False)
         members = [f"../folds/{k}/bundle" for k in range(len(splits))]
         best = max(range(len(results)), key=lambda k: _best_score(results[k]))
-        final_meta = {**meta, "metrics": metrics, "ensemble_members": members, "best_fold": best}
-        if len(splits) <= MAX_ENSEMBLE:
+        final_meta = {**meta, "metrics": {k: v for k, v in metrics.items() if k != "runs"},
+                      "ensemble_members": members, "best_fold": best}
+        if len(splits) == 1:
+            model = load_bundle(run_dir / "folds" / "0" / "bundle")[0]
+        elif detector:      # detections of several detectors are not averaged like class probabilities
+            model = load_bundle(run_dir / "folds" / str(best) / "bundle")[0]
+            final_meta["ensemble"] = "best run on validation mask mAP@0.5 only (members listed)"
+        elif len(splits) <= MAX_ENSEMBLE:
             model = ModelEnsemble([load_bundle(run_dir / "folds" / str(k) / "bundle")[0] for k in range(len(splits))])
             final_meta["ensemble"] = "mean of fold-model probabilities"
         else:
             model = load_bundle(run_dir / "folds" / str(best) / "bundle")[0]
             final_meta["ensemble"] = "best fold only (members listed)"
-        if len(splits) == 1:
-            model = model.members[0]
         save_bundle(bundle_dir, model, final_meta)
         write_json(run_dir / "metrics.json", metrics)
     dist_util.barrier()
@@ -293,4 +316,5 @@ def _best_score(result: dict) -> float:
     best = result.get("best_val") or {}
     if "val_loss" not in best:
         return -math.inf
-    return monitor_score(best, result.get("monitor", "val_loss"))
+    score = monitor_score(best, result.get("monitor", "val_loss"))
+    return score if math.isfinite(score) else -math.inf

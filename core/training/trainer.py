@@ -1,8 +1,10 @@
 """The training loop of one fold: optimiser and schedule from the recipe, early stopping, atomic checkpoints.
 
-Why one small loop for every task: classification, segmentation and the multitask net differ only in the
-loss and in what validation measures; those come in as ``loss_fn`` and ``metrics_fn`` (see
-:mod:`core.training.adapters`), the loop stays the same. The best-on-validation weights are kept (the paper
+Why one small loop for every task kind: classification, segmentation, the multitask net and instance
+segmentation (Mask R-CNN) differ only in how a batch gives its training loss, how a loader gives predictions
+and what validation measures; those come in as an *adapter* (:mod:`core.training.adapters`: ``train_loss``,
+``predict``, ``metrics``), the loop stays the same. Plain ``loss_fn`` / ``metrics_fn`` still work for dense
+networks (``image`` in, logits out). The best-on-validation weights are kept (the paper
 protocols keep the best model of each fold), training stops after ``patience`` epochs without improvement;
 ``keep="last"`` instead runs the whole schedule and keeps the final weights (a cosine schedule annealed to 0,
 where a small validation set's pick is noise), validation is then only recorded. After every epoch the full
@@ -44,6 +46,8 @@ class FitConfig:
     monitor: str = "val_loss"
     patience: int = 5
     amp: bool = False
+    clip_grad_norm: float | None = None     # clip the gradient norm (Mask R-CNN with SGD); None: no clipping
+    min_warmup_steps: int = 0   # warm up over at least min(this, a quarter of all steps) steps (detectors)
     keep: str = "best"          # "best": best-on-validation weights, early stopping; "last": final weights
     # Wall-clock deadline (time.time() seconds) for bench-real's budget: no epoch starts that the last epoch's
     # duration says would end after it. None: no deadline.
@@ -54,8 +58,56 @@ class FitConfig:
             raise InputError(f"keep {self.keep!r}; choose best or last")
 
 
-def _to_device(batch: dict, device) -> dict:
-    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+def _to_device(batch, device):
+    """Tensors moved to ``device`` inside dicts and lists (a detector's batch is lists of images and targets)."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+@torch.no_grad()
+def dense_predict(model, loader, loss_fn, *, device, autocast) -> dict:
+    """Mean loss plus per-sample outputs of a dense network: ``indices``, ``probs`` (N, K) and/or ``seg``
+    (N, S, S) in [0, 1]."""
+    model.eval()
+    losses, weights, idx, probs, segs = [], [], [], [], []
+    for batch in loader:
+        batch = _to_device(batch, device)
+        with autocast():
+            out = model(batch["image"])
+            loss = loss_fn(out, batch)
+        losses.append(float(loss))
+        weights.append(len(batch["index"]))
+        seg, cls = split_outputs(out)
+        idx.append(batch["index"].cpu().numpy())
+        if cls is not None:
+            probs.append(class_probabilities(cls).cpu().numpy())
+        if seg is not None:
+            segs.append(torch.sigmoid(seg.float()).cpu().numpy().astype(np.float16))
+    return {"loss": float(np.average(losses, weights=weights)) if losses else float("nan"),
+            "indices": np.concatenate(idx) if idx else np.zeros(0, dtype=np.int64),
+            "probs": np.concatenate(probs) if probs else None,
+            "seg": np.concatenate(segs) if segs else None}
+
+
+class FunctionAdapter:
+    """A dense adapter from a bare ``loss_fn(outputs, batch)`` and ``metrics_fn(pred)``."""
+
+    def __init__(self, loss_fn: Callable, metrics_fn: Callable | None = None):
+        self.loss, self._metrics = loss_fn, metrics_fn
+
+    def train_loss(self, net, batch):
+        return self.loss(net(batch["image"]), batch)
+
+    def predict(self, model, loader, *, device, autocast) -> dict:
+        return dense_predict(model, loader, self.loss, device=device, autocast=autocast)
+
+    def metrics(self, pred: dict) -> dict:
+        return self._metrics(pred) if self._metrics is not None else {}
 
 
 def monitor_score(metrics: dict, monitor: str) -> float:
@@ -68,14 +120,25 @@ def monitor_score(metrics: dict, monitor: str) -> float:
 
 
 class Trainer:
-    """Fits one model on one fold. ``emit(event)`` receives progress events (:mod:`core.training.callbacks`)."""
+    """Fits one model on one fold. ``emit(event)`` receives progress events (:mod:`core.training.callbacks`).
 
-    def __init__(self, model: torch.nn.Module, *, loss_fn: Callable, metrics_fn: Callable, config: FitConfig,
-                 device: torch.device, emit: Callable | None = None, fold: int = 0, n_folds: int = 1,
-                 seed: int | None = None):
+    ``adapter`` (one per task kind, :mod:`core.training.adapters`) turns a batch into the training loss
+    (``train_loss(net, batch)``), a loader into predictions (``predict(model, loader, device=, autocast=)``:
+    a dict with ``indices`` and ``loss``, the mean validation loss, NaN for a network that has none in eval
+    mode) and predictions into validation metrics (``metrics(pred)``). Without one, ``loss_fn`` and
+    ``metrics_fn`` make a dense adapter (:class:`FunctionAdapter`).
+    """
+
+    def __init__(self, model: torch.nn.Module, *, config: FitConfig, device: torch.device, adapter=None,
+                 loss_fn: Callable | None = None, metrics_fn: Callable | None = None,
+                 emit: Callable | None = None, fold: int = 0, n_folds: int = 1, seed: int | None = None):
+        if adapter is None:
+            if loss_fn is None:
+                raise TypeError("Trainer needs an adapter or a loss_fn")
+            adapter = FunctionAdapter(loss_fn, metrics_fn)
         self.model = model.to(device)
         self.net = dist_util.wrap_model(self.model, device)
-        self.loss_fn, self.metrics_fn, self.config = loss_fn, metrics_fn, config
+        self.adapter, self.config = adapter, config
         self.device = device
         self.emit = emit or (lambda event: None)
         self.fold, self.n_folds = fold, n_folds
@@ -85,28 +148,9 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
 
-    @torch.no_grad()
     def predict(self, loader) -> dict:
-        """Mean loss plus per-sample outputs: ``indices``, ``probs`` (N, K) and/or ``seg`` (N, S, S) in [0, 1]."""
-        self.model.eval()
-        losses, weights, idx, probs, segs = [], [], [], [], []
-        for batch in loader:
-            batch = _to_device(batch, self.device)
-            with self._autocast():
-                out = self.model(batch["image"])
-                loss = self.loss_fn(out, batch)
-            losses.append(float(loss))
-            weights.append(len(batch["index"]))
-            seg, cls = split_outputs(out)
-            idx.append(batch["index"].cpu().numpy())
-            if cls is not None:
-                probs.append(class_probabilities(cls).cpu().numpy())
-            if seg is not None:
-                segs.append(torch.sigmoid(seg.float()).cpu().numpy().astype(np.float16))
-        return {"loss": float(np.average(losses, weights=weights)) if losses else float("nan"),
-                "indices": np.concatenate(idx) if idx else np.zeros(0, dtype=np.int64),
-                "probs": np.concatenate(probs) if probs else None,
-                "seg": np.concatenate(segs) if segs else None}
+        """The adapter's predictions on ``loader`` (``loss``, ``indices`` and the kind's outputs)."""
+        return self.adapter.predict(self.model, loader, device=self.device, autocast=self._autocast)
 
     def _train_epoch(self, loader, optimizer, scheduler, scaler, epoch: int) -> float:
         self.net.train()
@@ -116,8 +160,14 @@ class Trainer:
             batch = _to_device(batch, self.device)
             optimizer.zero_grad(set_to_none=True)
             with self._autocast():
-                loss = self.loss_fn(self.net(batch["image"]), batch)
+                loss = self.adapter.train_loss(self.net, batch)
+            if not self.amp and not torch.isfinite(loss):    # (with AMP the scaler skips inf/NaN steps)
+                raise RuntimeError(f"training diverged (loss {float(loss)}) at epoch {epoch + 1}, step {step}; "
+                                   "lower the learning rate")
             scaler.scale(loss).backward()
+            if self.config.clip_grad_norm:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -138,8 +188,11 @@ class Trainer:
         cfg = self.config
         optimizer = build_optimizer(self.net.parameters(), name=cfg.optimizer, lr=cfg.lr,
                                     weight_decay=cfg.weight_decay)
-        scheduler = build_scheduler(optimizer, epochs=cfg.epochs, steps_per_epoch=max(len(train_loader), 1),
-                                    warmup_epochs=cfg.warmup_epochs, schedule=cfg.schedule)
+        steps = max(len(train_loader), 1)
+        # A detector's minimum warm-up in steps, as a (fractional) number of epochs for the schedule.
+        warmup = max(cfg.warmup_epochs, min(cfg.min_warmup_steps, cfg.epochs * steps // 4) / steps)
+        scheduler = build_scheduler(optimizer, epochs=cfg.epochs, steps_per_epoch=steps,
+                                    warmup_epochs=warmup, schedule=cfg.schedule)
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
         state = {"epoch": 0, "best_score": -math.inf, "best_epoch": -1, "best_metrics": {}, "bad_epochs": 0,
                  "history": [], "best_state": None}
@@ -171,12 +224,14 @@ class Trainer:
                 torch.manual_seed((self.seed * 1_000_003 + epoch) % (2**63 - 1))
             loss = self._train_epoch(train_loader, optimizer, scheduler, scaler, epoch)
             pred = self.predict(val_loader)
-            metrics = {"loss": loss, "val_loss": pred["loss"], **self.metrics_fn(pred)}
+            metrics = {"loss": loss, "val_loss": pred["loss"], **self.adapter.metrics(pred)}
             metrics = {k: float(v) for k, v in metrics.items()}     # plain floats: weights_only checkpoints
             metrics = dist_util.broadcast_object(metrics)
             score = monitor_score(metrics, cfg.monitor)
-            if cfg.keep == "last" or score > state["best_score"]:
-                state.update(best_score=score, best_epoch=epoch, best_metrics=metrics, bad_epochs=0,
+            # No finite score (no validation images): nothing says an epoch is worse, keep the latest weights.
+            if cfg.keep == "last" or not math.isfinite(score) or score > state["best_score"]:
+                state.update(best_score=score if math.isfinite(score) else state["best_score"], best_epoch=epoch,
+                             best_metrics=metrics, bad_epochs=0,
                              best_state={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()})
             else:
                 state["bad_epochs"] += 1
