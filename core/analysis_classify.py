@@ -128,9 +128,11 @@ def add_faithfulness(analysis: Analysis, model, *, percentiles=(20, 50, 80)) -> 
 
 
 def _classify(analysis: Analysis, predictor, results: list, *, cam, cam_alpha, uncertainty,
-              timings: dict, t0: float) -> None:
+              timings: dict, t0: float, x=None) -> None:
+    """``x``: the images already preprocessed (analyze() does it once); else preprocessed here, once."""
     images = [r.image for r in results]
-    x = predictor.preprocess(images).to(predictor.device)      # once: probability, uncertainty, CAM, OOD
+    if x is None:
+        x = predictor.preprocess(images).to(predictor.device)  # once: probability, uncertainty, CAM, OOD
     probs = predictor.predict_proba(x)
     positive = predictor.positive_index
     for r, p in zip(results, probs):

@@ -100,8 +100,12 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
 
     predictor = _resolve_predictor(model)
     seg_fn, seg_name = _resolve_segmenter(segmenter)
+    # Each image is preprocessed once for the network: the tensor serves a multitask model's masks and the
+    # probability, uncertainty, Grad-CAM and out-of-distribution steps.
+    x = predictor.preprocess([r.image for r in results]).to(predictor.device) \
+        if predictor is not None and predictor.has_classes else None
     with _model_lock(predictor if seg_fn is None else None):
-        _segment(results, seg_fn, predictor)
+        _segment(results, seg_fn, predictor, x)
     timings["segmentation"] = (time.perf_counter() - t0) * 1000 - sum(timings.values())
 
     analysis = Analysis(task=task or (predictor.meta.get("task") if predictor else None),
@@ -111,7 +115,7 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
                         model=_model_info(predictor), errors=errors)
     if predictor is not None and predictor.has_classes:
         with _model_lock(predictor):
-            _classify(analysis, predictor, results, cam=cam, cam_alpha=cam_alpha, uncertainty=uncertainty,
+            _classify(analysis, predictor, results, x=x, cam=cam, cam_alpha=cam_alpha, uncertainty=uncertainty,
                       timings=timings, t0=t0)
     analysis.rules, analysis.clinical = _rules(clinical, rule_table)
     if not rules:
@@ -143,7 +147,7 @@ def _model_info(predictor) -> dict | None:
             "pretrained": meta.get("pretrained"), "ensemble_members": meta.get("ensemble_members")}
 
 
-def _segment(results: list, seg_fn, predictor) -> None:
+def _segment(results: list, seg_fn, predictor, x=None) -> None:
     from core.segmentation.biometry import measure
     from core.segmentation.centerline import centerline_length_mm, centerline_length_px
     from core.segmentation.postprocess import postprocess
@@ -153,7 +157,8 @@ def _segment(results: list, seg_fn, predictor) -> None:
     if seg_fn is not None:
         masks = [np.asarray(seg_fn(r.clean), dtype=bool) for r in results]
     else:
-        masks = predictor.predict([r.image for r in results]).masks
+        masks = predictor.predict([r.image for r in results] if x is None else x,
+                                  sizes=[r.image.shape[:2] for r in results]).masks
         masks = [postprocess(m, _postprocess_mode(predictor)) for m in masks]
     for r, mask in zip(results, masks):
         r.mask = mask

@@ -109,3 +109,68 @@ def test_center_crop_rounds_like_torchvision_and_resize_rule():
     assert crop[0, 0] == arr[4, 4] and crop.shape == (49, 49)
     blocks = np.kron(np.array([[0, 200], [100, 50]], np.uint8), np.ones((4, 4), np.uint8))
     assert resize(blocks, (2, 2)).tolist() == [[0, 200], [100, 50]]
+
+
+class _Counter:
+    """Wraps a function and counts its calls (``calls``), passing everything through."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.fn(*args, **kwargs)
+
+
+def _count(monkeypatch):
+    """Count the kernel's per-picture step and the level set the sac's box runs."""
+    import core.models.transforms as kernel
+    import core.segmentation.roi as roi
+
+    pictures = _Counter(kernel.fit_picture)
+    levelset = _Counter(roi.segment_levelset)
+    monkeypatch.setattr(kernel, "fit_picture", pictures)
+    monkeypatch.setattr(roi, "segment_levelset", levelset)
+    return pictures, levelset
+
+
+def test_analysis_preprocesses_each_image_once_and_tta_does_not_rerun_the_level_set(sample_miscarriage, tmp_path,
+                                                                                    monkeypatch):
+    """A sac-ROI bundle with uncertainty (test-time augmentation), Grad-CAM and the out-of-distribution check:
+    probability, 6 TTA views, heat map and OOD embedding share one preprocessed tensor, and the level set runs
+    once per image (not once more per shifted view)."""
+    from core.ood import fit_ood
+    from core.pipeline import analyze
+
+    root, df = sample_miscarriage
+    everything = [load_image(str(root / p)).image for p in df["image_path"]]
+    images = everything[:2]
+    torch.manual_seed(0)
+    meta = {"task": "kernel_test", "kind": "classification", "class_names": ["a", "b"], "positive_label": "b",
+            "input_size": 48, "normalization": "unit", "roi": "sac"}
+    model = build_model("smallcnn", num_classes=2, in_channels=1, width=4)
+    path = save_bundle(tmp_path / "b", model, meta)
+    calibration = fit_ood(Predictor(*load_bundle(path), device="cpu"), everything)
+    path = save_bundle(path, model, {**meta, "ood": calibration})
+    predictor = Predictor(*load_bundle(path), device="cpu")      # a fresh one: no remembered boxes
+    pictures, levelset = _count(monkeypatch)
+    result = analyze(images, model=predictor, cam="gradcam", uncertainty=True)
+    assert result.uncertainty["method"] == "tta" and result.uncertainty["n"] == 6
+    assert result.images[0].cam is not None and result.ood is not None
+    assert (pictures.calls, levelset.calls) == (2, 2)
+
+
+def test_multitask_analysis_preprocesses_each_image_once(tmp_path, monkeypatch, rng):
+    """A multitask bundle gives masks and probabilities: one preprocessed tensor serves both."""
+    from core.pipeline import analyze
+
+    torch.manual_seed(0)
+    model = build_model("unet_cls", num_classes=2, in_channels=1, width=4, depth=2)
+    path = save_bundle(tmp_path / "b", model, {"task": "kernel_test", "kind": "multitask", "input_size": 32,
+                                               "class_names": ["a", "b"], "normalization": "unit"})
+    predictor = Predictor(*load_bundle(path), device="cpu")
+    images = [rng.integers(0, 256, (40, 52, 3), dtype=np.uint8) for _ in range(2)]
+    pictures, _ = _count(monkeypatch)
+    result = analyze(images, model=predictor, cam="gradcam", uncertainty=True)
+    assert [r.mask.shape for r in result.images] == [(40, 52), (40, 52)]
+    assert result.probability is not None and pictures.calls == 2

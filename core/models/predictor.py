@@ -167,16 +167,22 @@ class Predictor:
             return [tuple(chunk.shape[-2:])] * chunk.shape[0]
         return [image_array(im, index=i).shape[:2] for i, im in enumerate(chunk)]
 
-    def predict(self, images) -> Prediction:
-        """Class probabilities and/or masks (whatever the bundle's kind gives) from one forward pass."""
-        probs, masks = [], []
+    def predict(self, images, *, sizes=None) -> Prediction:
+        """Class probabilities and/or masks (whatever the bundle's kind gives) from one forward pass.
+
+        ``sizes``: the pictures' ``(height, width)`` when ``images`` is the already preprocessed tensor, so the
+        masks come back at the pictures' size (the analysis preprocesses once for masks and probabilities).
+        """
+        probs, masks, done = [], [], 0
         with torch.inference_mode():
             for chunk in self._chunks(images):
                 out = self._forward(chunk)
                 if self.has_classes:
                     probs.append(self._class_proba(out).float().cpu())
                 if self.has_masks:
-                    masks += self._masks_at(self._mask_proba(out), self._sizes(chunk))
+                    at = self._sizes(chunk) if sizes is None else list(sizes)[done:done + len(chunk)]
+                    masks += self._masks_at(self._mask_proba(out), at)
+                done += len(chunk)
         return Prediction(torch.cat(probs).numpy() if probs else None, masks if self.has_masks else None)
 
     def predict_proba(self, images) -> np.ndarray:
