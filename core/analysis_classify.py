@@ -92,7 +92,7 @@ def _explain(predictor, images: list, x, results: list, *, method: str, target: 
     from core.explain.overlay import overlay_cam, resize_map
     from core.segmentation.roi import paste_map
 
-    cams, _ = compute_cams(_net(predictor), x, arch=predictor.meta["architecture"], method=method,
+    cams, _ = compute_cams(_net(predictor), x, arch=predictor.meta.architecture, method=method,
                            target_class=target)
     boxes = predictor.roi_boxes(images) if predictor.roi != "image" else [None] * len(results)
     for res, cam, box in zip(results, cams, boxes):
@@ -170,7 +170,7 @@ def _flag_out_of_distribution(analysis: Analysis, predictor, results: list, x) -
     """Per image OOD scores; any image out of distribution withholds the patient's decision."""
     from core.ood import ood_scores
 
-    calibration = predictor.meta.get("ood")
+    calibration = predictor.meta.ood
     if not calibration:
         return
     for i, r in enumerate(results):

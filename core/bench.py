@@ -63,7 +63,7 @@ def bench_predictor(name: str, predictor, *, size: int, repeats: int = 5, analyz
 
     forward = _median_seconds(bare, repeats=repeats)
     ours = _median_seconds(lambda: predictor.predict_proba(images), repeats=repeats)
-    arch = predictor.meta["architecture"]
+    arch = predictor.meta.architecture
     net = model.members[0] if hasattr(model, "members") else model
     x1 = x[:1]
 
@@ -81,7 +81,7 @@ def bench_predictor(name: str, predictor, *, size: int, repeats: int = 5, analyz
     per_batch = _median_seconds(lambda: predictor.predict_proba(batch), repeats=max(2, repeats // 2))
     gflops = gflops_per_image(model, x)
     ips = THROUGHPUT_BATCH / per_batch
-    return {"name": name, "input": f"{BATCH}x{predictor.meta['in_channels']}x{size}x{size}",
+    return {"name": name, "input": f"{BATCH}x{predictor.meta.in_channels}x{size}x{size}",
             "predict_overhead_ratio": round(ours / forward, 3), "gradcam_over_forward": round(cam / forward1, 3),
             "analyze_ms_median": round(latency * 1000, 1), "throughput_ips": round(ips, 1),
             "gflops": round(gflops, 6), "achieved_gflops": round(gflops * ips, 2),
@@ -157,7 +157,7 @@ def run_bench(*, demo_only: bool = False, references=("vgg19", "resnet34"), repe
                 continue
             if progress:
                 progress(name)
-            row = bench_predictor(name, predictor, size=int(predictor.meta["input_size"]), repeats=repeats,
+            row = bench_predictor(name, predictor, size=predictor.meta.input_hw[0], repeats=repeats,
                                   analyze_repeats=analyze_repeats)
             row.update(showcase_first_result(predictor, name.split(":", 1)[1], repeats=repeats) or {})
             rows.append(row)

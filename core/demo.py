@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from core.models.meta import BundleMeta
 from core.paths import SAMPLE_DATA
 
 DEMO_MODELS = SAMPLE_DATA / "models"
@@ -106,19 +107,19 @@ def register_demo_assets(*, force: bool = False) -> list[str]:
         bundle = demo_bundle(spec.study)
         if bundle is None:
             continue
-        meta = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
-        meta.setdefault("name", f"demo {spec.study}")
+        meta = BundleMeta.from_json((bundle / "model.json").read_text(encoding="utf-8"), where=str(bundle))
+        meta = replace(meta, name=meta.name or f"demo {spec.study}")
         bundle_id = store.register_bundle(bundle, meta)
         store.set_default_bundle(spec.study, bundle_id)
         done.append(f"bundle:{spec.study}")
         csv = DEMO_MODELS / spec.study / "evaluation.csv"
-        if csv.is_file() and meta.get("kind") != "instance":   # instance metrics live in model.json/metrics.json
-            cases = evaluation_cases(csv, list(meta["class_names"]))
+        if csv.is_file() and meta.kind != "instance":   # instance metrics live in model.json/metrics.json
+            cases = evaluation_cases(csv, list(meta.class_names))
             rules = DEFAULT_RULE_TABLE.to_dict() if spec.study == "miscarriage" else None
             store.save_evaluation(f"demo-{spec.study}", task=spec.study, cases=cases, bundle_path=bundle,
                                   rule_table=rules, replace=True,
-                                  meta={"class_names": meta["class_names"], "source": "demo build",
-                                        "positive_label": meta.get("positive_label"), "cv": spec.cv})
+                                  meta={"class_names": list(meta.class_names), "source": "demo build",
+                                        "positive_label": meta.positive_label, "cv": spec.cv})
             done.append(f"evaluation:demo-{spec.study}")
     return done
 
@@ -165,8 +166,7 @@ def _calibrate_ood(bundle: Path, manifest_csv: Path) -> None:
     df = load_manifest(manifest_csv).df
     images = [load_image(p).image for p in df["image_path"].head(200)]
     model, meta = load_bundle(bundle)
-    meta["ood"] = fit_ood(load_predictor(bundle), images)
-    save_bundle(bundle, model, meta)
+    save_bundle(bundle, model, replace(meta, ood=fit_ood(load_predictor(bundle), images)))
 
 
 def _calibrate_instance_ood(bundle: Path, manifest_csv: Path) -> None:

@@ -144,7 +144,7 @@ def rate_evaluation(meta: dict, cases: pd.DataFrame) -> list[Finding]:
         from core.models.bundle import read_meta
 
         try:
-            metrics = {k: v for k, v in (read_meta(Path(path)).get("metrics") or {}).items()
+            metrics = {k: v for k, v in read_meta(Path(path)).metrics.items()
                        if isinstance(v, (int, float))}
         except Exception:  # noqa: BLE001 - an unreadable bundle only loses the bundle-level checks
             metrics = {}

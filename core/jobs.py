@@ -15,10 +15,11 @@ import os
 import signal
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from core.errors import InputError
+from core.models.meta import BundleMeta
 from core.paths import sonodash_home
 
 
@@ -53,25 +54,25 @@ def _register(result: dict, spec: JobSpec, job_id: str) -> dict:
     from core.demo import _patient_table
 
     bundle = Path(result["bundle"])
-    meta = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
-    meta.setdefault("name", f"{spec.task}-{spec.arch}-{job_id}")
+    meta = BundleMeta.from_json((bundle / "model.json").read_text(encoding="utf-8"), where=str(bundle))
+    meta = replace(meta, name=meta.name or f"{spec.task}-{spec.arch}-{job_id}")
     bundle_id = store.register_bundle(bundle, meta, actor=spec.actor)
-    registered = {"bundle_id": bundle_id, "flag": (meta.get("metrics") or {}).get("flag"),
-                  "flag_reason": (meta.get("metrics") or {}).get("flag_reason")}
+    registered = {"bundle_id": bundle_id, "flag": meta.metrics.get("flag"),
+                  "flag_reason": meta.metrics.get("flag_reason")}
     oof_path = Path(result["run_dir"]) / "oof_predictions.csv"
-    if oof_path.is_file() and meta.get("class_names"):
+    if oof_path.is_file() and meta.class_names:
         oof = pd.read_csv(oof_path)
-        table = _patient_table(oof, list(meta["class_names"]), meta.get("positive_label"))
+        table = _patient_table(oof, list(meta.class_names), meta.positive_label)
         prob_cols = [c for c in table.columns if c.startswith("p_")]
         if prob_cols:
             table["scores"] = table[prob_cols].to_numpy().tolist()
             table = table.drop(columns=prob_cols)
         name = f"run-{spec.task}-{spec.arch}-{job_id}"
         store.save_evaluation(name, task=spec.task, cases=table, bundle_path=bundle,
-                              meta={"class_names": meta["class_names"], "positive_label": meta.get("positive_label"),
+                              meta={"class_names": list(meta.class_names), "positive_label": meta.positive_label,
                                     "cv": spec.cv, "source": "dashboard training",
                                     # "image" when a patient's images carry different labels (DESIGN.md 6)
-                                    "label_level": (meta.get("metrics") or {}).get("level")})
+                                    "label_level": meta.metrics.get("level")})
         registered["evaluation"] = name
     return registered
 

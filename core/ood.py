@@ -45,9 +45,9 @@ def embed(predictor, images) -> np.ndarray:
     model = predictor.model
     members = getattr(model, "members", None)
     net = members[0] if members is not None else model
-    layer = cam_target_layer(net, predictor.meta["architecture"])
+    layer = cam_target_layer(net, predictor.meta.architecture)
     if layer is None:
-        raise InputError(f"architecture {predictor.meta['architecture']!r} has no feature layer for the OOD score")
+        raise InputError(f"architecture {predictor.meta.architecture!r} has no feature layer for the OOD score")
     captured = []
     handle = layer.register_forward_hook(lambda _m, _i, out: captured.append(out.detach()))
     try:
@@ -83,28 +83,22 @@ def _embed_instances(predictor, images) -> np.ndarray:
 
 def check_image(predictor, image) -> dict | None:
     """:func:`ood_scores` of one image with the bundle's own calibration, None when the bundle has none."""
-    calibration = (getattr(predictor, "meta", None) or {}).get("ood")
+    calibration = getattr(getattr(predictor, "meta", None), "ood", None)
     return ood_scores(predictor, image, calibration) if calibration else None
 
 
 def calibrate_bundle(bundle_dir, images) -> dict:
     """Fit the calibration on a bundle's training ``images`` and write it into its model.json (``"ood"``).
 
-    Only the json is rewritten (same layout as :func:`core.models.save_bundle`: indent 2, sorted keys); the
-    weights are not touched, so a shipped bundle can be annotated without retraining.
+    Only the json is rewritten (:func:`core.models.write_meta`, atomic: a reader never sees half a
+    model.json); the weights are not touched, so a shipped bundle can be annotated without retraining.
     """
-    import json
-    from pathlib import Path
+    from dataclasses import replace
 
-    from core.models import load_predictor
+    from core.models import load_predictor, read_meta, write_meta
 
-    meta_path = Path(bundle_dir) / "model.json"
     calibration = fit_ood(load_predictor(bundle_dir), images)
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta["ood"] = calibration
-    tmp = meta_path.with_name(f".{meta_path.name}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
-    tmp.replace(meta_path)                  # atomic: a reader never sees half a model.json
+    write_meta(bundle_dir, replace(read_meta(bundle_dir), ood=calibration))
     return calibration
 
 

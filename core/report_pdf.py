@@ -15,10 +15,12 @@ from __future__ import annotations
 import io
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from core.case_report import DISCLAIMER, contour_image, png_bytes
+from core.models.meta import BundleMeta
 
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts")
 
@@ -103,34 +105,38 @@ def measurement_table(analysis, task=None) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def model_card_rows(meta: dict | None, analysis=None) -> list[tuple[str, str]]:
-    """A model card summary from the bundle's model.json (what it is, what it was trained and tested on)."""
-    meta = dict(meta or {})
-    if not meta and analysis is not None and analysis.model:
-        meta = dict(analysis.model)
-    if not meta:
-        return []
-    metrics = meta.get("metrics") or {}
-    name = meta.get("name") or ((analysis.model or {}).get("name") if analysis is not None else None)
-    rows = [("Name", str(name or "—")), ("Architecture", str(meta.get("architecture") or "—")),
-            ("Task", _label(meta.get("task") or "—")),
-            ("Classes", ", ".join(_label(c) for c in meta.get("class_names") or []) or "—"),
-            ("Pretrained weights", "yes" if meta.get("pretrained") else "no (trained from scratch)")]
-    if meta.get("ensemble_members"):
-        rows.append(("Ensemble", f"{len(meta['ensemble_members'])} fold models averaged"))
+def model_card_rows(meta: BundleMeta | None, analysis=None) -> list[tuple[str, str]]:
+    """A model card summary from the bundle's :class:`BundleMeta` (what it is, what it was trained and tested
+    on); without one, from the analysis's own model summary (``Analysis.model``)."""
+    summary = dict((analysis.model if analysis is not None else None) or {})
+    if meta is None:
+        if not summary:
+            return []
+        meta = SimpleNamespace(metrics={}, name=None, architecture=summary.get("architecture"),
+                               task=summary.get("task"), class_names=(), pretrained=summary.get("pretrained"),
+                               ensemble_members=summary.get("ensemble_members") or (), cv=None, created=None,
+                               data_fingerprint=None)
+    metrics = meta.metrics
+    name = meta.name or summary.get("name")
+    rows = [("Name", str(name or "—")), ("Architecture", str(meta.architecture or "—")),
+            ("Task", _label(meta.task or "—")),
+            ("Classes", ", ".join(_label(c) for c in meta.class_names) or "—"),
+            ("Pretrained weights", "yes" if meta.pretrained else "no (trained from scratch)")]
+    if meta.ensemble_members:
+        rows.append(("Ensemble", f"{len(meta.ensemble_members)} fold models averaged"))
     if metrics:
         trained = ", ".join(f"{metrics[k]} {k.replace('n_', '')}" for k in ("n_patients", "n_images", "n_folds")
                             if metrics.get(k) is not None)
         if trained:
-            rows.append(("Evaluated on", trained + (f" ({meta['cv']})" if isinstance(meta.get("cv"), str) else "")))
+            rows.append(("Evaluated on", trained + (f" ({meta.cv})" if isinstance(meta.cv, str) else "")))
         shown = [f"{k} {metrics[k]:.3f}" for k in ("auc", "accuracy", "sensitivity", "specificity", "dice",
                                                     "mask_map50") if isinstance(metrics.get(k), (int, float))]
         if shown:
             rows.append(("Held-out metrics", ", ".join(shown)))
-    if meta.get("created"):
-        rows.append(("Created", str(meta["created"])[:19].replace("T", " ")))
-    if meta.get("data_fingerprint"):
-        rows.append(("Data fingerprint", str(meta["data_fingerprint"])))
+    if meta.created:
+        rows.append(("Created", str(meta.created)[:19].replace("T", " ")))
+    if meta.data_fingerprint:
+        rows.append(("Data fingerprint", str(meta.data_fingerprint)))
     return rows
 
 
@@ -226,9 +232,9 @@ class _Report:
 
 
 def case_report_pdf(analysis, *, task=None, decision: str | None = None, note: str = "",
-                    model_meta: dict | None = None) -> bytes:
+                    model_meta: BundleMeta | None = None) -> bytes:
     """The report as PDF bytes. ``task``: the :class:`core.tasks.Task` (measurement names, binary or not);
-    ``model_meta``: the bundle's model.json for the model card (else the analysis's model summary)."""
+    ``model_meta``: the bundle's :class:`BundleMeta` for the model card (else the analysis's model summary)."""
     doc = _Report()
     doc.font(16, bold=True)
     doc.pdf.cell(0, 9, "SonoDash case report", new_x="LMARGIN", new_y="NEXT")
@@ -237,7 +243,7 @@ def case_report_pdf(analysis, *, task=None, decision: str | None = None, note: s
     doc.text(DISCLAIMER, size=9)
     doc.pdf.set_text_color(0, 0, 0)
     doc.heading("Result")
-    doc.pairs(summary_rows(analysis, task=task, decision=decision, model_name=(model_meta or {}).get("name")))
+    doc.pairs(summary_rows(analysis, task=task, decision=decision, model_name=model_meta.name if model_meta is not None else None))
     if analysis.probabilities and len(analysis.probabilities) > 2:
         doc.heading("Per class")
         doc.grid(["class", "probability"], [[_label(k), f"{v:.3f}"] for k, v in

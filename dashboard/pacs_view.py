@@ -11,6 +11,8 @@ Sending results is opt-in per analysis (a button), to the study the site configu
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from core.errors import InputError
@@ -134,8 +136,9 @@ def after_review(analysis, *, study: str, clinical: dict | None = None, key: str
         send_panel(analysis, retrieved, study=study, decision=decision, key=f"{key}_sr_{token}")
 
 
-def _model_meta(analysis) -> dict | None:
-    """The bundle's model.json (and its registered name) of the model that made this analysis, for the card."""
+def _model_meta(analysis):
+    """The bundle's :class:`core.models.meta.BundleMeta` (with its registered name) of the model that made this
+    analysis, for the card; None without one."""
     record = st.session_state.get("analysis_record") or {}
     path = record.get("model") if record.get("analysis") is analysis else None
     if not path:
@@ -143,12 +146,12 @@ def _model_meta(analysis) -> dict | None:
     try:
         from dashboard import resources
 
-        meta = dict(resources.predictor(path).meta)
+        meta = resources.predictor(path).meta
         table = resources.bundles(analysis.task) if analysis.task else None
         if table is not None and not table.empty:
             names = table[table["path"].astype(str) == str(path)]["name"]
             if len(names):
-                meta["name"] = str(names.iloc[0])
+                meta = replace(meta, name=str(names.iloc[0]))
         return meta
     except Exception:  # noqa: BLE001 - the card is a summary; without the bundle the analysis's own summary is used
         return None

@@ -64,12 +64,13 @@ def test_round_trip_gives_identical_outputs(tmp_path, name, in_channels):
     assert all(torch.equal(original[k], restored[k]) for k in original)     # the weights themselves: bit-exact
     with torch.inference_mode():
         _assert_outputs_close(model(x), loaded(x))
-    assert meta["architecture"] == name and meta["kind"] == model_kind(name)
-    assert meta["in_channels"] == in_channels and meta["num_classes"] == n_out
-    assert meta["pretrained"] is False and meta["input_size"] == 64
-    assert meta["normalization"] == {"mean": [0.0] * in_channels, "std": [1.0] * in_channels}
+    assert meta.architecture == name and meta.kind == model_kind(name)
+    assert meta.in_channels == in_channels and meta.num_classes == n_out
+    assert meta.pretrained is False and meta.input_size == 64
+    assert meta.normalization.to_json() == {"mean": [0.0] * in_channels, "std": [1.0] * in_channels}
+    written = json.loads((tmp_path / "b" / "model.json").read_text())
     for key in ("created", "versions", "recipe", "data_fingerprint", "metrics", "threshold"):
-        assert key in meta
+        assert key in written
     assert sorted(os.listdir(tmp_path)) == ["b"]          # no temp directories left behind
     assert sorted(os.listdir(tmp_path / "b")) == ["model.json", "model.safetensors"]
 
@@ -79,7 +80,7 @@ def test_arch_kwargs_and_ensembles_round_trip(tmp_path):
     ens = ModelEnsemble(members).eval()
     save_bundle(tmp_path / "e", ens, {"input_size": 32, "class_names": ["term", "preterm"]})
     loaded, meta = load_bundle(tmp_path / "e")
-    assert meta["ensemble_size"] == 3 and meta["arch_kwargs"] == {"width": 4, "depth": 2}
+    assert meta.ensemble_size == 3 and meta.arch_kwargs == {"width": 4, "depth": 2}
     x = torch.rand(2, 1, 32, 32)
     with torch.inference_mode():
         out, ref = loaded(x), ens(x)
@@ -156,7 +157,7 @@ def test_overwrite_is_atomic_and_a_crash_leaves_the_old_bundle(tmp_path, monkeyp
     second = _small("smallcnn")
     save_bundle(tmp_path / "b", second, _meta("smallcnn", metrics={"auc": 0.2}))
     model, meta = load_bundle(tmp_path / "b")
-    assert meta["metrics"] == {"auc": 0.2}
+    assert meta.metrics == {"auc": 0.2}
     assert torch.equal(model.state_dict()["classifier.2.weight"], second.state_dict()["classifier.2.weight"])
 
     def crash(*a, **k):
@@ -165,7 +166,7 @@ def test_overwrite_is_atomic_and_a_crash_leaves_the_old_bundle(tmp_path, monkeyp
     monkeypatch.setattr(bundle_mod.json, "dump", crash)
     with pytest.raises(OSError):
         save_bundle(tmp_path / "b", _small("smallcnn"), _meta("smallcnn", metrics={"auc": 0.3}))
-    assert load_bundle(tmp_path / "b")[1]["metrics"] == {"auc": 0.2}
+    assert load_bundle(tmp_path / "b")[1].metrics == {"auc": 0.2}
     assert sorted(os.listdir(tmp_path)) == ["b"]
 
 
@@ -206,7 +207,7 @@ def test_shared_tensors_are_stored_once_and_restored(tmp_path, monkeypatch):
     with safe_open(str(tmp_path / "t" / "model.safetensors"), "pt") as fh:
         assert sorted(fh.keys()) == ["embed.weight", "head.bias", "head.weight"]
     loaded, meta = load_bundle(tmp_path / "t")
-    assert meta["aliases"] == {"out.weight": "embed.weight"}
+    assert meta.aliases == {"out.weight": "embed.weight"}
     assert loaded.out.weight is loaded.embed.weight
     x = torch.rand(3, 1, 2, 2)
     torch.testing.assert_close(loaded(x), model(x), rtol=1e-5, atol=1e-6)

@@ -19,6 +19,7 @@ def _bundle(folder, *, task="miscarriage", flag=None, extra=None):
     metrics = {"auc": 0.55, "auc_ci": [0.41, 0.69], "n_patients": 12, "n_images": 24, "brier": 0.24, "ece": 0.1,
                "flag": flag, "flag_reason": "held-out AUC 0.550, 95 % CI 0.410-0.690 contains 0.5" if flag else None}
     meta = {"task": task, "architecture": "smallcnn", "class_names": ["live_birth", "miscarriage"],
+            "num_classes": 2, "in_channels": 1,
             "positive_label": "miscarriage", "metrics": metrics, "input_size": 32, "pretrained": False,
             "training_data": {"fingerprint": "abc123", "n_patients": 12, "n_images": 24, "date": "2026-12-01T20:00:00",
                               "class_balance": {"live_birth": 14, "miscarriage": 10}, "synthetic": True},

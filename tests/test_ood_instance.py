@@ -35,7 +35,7 @@ def _photo_like(shape, seed: int = 0) -> np.ndarray:
 
 def test_shipped_instance_bundle_flags_a_photo_and_passes_its_showcase():
     predictor = load_predictor(BUNDLE)
-    assert predictor.meta["ood"]["n_train"] >= 5
+    assert predictor.meta.ood["n_train"] >= 5
     images = _showcase(4)
     for im in images:
         scores = check_image(predictor, im)

@@ -89,7 +89,7 @@ def test_masks_come_back_at_each_original_size(tmp_path, rng, name):
     imgs = [rng.integers(0, 256, (45, 70), dtype=np.uint8), rng.integers(0, 256, (90, 33, 3), dtype=np.uint8)]
     masks = p.predict_mask(imgs)
     assert [m.shape for m in masks] == [(45, 70), (90, 33)] and all(m.dtype == bool for m in masks)
-    x = preprocess_batch(imgs, in_channels=1, input_size=32, normalization=p.meta["normalization"])
+    x = preprocess_batch(imgs, in_channels=1, input_size=32, normalization=p.meta.normalization.to_json())
     with torch.inference_mode():
         out = model(x)
     logits = out["mask_logits"] if isinstance(out, dict) else out

@@ -64,7 +64,7 @@ def test_pdf_renders_and_holds_the_page_figures(showcase, tmp_path):
     assert f"CRL small {yes[rules['crl_low']]}" in flat and f"FHR low {yes[rules['fhr_low']]}" in flat
     assert "GA 6w4d" in flat and "CRL 5.6 mm" in flat and "FHR 136 bpm" in flat
     assert "Review with senior." in flat
-    assert "Model card" in flat and f"auc {meta['metrics']['auc']:.3f}" in flat
+    assert "Model card" in flat and f"auc {meta.metrics['auc']:.3f}" in flat
     assert all(f"{r.name}: gradcam heat map" in raw for r in analysis.images)
     assert "Research software, not a medical device" in flat
 

@@ -88,7 +88,8 @@ def test_multiclass_scores_and_bundle_class_names(tmp_path):
     bundle = tmp_path / "cns_bundle"
     bundle.mkdir()
     names = ["normal", "anencephaly", "encephalocele"]
-    (bundle / "model.json").write_text(json.dumps({"task": "cns", "arch": "resnet34", "class_names": names,
+    (bundle / "model.json").write_text(json.dumps({"task": "cns", "architecture": "resnet34", "class_names": names,
+                                                   "num_classes": 3, "in_channels": 1, "input_size": 224,
                                                    "metrics": {"accuracy": 0.9}}))
     cases = pd.DataFrame({"case_id": ["a", "b"], "patient_id": ["p", "q"], "truth": ["anencephaly", 2],
                           "scores": [[0.1, 0.8, 0.1], [0.2, 0.2, 0.6]]})
@@ -181,7 +182,8 @@ def test_bundles_register_and_default(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
         d.mkdir()
-    (a / "model.json").write_text(json.dumps({"task": "miscarriage", "architecture": "vgg19",
+    (a / "model.json").write_text(json.dumps({"task": "miscarriage", "architecture": "vgg19", "num_classes": 2,
+                                              "in_channels": 1, "input_size": 224,
                                               "class_names": CLASSES, "metrics": {"auc": 0.8}}))
     ida = store.register_bundle(a)
     assert store.register_bundle(a) == ida  # same folder, same entry

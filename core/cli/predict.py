@@ -42,8 +42,8 @@ def predict_patient(args) -> dict:
     from core.pipeline import Clinical, analyze
 
     meta = read_meta(args.model)
-    if meta.get("kind") not in ("classification", "multitask"):
-        raise InputError(f"{args.model}: a {meta.get('kind')} bundle gives no class probabilities; "
+    if meta.kind not in ("classification", "multitask"):
+        raise InputError(f"{args.model}: a {meta.kind} bundle gives no class probabilities; "
                          f"use 'segment' for masks")
     if args.ga_weeks is None and (args.crl_mm is not None or args.fhr_bpm is not None):
         raise InputError("--crl-mm/--fhr-bpm need --ga-weeks: the rule thresholds depend on gestational age")

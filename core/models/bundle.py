@@ -6,7 +6,8 @@ to the library, so a pickle or a torch.save zip renamed to ``model.safetensors``
 that names the file, and nothing is unpickled. The json carries the architecture and preprocessing so a
 page never rebuilds preprocessing by hand; every tensor's name and shape is checked against the network the
 json describes. Bundles are written into a temporary directory and moved into place, so a crash never
-leaves a half-written bundle.
+leaves a half-written bundle. The json is read and written as a :class:`core.models.meta.BundleMeta` (typed,
+range-checked, immutable); the keys on disk stay those of DESIGN.md section 4.
 """
 
 from __future__ import annotations
@@ -26,14 +27,12 @@ from safetensors.torch import load_file, save_file
 
 from core.errors import InputError
 from core.models.ensemble import ModelEnsemble
-from core.models.meta_checks import MAX_META_BYTES, MAX_META_DEPTH, BundleError, check_meta, depth
+from core.models.meta import FORMAT, FORMAT_VERSION, MAX_META_BYTES, BundleError, BundleMeta
 from core.models.registry import build_model, model_kind
 from core.models.transforms import normalization_stats
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "model.json"
-FORMAT = "sonodash-bundle"
-FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024
 _SAFETENSORS_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F8_E4M3", "F8_E5M2",
                        "F16", "BF16", "F32", "F64", "C64"}
@@ -73,8 +72,10 @@ def _build_info(model) -> dict:
     return dict(getattr(model, "sonodash_build", {}))
 
 
-def complete_meta(model, meta: dict) -> dict:
-    """``meta`` with what the model itself knows filled in, validated, json-ready."""
+def complete_meta(model, meta: dict | BundleMeta) -> BundleMeta:
+    """``meta`` with what the model itself knows filled in, as a validated :class:`BundleMeta`."""
+    if isinstance(meta, BundleMeta):
+        meta = meta.to_json()
     info = _build_info(model)
     out = {"format": FORMAT, "format_version": FORMAT_VERSION}
     for key in ("architecture", "kind", "num_classes", "in_channels", "arch_kwargs", "pretrained", "weights",
@@ -102,7 +103,7 @@ def complete_meta(model, meta: dict) -> dict:
     out.setdefault("threshold", 0.5)
     out.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     out.setdefault("versions", _versions())
-    return out
+    return BundleMeta.from_json(out)
 
 
 def _safetensors_state(state: dict) -> tuple[dict, dict]:
@@ -125,10 +126,11 @@ def _safetensors_state(state: dict) -> tuple[dict, dict]:
     return tensors, aliases
 
 
-def save_bundle(directory, model, meta: dict) -> Path:
+def save_bundle(directory, model, meta: dict | BundleMeta) -> Path:
     """Write ``model`` and ``meta`` as a bundle directory, atomically; returns the directory.
 
-    ``meta`` carries task, class_names, input_size, normalization ("unit", "imagenet" or {"mean", "std"}),
+    ``meta`` (a :class:`BundleMeta`, or a dict such as :func:`core.models.meta.training_meta` builds) carries
+    task, class_names, input_size, normalization ("unit", "imagenet" or {"mean", "std"}),
     threshold, recipe, data fingerprint, metrics...; architecture, num_classes, in_channels and whether
     ImageNet weights were used come from the model when it was made by :func:`build_model`.
     An existing bundle at ``directory`` is replaced; any other existing directory is refused.
@@ -140,23 +142,42 @@ def save_bundle(directory, model, meta: dict) -> Path:
         if extra:
             raise InputError(f"{target}: exists and is not a model bundle ({', '.join(extra[:3])}); refusing to "
                              f"overwrite it")
-    full = complete_meta(model, meta)
     tensors, aliases = _safetensors_state(model.state_dict())
-    full["aliases"] = aliases
+    full = dataclasses.replace(complete_meta(model, meta), aliases=aliases)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "aliases": json.dumps(aliases)})
-        with open(tmp / META_FILE, "w", encoding="utf-8") as fh:
-            json.dump(full, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
+        _write_json(tmp / META_FILE, full)
         _swap_into_place(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _write_json(path: Path, meta: BundleMeta) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(meta.to_json(), fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_meta(directory, meta: BundleMeta) -> Path:
+    """Replace only the ``model.json`` of an existing bundle (e.g. a calibration added to a shipped bundle),
+    atomically: a reader never sees half a file. The weights are not touched, so the architecture, classes
+    and input must still describe them."""
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise BundleError(f"{path}: missing; a bundle holds {META_FILE} and {WEIGHTS_FILE}")
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        _write_json(tmp, meta)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:
@@ -220,7 +241,7 @@ def _header_problem(head: bytes, n: int, raw: bytes | None, size: int) -> str | 
     return None
 
 
-def read_meta(directory) -> dict:
+def read_meta(directory) -> BundleMeta:
     """The parsed, range-checked ``model.json`` of a bundle directory (cheap: no weights read)."""
     d = Path(directory)
     if not d.is_dir():
@@ -231,29 +252,21 @@ def read_meta(directory) -> dict:
     if path.stat().st_size > MAX_META_BYTES:
         raise BundleError(f"{path}: {path.stat().st_size} bytes, larger than the limit of {MAX_META_BYTES}")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
         raise BundleError(f"{path}: not valid JSON ({str(err)[:120]})") from None
-    except RecursionError:
-        raise BundleError(f"{path}: nested deeper than {MAX_META_DEPTH} levels") from None
-    if not isinstance(meta, dict):
-        raise BundleError(f"{path}: expected a JSON object")
-    if depth(meta) > MAX_META_DEPTH:
-        raise BundleError(f"{path}: nested deeper than {MAX_META_DEPTH} levels")
-    return check_meta(meta, path)
+    return BundleMeta.from_json(text, where=str(path))
 
 
-def build_from_meta(meta: dict, *, device: str | torch.device = "cpu"):
+def build_from_meta(meta: BundleMeta, *, device: str | torch.device = "cpu"):
     """The (randomly initialised) network ``meta`` describes: one member, or a :class:`ModelEnsemble`."""
-    kw = dict(meta.get("arch_kwargs") or {})
+    kw = dict(meta.arch_kwargs)
 
     def one():
-        return build_model(meta["architecture"], num_classes=int(meta["num_classes"]),
-                           in_channels=int(meta["in_channels"]), **kw)
+        return build_model(meta.architecture, num_classes=meta.num_classes, in_channels=meta.in_channels, **kw)
 
     with torch.device(device):
-        size = int(meta.get("ensemble_size") or 1)
-        return ModelEnsemble([one() for _ in range(size)]) if size > 1 else one()
+        return ModelEnsemble([one() for _ in range(meta.ensemble_size)]) if meta.ensemble_size > 1 else one()
 
 
 def _differences(expected: dict, got: dict) -> list[str]:
@@ -268,7 +281,8 @@ def _differences(expected: dict, got: dict) -> list[str]:
 
 
 def load_bundle(directory, *, device: str | torch.device = "cpu"):
-    """``(model, meta)`` from a bundle directory; the model is in eval mode on ``device``.
+    """``(model, meta)`` from a bundle directory (``meta``: a :class:`BundleMeta`); the model is in eval mode
+    on ``device``.
 
     Refuses (``BundleError``, an :class:`InputError`) anything that is not a safetensors file, and weights
     whose tensor names or shapes differ from the network described by ``model.json``.
@@ -283,7 +297,7 @@ def load_bundle(directory, *, device: str | torch.device = "cpu"):
         tensors = load_file(str(wpath))
     except Exception as err:  # noqa: BLE001 - the library's own checks on a damaged file
         raise BundleError(f"{wpath}: unreadable safetensors file ({err})") from None
-    aliases = meta.get("aliases") or {}
+    aliases = meta.aliases
     for alias, kept in aliases.items():
         if kept in tensors:
             tensors[alias] = tensors[kept]
@@ -296,7 +310,7 @@ def load_bundle(directory, *, device: str | torch.device = "cpu"):
     diffs = _differences(expected, tensors)
     if diffs:
         more = f" (+{len(diffs) - 5} more)" if len(diffs) > 5 else ""
-        raise BundleError(f"{wpath}: weights do not match {meta['architecture']!r} described in {META_FILE}: "
+        raise BundleError(f"{wpath}: weights do not match {meta.architecture!r} described in {META_FILE}: "
                           f"{'; '.join(diffs[:5])}{more}")
     tensors = {k: v.to(expected[k].dtype) for k, v in tensors.items()}
     model.load_state_dict(tensors, strict=True, assign=skeleton is not None)
@@ -307,9 +321,9 @@ def load_bundle(directory, *, device: str | torch.device = "cpu"):
     return model.to(device).eval(), meta
 
 
-def _record_origin(model, meta: dict) -> None:
+def _record_origin(model, meta: BundleMeta) -> None:
     """Keep the bundle's ImageNet record on the rebuilt network, so re-saving it does not lose it."""
-    origin = {"pretrained": bool(meta.get("pretrained", False)), "weights": meta.get("weights")}
+    origin = {"pretrained": meta.pretrained, "weights": meta.weights}
     members = model.members if isinstance(model, ModelEnsemble) else [model]
     for m in members:
         build = dict(getattr(m, "sonodash_build", {}))

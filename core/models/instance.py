@@ -280,13 +280,14 @@ def completeness(instances: Instances, views: dict, *, view: str | None = None) 
 class InstancePredictor:
     """Runs an instance bundle on user images (preprocessing comes from the bundle's meta)."""
 
-    def __init__(self, model: nn.Module, meta: dict):
+    def __init__(self, model: nn.Module, meta):
         self.model = model.eval()
-        self.meta = dict(meta)
-        self.structures = tuple(meta.get("structures") or ())
-        self.views = dict(meta.get("views") or {})
-        self.in_channels = int(meta.get("in_channels", 3))
-        self.score_threshold = float(meta.get("score_threshold", DEFAULT_SCORE_THRESHOLD))
+        self.meta = meta                    # a core.models.meta.BundleMeta (read-only)
+        self.structures = tuple(meta.structures)
+        self.views = dict(meta.views)
+        self.in_channels = meta.in_channels
+        self.score_threshold = (DEFAULT_SCORE_THRESHOLD if meta.score_threshold is None
+                                else meta.score_threshold)
 
     @property
     def class_names(self) -> tuple:
@@ -307,7 +308,7 @@ class InstancePredictor:
 def load_instance_predictor(bundle_dir) -> InstancePredictor:
     """An :class:`InstancePredictor` from a bundle saved by the instance trainer."""
     model, meta = load_bundle(bundle_dir)
-    if meta.get("kind", "instance") != "instance" or not meta.get("structures"):
+    if meta.kind != "instance" or not meta.structures:
         raise InputError(f"{bundle_dir}: not an instance-segmentation bundle (no structures in model.json)")
     return InstancePredictor(model, meta)
 

@@ -25,6 +25,7 @@ from core.errors import InputError
 from core.models.bundle import META_FILE, WEIGHTS_FILE, BundleError, load_bundle, read_meta
 from core.models.ensemble import ModelEnsemble
 from core.models.instance import load_instance_predictor
+from core.models.meta import BundleMeta
 from core.models.transforms import bundle_preprocessing, image_array, preprocess_batch, restore_size
 from core.segmentation.roi import roi_box
 
@@ -48,16 +49,16 @@ class Predictor:
     """A bundle's model in eval mode with its own preprocessing. Read-only after construction, apart from a
     thread-safe memo of region-of-interest boxes."""
 
-    def __init__(self, model, meta: dict, *, device=None, batch_size: int = 32):
+    def __init__(self, model, meta: BundleMeta, *, device=None, batch_size: int = 32):
         self.device = torch.device(device) if device is not None else _default_device()
         self.model = model.to(self.device).eval()
         self.meta = meta
-        self.kind = meta.get("kind", "classification")
-        self.class_names = list(meta.get("class_names") or [])
+        self.kind = meta.kind
+        self.class_names = list(meta.class_names)
         self.batch_size = int(batch_size)
-        self.threshold = float(meta.get("threshold", 0.5))
-        self.mask_threshold = float(meta.get("mask_threshold", 0.5))
-        self.roi = meta.get("roi", "image")      # "sac": the model was trained on the sac's square (roi.py)
+        self.threshold = meta.threshold
+        self.mask_threshold = meta.mask_threshold
+        self.roi = meta.roi      # "sac": the model was trained on the sac's square (roi.py)
         self._roi_cache: dict = {}
         self._roi_lock = threading.Lock()
 
@@ -75,7 +76,7 @@ class Predictor:
         """Index of the positive class of a binary model (meta ``positive_label``, else the second class)."""
         if len(self.class_names) != 2:
             return None
-        label = self.meta.get("positive_label")
+        label = self.meta.positive_label
         return self.class_names.index(label) if label in self.class_names else 1
 
     # ------------------------------------------------------------------------------------- the path
@@ -144,7 +145,7 @@ class Predictor:
     def _masks_at(self, prob: torch.Tensor, sizes) -> list:
         prob = prob.float().cpu().numpy()
         masks = []
-        mode = self.meta.get("resize_mode", "stretch")
+        mode = self.meta.resize_mode
         for p, (h, w) in zip(prob, sizes):
             if p.shape != (h, w) or mode == "letterbox":
                 p = restore_size(p, h, w, mode=mode)
@@ -155,9 +156,9 @@ class Predictor:
         ok = self.has_classes if what == "classes" else self.has_masks
         if not ok:
             need = "a classification or multitask" if what == "classes" else "a segmentation or multitask"
-            raise InputError(f"this bundle is a {self.kind} model ({self.meta.get('architecture')}); "
+            raise InputError(f"this bundle is a {self.kind} model ({self.meta.architecture}); "
                              f"{'class probabilities' if what == 'classes' else 'masks'} need {need} bundle")
-        if what == "masks" and self.meta.get("resize_mode", "stretch") not in ("stretch", "letterbox"):
+        if what == "masks" and self.meta.resize_mode not in ("stretch", "letterbox"):
             raise InputError("masks need a bundle with resize_mode 'stretch' or 'letterbox' to map back to the "
                              "original size")
 

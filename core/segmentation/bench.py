@@ -8,7 +8,6 @@ dashboard calls it), timed after one warm-up call: wall-clock (``ms_per_image``)
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError
+from core.models.meta import BundleMeta
 from core.segmentation.inference import LEVELSET, load_segmenter
 from core.segmentation.metrics import dice, iou
 from core.tasks import get_task
@@ -36,18 +36,15 @@ def find_segmentation_bundles(root) -> dict:
     found = {}
     for meta_path in sorted(Path(root).glob("*/model.json")):
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            meta = BundleMeta.from_json(meta_path.read_text(encoding="utf-8"), where=str(meta_path))
+        except (OSError, ValueError):          # unreadable, or a BundleError: not a usable bundle
             continue
-        kind = meta.get("kind")
-        task = meta.get("task")
-        if kind is None and isinstance(task, str):
+        kind = meta.kind
+        if "kind" not in meta.given and meta.task:   # very old bundles: the kind of their task
             try:
-                kind = get_task(task).kind
+                kind = get_task(meta.task).kind
             except (InputError, KeyError, ValueError, TypeError):
                 kind = None
-        elif kind is None and isinstance(task, dict):
-            kind = task.get("kind")
         if kind in ("segmentation", "multitask"):
             found[meta_path.parent.name] = meta_path.parent
     return found

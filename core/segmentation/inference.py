@@ -40,7 +40,7 @@ def load_segmenter(model: str, *, params: LevelSetParams = LevelSetParams(), roi
     if not getattr(predictor, "has_masks", hasattr(predictor, "predict_mask")):
         raise InputError(f"--model {model}: this bundle is not a segmentation model")
 
-    mode = predictor.meta.get("postprocess", "none")     # the task's step, recorded in the bundle
+    mode = predictor.meta.postprocess or "none"     # the task's step, recorded in the bundle
 
     def _predict(image):
         return postprocess(predictor.predict_mask([image])[0], mode)

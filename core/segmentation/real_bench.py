@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
+from core.models.meta import BundleMeta
 
 CASES_FILE = "bench_real_cases.csv"
 SUMMARY_FILE = "bench_real.json"
@@ -91,7 +92,7 @@ def evaluate_cases(bundle, df: pd.DataFrame, *, postprocess: str | None = None, 
     from core.segmentation.postprocess import postprocess as apply_post
 
     predictor = load_predictor(bundle)
-    mode = check_mode(postprocess or predictor.meta.get("postprocess", "none"))
+    mode = check_mode(postprocess or predictor.meta.postprocess or "none")
     ref_col = next((c for c in REFERENCE_HC_COLUMNS if c in df.columns), None)
     root = Path(df.attrs.get("root", "."))
     rows = []
@@ -213,8 +214,9 @@ def run_bench(manifest, *, task: str = "segmentation", budget_min: float | None 
                "n_train": fold.get("n_train"), "n_val": fold.get("n_val"),
                "n_patients": {k: int(man.df.loc[man.df["split"] == k, "patient_id"].astype(str).nunique())
                               for k in ("train", "val", "test")},
-               "postprocess": postprocess or json.loads((Path(result["bundle"]) / "model.json").read_text())
-               .get("postprocess", "none"), "seed": seed, "manifest": str(manifest)}
+               "postprocess": postprocess or BundleMeta.from_json(
+                   (Path(result["bundle"]) / "model.json").read_text(encoding="utf-8")).postprocess or "none",
+               "seed": seed, "manifest": str(manifest)}
     cases.to_csv(run_dir / CASES_FILE, index=False)
     (run_dir / SUMMARY_FILE).write_text(json.dumps(_plain(summary), indent=1), encoding="utf-8")
     return summary

@@ -7,7 +7,6 @@ bundle an administrator marked as default, not whichever folder sorted first.
 from __future__ import annotations
 
 import io
-import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from core import audit
+from core.errors import InputError
+from core.models.meta import BundleMeta
 from core.paths import sonodash_home
 from core.store._values import plain
 from core.store.engine import session_scope
@@ -34,40 +35,58 @@ def _audit(actor, action: str, target: str, detail: dict) -> None:
     audit.record(actor, action, target, detail)
 
 
-def _read_model_json(path: Path) -> dict:
+def _read_model_json(path: Path) -> BundleMeta:
     meta_file = path / "model.json"
     if not meta_file.is_file():
         raise StoreError(f"{path}: no model.json in the bundle folder and no meta given")
     try:
-        return json.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise StoreError(f"{meta_file}: not readable JSON ({err})") from None
+        return BundleMeta.from_json(meta_file.read_text(encoding="utf-8"), where=str(meta_file))
+    except (OSError, UnicodeDecodeError) as err:
+        raise StoreError(f"{meta_file}: not readable ({err})") from None
+    except InputError as err:                    # a BundleError: names the file and the key
+        raise StoreError(str(err)) from None
+
+
+def _index_fields(folder: Path, meta) -> dict:
+    """The row's task, name, arch, class names and metrics: from the bundle's :class:`BundleMeta`, or from the
+    plain index fields a caller gives for a folder that holds no model.json (``task``, ``arch``, ``name``)."""
+    if isinstance(meta, BundleMeta):
+        return {"task": meta.task, "name": meta.name, "arch": meta.architecture,
+                "class_names": list(meta.class_names), "metrics": dict(meta.metrics)}
+    given = dict(meta)
+    return {"task": given.get("task"), "name": given.get("name"), "arch": given.get("arch"),
+            "class_names": list(given.get("class_names") or []), "metrics": dict(given.get("metrics") or {})}
 
 
 def _as_dict(row: Bundle) -> dict:
     return {col: getattr(row, col) for col in BUNDLE_COLUMNS}
 
 
-def register_bundle(path, meta: dict | None = None, *, actor: str | None = None) -> int:
+def register_bundle(path, meta: BundleMeta | dict | None = None, *, actor: str | None = None) -> int:
     """Index the bundle folder ``path``; returns its id. Registering the same folder again updates it.
 
-    ``meta`` is the bundle's model.json content (read from the folder when omitted); the keys used are
-    ``task``, ``arch`` (or ``architecture``), ``class_names``, ``metrics`` and optionally ``name``.
+    ``meta`` is the bundle's :class:`core.models.meta.BundleMeta` (read from the folder's model.json when
+    omitted; a model.json object is validated as one); for a folder without model.json, the plain index
+    fields ``task``, ``arch``, ``class_names``, ``metrics`` and optionally ``name``.
     """
     folder = Path(path).expanduser().resolve()
-    meta = dict(meta) if meta is not None else _read_model_json(folder)
-    task = meta.get("task")
+    if meta is None:
+        meta = _read_model_json(folder)
+    elif not isinstance(meta, BundleMeta) and "architecture" in meta:
+        meta = BundleMeta.from_json(meta, where=str(folder / "model.json"))
+    index = _index_fields(folder, meta)
+    task, metrics = index["task"], index["metrics"]
     if not task or not isinstance(task, str):
         raise StoreError(f"{folder}: bundle meta has no 'task'")
     fields = {
-        "name": str(meta.get("name") or folder.name)[:200],
+        "name": str(index["name"] or folder.name)[:200],
         "task": task,
-        "arch": meta.get("arch") or meta.get("architecture"),
-        "class_names": plain(list(meta.get("class_names") or meta.get("classes") or [])),
-        "metrics": plain(dict(meta.get("metrics") or {})),
+        "arch": index["arch"],
+        "class_names": plain(index["class_names"]),
+        "metrics": plain(metrics),
         # The flag is decided when the run ends (core.training.metrics.flag_metrics), never guessed here.
-        "flag": ((meta.get("metrics") or {}).get("flag") or None),
-        "flag_reason": ((meta.get("metrics") or {}).get("flag_reason") or None),
+        "flag": metrics.get("flag") or None,
+        "flag_reason": metrics.get("flag_reason") or None,
         "deleted": None,
     }
     with session_scope() as session:

@@ -97,7 +97,7 @@ def evaluate_bundle(bundle, manifest_csv, *, name: str, replace: bool = False, r
         raise InputError(f"{bundle}: a {predictor.kind} bundle has no class probabilities to evaluate; "
                          f"use the segment command for masks")
     names = list(predictor.class_names)
-    task = get_task(str(predictor.meta.get("task") or "classification"), labels=names)
+    task = get_task(str(predictor.meta.task or "classification"), labels=names)
     manifest = load_manifest(manifest_csv, task=task)
     df = manifest.df
     if "label" not in df:
@@ -125,7 +125,7 @@ def evaluate_bundle(bundle, manifest_csv, *, name: str, replace: bool = False, r
             cases[col] = df[col].to_numpy()
     meta = {"class_names": names, "positive_label": names[predictor.positive_index] if len(names) == 2 else None,
             "aggregation": task.protocol.aggregation, "threshold": float(predictor.threshold),
-            "source": "evaluate", "manifest": str(manifest.path), "arch": predictor.meta.get("architecture")}
+            "source": "evaluate", "manifest": str(manifest.path), "arch": predictor.meta.architecture}
     eid = save_evaluation(name, task=task.name, bundle_path=bundle, cases=cases, meta=meta, replace=replace,
                           rule_table=table.to_dict() if rules is not None else None,
                           manifest_fingerprint=manifest_fingerprint(df, manifest.root))

@@ -10,20 +10,24 @@ image-level labels, the chance-level flag, CPU-reduced recipe).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
+
+from core.errors import InputError
+from core.models.meta import BundleMeta
 
 DISCLAIMER = ("Research use only. Not a medical device: not for diagnosis, treatment or any clinical decision. "
               "Its outputs must be reviewed by a qualified clinician.")
 SMALL_DATA_PATIENTS = 100          # below this, held-out estimates are too wide to rely on
 
 
-def _read_meta(folder: Path) -> dict:
+def _read_meta(folder: Path) -> BundleMeta | None:
+    """The bundle's meta, or None when its model.json is gone or unusable (the card then says what the store
+    recorded and "not recorded" for the rest)."""
     try:
-        return json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
+        return BundleMeta.from_json((folder / "model.json").read_text(encoding="utf-8"), where=str(folder))
+    except (OSError, UnicodeDecodeError, InputError):
+        return None
 
 
 def _num(x) -> float | None:
@@ -34,8 +38,8 @@ def _num(x) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _recipe(meta: dict) -> dict:
-    recipe = meta.get("recipe")
+def _recipe(meta: BundleMeta | None) -> dict:
+    recipe = meta.recipe if meta is not None else None
     if isinstance(recipe, str):           # older bundles stored the recipe's repr
         return {"recipe": recipe}
     return dict(recipe or {})
@@ -62,12 +66,12 @@ def held_out_metrics(metrics: dict) -> list[dict]:
     return rows
 
 
-def limitations(meta: dict, entry: dict) -> list[str]:
+def limitations(meta: BundleMeta | None, entry: dict) -> list[str]:
     """Known limitations, each from a recorded fact."""
     out = []
-    data = meta.get("training_data") or {}
-    metrics = meta.get("metrics") or entry.get("metrics") or {}
-    scratch = not meta.get("pretrained") and meta.get("weights") != "imagenet"
+    data = dict(meta.training_data) if meta is not None else {}
+    metrics = (meta.metrics if meta is not None else None) or entry.get("metrics") or {}
+    scratch = meta is None or (not meta.pretrained and meta.weights != "imagenet")
     synthetic = data.get("synthetic")
     if synthetic is None:
         from core.paths import SAMPLE_DATA
@@ -90,11 +94,22 @@ def limitations(meta: dict, entry: dict) -> list[str]:
         out.append(f"Image-level labels: {data['mixed_label_patients']} patients have images with different "
                    f"labels; patient-level results cover only the patients whose labels agree.")
     recipe = _recipe(meta)
-    if recipe.get("input_size") and meta.get("input_size") and int(meta["input_size"]) < 224:
-        out.append(f"Input {meta['input_size']} px, below the papers' 224-256 px (a CPU-sized run): fine detail "
+    if recipe.get("input_size") and meta is not None and min(meta.input_hw) < 224:
+        out.append(f"Input {meta.input_size} px, below the papers' 224-256 px (a CPU-sized run): fine detail "
                    f"is lost.")
     out.append("Not validated prospectively, on other machines, sites or populations.")
     return out
+
+
+def _model_facts(meta: BundleMeta | None, entry: dict) -> dict:
+    """What the network is and how it decides; None where the model.json is unusable."""
+    if meta is None:
+        return {"architecture": entry.get("arch"), "input_size": None, "in_channels": None, "ensemble_size": None,
+                "pretrained": None, "threshold": None, "cv": None, "seed": None}
+    size = meta.input_size if isinstance(meta.input_size, int) else list(meta.input_size)
+    return {"architecture": meta.architecture, "input_size": size, "in_channels": meta.in_channels,
+            "ensemble_size": meta.ensemble_size, "pretrained": meta.pretrained, "threshold": meta.threshold,
+            "cv": meta.cv, "seed": meta.seed}
 
 
 def model_card(entry: dict) -> dict:
@@ -109,18 +124,18 @@ def model_card(entry: dict) -> dict:
 
     folder = Path(entry["path"])
     meta = _read_meta(folder)
-    metrics = dict(meta.get("metrics") or entry.get("metrics") or {})
+    metrics = dict((meta.metrics if meta is not None else None) or entry.get("metrics") or {})
     try:
         task = get_task(str(entry["task"]))
         task_title, kind = task.title, task.kind
     except Exception:  # noqa: BLE001 - a bundle of a task this version does not know still gets a card
-        task_title, kind = str(entry["task"]), meta.get("kind")
-    labels = list(meta.get("class_names") or entry.get("class_names") or [])
-    data = dict(meta.get("training_data") or {})
-    data.setdefault("fingerprint", meta.get("data_fingerprint"))
+        task_title, kind = str(entry["task"]), meta.kind if meta is not None else None
+    labels = list((meta.class_names if meta is not None else None) or entry.get("class_names") or [])
+    data = dict(meta.training_data) if meta is not None else {}
+    data.setdefault("fingerprint", meta.data_fingerprint if meta is not None else None)
     data.setdefault("n_patients", metrics.get("n_patients"))
     data.setdefault("n_images", metrics.get("n_images"))
-    data.setdefault("date", meta.get("created"))
+    data.setdefault("date", meta.created if meta is not None else None)
     what = {"classification": "classify", "multitask": "segment and classify", "segmentation": "segment",
             "instance": "find and outline the structures of"}.get(kind or "", "analyse")
     intended = (f"Research on {task_title.lower()}: to {what} ultrasound images "
@@ -130,14 +145,11 @@ def model_card(entry: dict) -> dict:
     return {
         "title": str(entry.get("name") or folder.name), "disclaimer": DISCLAIMER, "intended_use": intended,
         "task": {"name": entry["task"], "title": task_title, "kind": kind, "labels": labels,
-                 "positive_label": meta.get("positive_label")},
-        "model": {"architecture": meta.get("architecture") or entry.get("arch"), "input_size": meta.get("input_size"),
-                  "in_channels": meta.get("in_channels"), "ensemble_size": meta.get("ensemble_size"),
-                  "pretrained": meta.get("pretrained"), "threshold": meta.get("threshold"),
-                  "cv": meta.get("cv"), "seed": meta.get("seed")},
+                 "positive_label": meta.positive_label if meta is not None else None},
+        "model": _model_facts(meta, entry),
         "training_data": data, "recipe": _recipe(meta), "metrics": held_out_metrics(metrics),
         "calibration": calibration, "evaluations": bundle_evaluations(int(entry["id"])) if "id" in entry else [],
-        "limitations": limitations(meta, entry), "versions": dict(meta.get("versions") or {}),
+        "limitations": limitations(meta, entry), "versions": dict(meta.versions) if meta is not None else {},
         "flag": entry.get("flag") or metrics.get("flag"),
         "flag_reason": entry.get("flag_reason") or metrics.get("flag_reason"),
         "deleted": entry.get("deleted"),
