@@ -39,17 +39,16 @@ from torchvision.ops import MultiScaleRoIAlign
 from core.errors import InputError
 from core.models.bundle import load_bundle
 from core.models.registry import register_model
+from core.models.transforms import normalization_stats
 
 DEFAULT_SCORE_THRESHOLD = 0.3
-_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-_GRAY_MEAN, _GRAY_STD = (0.449,), (0.226,)
 
 
 def _normalization(in_channels: int) -> tuple[tuple, tuple]:
-    if in_channels == 3:
-        return _IMAGENET_MEAN, _IMAGENET_STD
-    if in_channels == 1:
-        return _GRAY_MEAN, _GRAY_STD
+    """Mask R-CNN's own transform normalises with the kernel's ImageNet statistics (grey: channel averages)."""
+    if in_channels in (1, 3):
+        stats = normalization_stats("imagenet", in_channels=in_channels)
+        return tuple(stats["mean"]), tuple(stats["std"])
     raise InputError(f"in_channels={in_channels}: instance models take 1 (gray) or 3 (RGB) channels")
 
 
