@@ -41,6 +41,9 @@ class ImageResult:
     ood: dict | None = None
     warnings: list = field(default_factory=list)
     net_cam: np.ndarray | None = None      # the map at the network's input (for the ROAD score)
+    instances: object = None               # instance bundles: core.models.instance.Instances (original size)
+    checklist: dict | None = None          # ... the view and its expected structures (models.instance.completeness)
+    ms: float | None = None                # ... model time of this image in ms
 
     def to_dict(self) -> dict:
         return {"file": self.name, "kind": self.kind, "frame": self.frame,
@@ -48,7 +51,17 @@ class ImageResult:
                 "pixel_spacing_mm": self.pixel_spacing_mm, "biometry": self.biometry,
                 "probability": self.probability,
                 "probabilities": None if self.probabilities is None else [float(p) for p in self.probabilities],
-                "cam_faithfulness_road": self.faithfulness, "ood": self.ood, "warnings": list(self.warnings)}
+                "cam_faithfulness_road": self.faithfulness, "ood": self.ood, "warnings": list(self.warnings),
+                **(self._instances_dict() if self.instances is not None else {})}
+
+    def _instances_dict(self) -> dict:
+        """Instance bundles: each detection (structure, score, box x0 y0 x1 y1 in pixels, mask area) and the
+        view checklist; masks themselves stay out of the JSON (``--out`` would write pictures)."""
+        inst = self.instances
+        return {"detections": [{"structure": inst.names[i], "score": float(inst.scores[i]),
+                                "box": [round(float(v), 1) for v in inst.boxes[i]],
+                                "area_px": int(inst.masks[i].sum())} for i in range(len(inst))],
+                "view": (self.checklist or {}).get("view"), "checklist": self.checklist, "model_ms": self.ms}
 
 
 @dataclass

@@ -20,7 +20,9 @@ What a clinician must be able to trust, and where it is decided here rather than
 
 Layout: the result dataclasses live in :mod:`core.analysis_result`, the input gate in
 :mod:`core.analysis_inputs`, the classifier steps (probability, uncertainty, Grad-CAM, OOD, faithfulness) in
-:mod:`core.analysis_classify`; this module runs them in order and re-exports the public names.
+:mod:`core.analysis_classify`, the instance-segmentation steps (structures, view checklist, OOD) in
+:mod:`core.analysis_instances`; this module runs them in order and re-exports the public names. The bundle's
+kind decides which steps run: an instance bundle (images or cine) goes through the same call.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 from core.analysis_classify import (AGGREGATIONS, _classify, _model_lock, _resolve_predictor,  # noqa: F401
                                     add_faithfulness)
 from core.analysis_inputs import _load_all, _spacing
+from core.analysis_instances import detect_instances, is_instance_predictor
 from core.analysis_result import Analysis, Clinical, ImageResult  # noqa: F401  (public here since v1)
 from core.errors import InputError
 
@@ -42,7 +45,7 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
             cam: str | None = "gradcam", cam_alpha: float = 0.4, faithfulness: bool = False,
             aggregation: str = "mean", uncertainty: bool = True, frame_step: int = 80, limits=None,
             task: str | None = None, rule_table=None, spacing_mm: float | None = None,
-            on_error: str = "raise", frames=None, rules: bool = True) -> Analysis:
+            on_error: str = "raise", frames=None, rules: bool = True, max_frames: int | None = None) -> Analysis:
     """Analyze one patient.
 
     Parameters
@@ -50,7 +53,9 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
     images : list of paths, bytes, ``(name, bytes)`` pairs, arrays or ``core.io.LoadedImage``; cine clips
         contribute one result per kept frame (one every ``frame_step``).
     clinical : :class:`Clinical` or a dict with ga_weeks / crl_mm / fhr_bpm (for the CRL/FHR rules).
-    model : a classification or multitask bundle directory or a loaded Predictor (None = no classifier).
+    model : a classification, multitask or instance bundle directory or a loaded predictor (None = no
+        classifier). An instance bundle gives structures per image (``ImageResult.instances``, ``checklist``,
+        ``ms``) instead of probabilities (:mod:`core.analysis_instances`).
     segmenter : "levelset", a segmentation bundle directory, a callable, or None. A multitask model also
         gives masks when ``segmenter`` is None.
     cam : a CAM method name (core.explain.cam.CAM_METHODS) or None.
@@ -64,6 +69,7 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
     frames : source frame numbers to analyse instead of one every ``frame_step`` (the viewer's "this frame"):
         a list for every multi-frame input, or ``{file name: [frame, ...]}`` per file (files not named keep
         ``frame_step``); each result's ``frame`` is then its source frame number.
+    max_frames : analyse at most this many kept frames of each input (a page's budget for long clips).
     """
     t0 = time.perf_counter()
     timings = {}
@@ -79,8 +85,9 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
 
     results, gate_warnings = [], []
     for li in loaded:
+        kept = li.frames[:max_frames] if max_frames else li.frames
         try:       # a frame the gate let through but preprocessing refuses (e.g. 8x1 pixels) names its file
-            cleaned = [preprocess(frame).image for frame in li.frames]
+            cleaned = [preprocess(frame).image for frame in kept]
         except InputError as err:
             message = str(err) if str(err).startswith(f"{li.name}: ") else f"{li.name}: {err}"
             if on_error == "raise" or len(loaded) == 1:
@@ -88,7 +95,7 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
             errors.append({"file": li.name, "error": message})
             continue
         gate_warnings += li.metadata.get("warnings") or []   # e.g. burned-in text the de-identification left
-        for k, (frame, clean) in enumerate(zip(li.frames, cleaned)):
+        for k, (frame, clean) in enumerate(zip(kept, cleaned)):
             numbers = li.metadata.get("frame_indices")  # set by core.frames.load_frames (frame selection)
             number = numbers[k] if numbers else k * int(li.metadata.get("frame_step") or frame_step)
             results.append(ImageResult(name=li.name, kind=li.kind, frame=number,
@@ -98,7 +105,12 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
         raise InputError("; ".join(e["error"] for e in errors) or "no images to analyze")
     timings["load_preprocess"] = (time.perf_counter() - t0) * 1000
 
-    predictor = _resolve_predictor(model)
+    predictor = model if is_instance_predictor(model) else _resolve_predictor(model)
+    if is_instance_predictor(predictor):    # the bundle's kind decides: structures per image, no probability
+        analysis = detect_instances(results, predictor, task=task, errors=errors, model=_model_info(predictor))
+        timings["detection"] = (time.perf_counter() - t0) * 1000 - sum(timings.values())
+        return _finish(analysis, results, clinical, rule_table, rules=rules, gate_warnings=gate_warnings,
+                       timings=timings, t0=t0)
     seg_fn, seg_name = _resolve_segmenter(segmenter)
     # Each image is preprocessed once for the network: the tensor serves a multitask model's masks and the
     # probability, uncertainty, Grad-CAM and out-of-distribution steps.
@@ -108,7 +120,7 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
         _segment(results, seg_fn, predictor, x)
     timings["segmentation"] = (time.perf_counter() - t0) * 1000 - sum(timings.values())
 
-    analysis = Analysis(task=task or (predictor.meta.task if predictor else None),
+    analysis = Analysis(task=task or (predictor.meta.get("task") if predictor else None),
                         class_names=list(predictor.class_names) if predictor else [],
                         positive_label=None, threshold=float(predictor.threshold) if predictor else 0.5,
                         images=results, segmenter=seg_name, aggregation=aggregation,
@@ -117,6 +129,16 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
         with _model_lock(predictor):
             _classify(analysis, predictor, results, x=x, cam=cam, cam_alpha=cam_alpha, uncertainty=uncertainty,
                       timings=timings, t0=t0)
+    _finish(analysis, results, clinical, rule_table, rules=rules, gate_warnings=gate_warnings, timings=timings,
+            t0=t0)
+    if faithfulness and analysis.cam_method:
+        add_faithfulness(analysis, predictor)
+    return analysis
+
+
+def _finish(analysis: Analysis, results: list, clinical, rule_table, *, rules: bool, gate_warnings: list,
+            timings: dict, t0: float) -> Analysis:
+    """What every kind of analysis ends with: rules, the clinical values used, warnings, timings."""
     analysis.rules, analysis.clinical = _rules(clinical, rule_table)
     if not rules:
         analysis.rules = None
@@ -125,8 +147,6 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
     analysis.warnings = sorted({*gate_warnings, *(w for r in results for w in r.warnings)})
     timings["total"] = (time.perf_counter() - t0) * 1000
     analysis.timings_ms = {k: round(v, 1) for k, v in timings.items()}
-    if faithfulness and analysis.cam_method:
-        add_faithfulness(analysis, predictor)
     return analysis
 
 
@@ -143,8 +163,8 @@ def _model_info(predictor) -> dict | None:
     if predictor is None:
         return None
     meta = predictor.meta
-    return {"architecture": meta.architecture, "task": meta.task, "name": meta.name,
-            "pretrained": meta.pretrained, "ensemble_members": list(meta.ensemble_members) or None}
+    return {"architecture": meta.get("architecture"), "task": meta.get("task"), "name": meta.get("name"),
+            "pretrained": meta.get("pretrained"), "ensemble_members": meta.get("ensemble_members")}
 
 
 def _segment(results: list, seg_fn, predictor, x=None) -> None:
@@ -174,13 +194,13 @@ def _segment(results: list, seg_fn, predictor, x=None) -> None:
 def _postprocess_mode(predictor) -> str:
     """The bundle's recorded mask post-processing, else its task's (core.tasks Protocol.postprocess), as
     ``python -m core segment`` applies it: the page and the command line draw the same mask."""
-    mode = predictor.meta.postprocess
+    mode = predictor.meta.get("postprocess")
     if mode:
         return mode
     from core.tasks import get_task
 
     try:
-        return get_task(str(predictor.meta.task)).protocol.postprocess
+        return get_task(str(predictor.meta.get("task"))).protocol.postprocess
     except InputError:
         return "none"
 

@@ -3,14 +3,14 @@
 Why a separate flow: a Mask R-CNN bundle does not give one probability per patient; it finds up to 17
 structures per image. The clinician's questions are "what did it find, where, how sure" (masks with labels and
 scores drawn on the image at its original size, one toggle per structure) and "is the view complete" (the
-structures expected for the detected view category, found or missing). The model runs once per click; the
-toggles only redraw, so switching structures on and off costs no inference.
+structures expected for the detected view category, found or missing). The model runs once per click, through
+:func:`core.pipeline.analyze` like every other bundle (the command line gives the same detections, frames and
+out-of-distribution verdict); the toggles only redraw, so switching structures on and off costs no inference.
 """
 
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -18,24 +18,12 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InputError
+from core.pipeline import analyze as analyze_images
 from dashboard import resources
 
 MAX_FRAMES = 8          # cine: analyse at most this many frames (one every frame_step) per clip
 MASK_ALPHA = 0.45
 _NO_MODEL = "(no instance model)"
-
-
-@dataclass
-class InstanceImage:
-    """One analysed image or cine frame: what the page draws."""
-
-    name: str
-    frame: int
-    image: np.ndarray                       # H x W x 3 uint8 RGB, original size
-    instances: object                       # core.models.instance.Instances
-    checklist: dict                         # core.models.instance.completeness(...)
-    ms: float
-    ood: dict | None = None                 # core.ood.check_image(...): None when the bundle has no calibration
 
 
 def is_instance_study(study: str) -> bool:
@@ -72,53 +60,25 @@ def choose_model(study: str) -> str | None:
     return st.selectbox("Model", paths, index=default, format_func=labels.get, key=f"model_{study}")
 
 
-def _load(source):
-    """Through the gate, named by the file name (never a server path)."""
-    from pathlib import Path
-
-    from core.io import load_image
-
-    if isinstance(source, tuple):
-        name, data = source
-        return load_image(data, name=Path(str(name)).name)
-    return load_image(source, name=Path(str(source)).name)
-
-
-def run(inputs: list, model: str, *, errors: list | None = None) -> list[InstanceImage] | None:
-    """Detect the structures in every image (and up to MAX_FRAMES frames of a clip).
+def run(inputs: list, model: str, *, errors: list | None = None) -> list | None:
+    """Detect the structures in every image (and up to MAX_FRAMES kept frames of a clip) with
+    :func:`core.pipeline.analyze`; returns its :class:`core.analysis_result.ImageResult` list (``instances``,
+    ``checklist``, ``ms``, ``ood`` per image).
 
     A file the gate refuses is one line (appended to ``errors`` when given, else one st.error) and the
     others are still analysed; a failure of the model itself is one st.error and None."""
-    import time
-
-    from core.models.instance import completeness
-    from core.ood import check_image
-
-    def refuse(message: str) -> None:
-        if errors is None:
-            st.error(message)
-        else:
-            errors.append(message)
-
     try:
         predictor = resources.predictor(model)
         if not hasattr(predictor, "predict_instances"):
             raise InputError(f"{model}: not an instance-segmentation bundle")
-        results = []
-        for source in inputs:
-            try:
-                loaded = _load(source)
-            except InputError as err:
-                refuse(str(err))
-                continue
-            for index, frame in enumerate(np.asarray(loaded.frames)[:MAX_FRAMES]):
-                start = time.perf_counter()
-                inst = predictor.predict_instances([frame])[0]
-                ms = (time.perf_counter() - start) * 1000.0
-                results.append(InstanceImage(name=loaded.name or "image", frame=index, image=frame, instances=inst,
-                                             checklist=completeness(inst, predictor.views), ms=ms,
-                                             ood=check_image(predictor, frame)))
-        return results
+        analysis = analyze_images(list(inputs), model=predictor, on_error="skip", max_frames=MAX_FRAMES,
+                                  cam=None, uncertainty=False, rules=False)
+        for problem in analysis.errors:
+            if errors is None:
+                st.error(problem["error"])
+            else:
+                errors.append(problem["error"])
+        return analysis.images
     except InputError as err:
         st.error(str(err))
     except Exception as err:  # noqa: BLE001 - a page never shows a traceback
@@ -196,7 +156,7 @@ def _checklist(checklist: dict, ood: dict | None = None) -> None:
     st.markdown("\n".join(lines))
 
 
-def render(results: list[InstanceImage], structures) -> None:
+def render(results: list, structures) -> None:
     """Toggles per structure, then per image: the overlay and the completeness checklist."""
     from core.case_report import png_bytes
 
@@ -262,7 +222,7 @@ def _review(results, study: str) -> None:
               f"above 1 = unusual)") if unusual else ""
     review_instance_view(results, study=study, views=list(predictor.views) or list(get_task_labels(study)),
                          withheld=bool(unusual), reason=reason,
-                         model_name=predictor.meta.name or predictor.meta.architecture)
+                         model_name=predictor.meta.get("name") or predictor.meta.get("architecture"))
 
 
 def get_task_labels(study: str) -> tuple:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.errors import InputError
-from core.evaluation.instance_speed import bench_instance_models, run_cine
+from core.evaluation.instance_speed import bench_instance_models
 from core.models.instance import (InstancePredictor, Instances, load_instance_predictor, maskrcnn_mobilenet,
                                   predict_view, to_model_input)
 from core.models.registry import build_model, list_models, model_kind
@@ -112,24 +112,25 @@ def test_predict_view_sums_confidences():
     assert predict_view(empty, views) is None
 
 
-class _Clip:
-    def __init__(self, frames):
-        self.frames = frames
-        self.n_source_frames = len(frames)
+def test_a_loaded_clip_is_analysed_frame_by_frame_through_analyze(tmp_path, rng):
+    """core.pipeline.analyze dispatches on the bundle's kind: an instance bundle gives detections, the view
+    checklist and the model time for every frame of a clip (no probability)."""
+    from core.io import LoadedImage
+    from core.pipeline import analyze
 
-
-def test_cine_runs_frame_by_frame(tmp_path, rng):
     predictor, _ = _predictor(tmp_path)
-    clip = _Clip(rng.integers(0, 256, (3, 48, 64, 3), dtype=np.uint8))
-    seen = []
-    result = run_cine(predictor, clip, progress=lambda i, n: seen.append((i, n)))
-    assert [f.index for f in result.frames] == [0, 1, 2]
-    assert seen[-1] == (3, 3)
-    assert np.isfinite(result.fps) and result.fps > 0
-    out = result.to_dict()
-    assert out["n_frames"] == 3 and all(0 <= v <= 1 for v in out["structure_presence"].values())
-    with pytest.raises(InputError, match="frame_step"):
-        run_cine(predictor, clip, frame_step=0)
+    clip = LoadedImage(frames=rng.integers(0, 256, (3, 48, 64, 3), dtype=np.uint8), kind="video", name="clip.mp4")
+    analysis = analyze([clip], model=predictor, frame_step=1)
+    assert [r.frame for r in analysis.images] == [0, 1, 2]
+    assert analysis.probability is None and analysis.class_names == ["a", "b", "c"]
+    for r in analysis.images:
+        expected = predictor.predict_instances([r.image])[0]
+        assert r.instances.names == expected.names and np.allclose(r.instances.scores, expected.scores)
+        assert r.checklist["view"] == predictor.predict_view(r.instances) and r.ms > 0
+    out = analysis.to_dict()["images"][0]
+    assert len(out["detections"]) == len(analysis.images[0].instances)
+    assert {d["structure"] for d in out["detections"]} <= {"a", "b", "c"} and out["view"] in (None, "v1", "v2")
+    assert analyze([clip], model=predictor, frame_step=1, max_frames=2).images[-1].frame == 1
 
 
 def test_bench_reports_fps_per_arch():
@@ -150,15 +151,16 @@ def test_completeness_checklist():
     assert completeness(inst, views, view="v2")["missing"] == ["c"]
 
 
-def test_cine_from_a_clip_file_through_the_io_gate(tmp_path, rng):
+def test_cine_file_through_the_io_gate_and_analyze(tmp_path, rng):
     from core.data.synthetic.writer import write_clip
+    from core.pipeline import analyze
 
-    predictor, _ = _predictor(tmp_path)
+    _predictor(tmp_path)
     frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(4)]
     write_clip(tmp_path / "clip.mp4", frames)
-    result = run_cine(predictor, tmp_path / "clip.mp4", frame_step=2)
-    assert result.n_source_frames == 4
-    assert [f.index for f in result.frames] == [0, 2]
+    analysis = analyze([str(tmp_path / "clip.mp4")], model=str(tmp_path / "bundle"), frame_step=2)
+    assert [r.frame for r in analysis.images] == [0, 2] and all(r.kind == "video" for r in analysis.images)
+    assert all(r.instances is not None and r.checklist is not None for r in analysis.images)
 
 
 def test_shipped_demo_bundle_finds_the_head_structures_of_a_showcase_image():
@@ -171,7 +173,7 @@ def test_shipped_demo_bundle_finds_the_head_structures_of_a_showcase_image():
     assert bundle is not None and sum(f.stat().st_size for f in bundle.iterdir()) < 12e6
     torch.set_num_threads(1)
     predictor = load_instance_predictor(bundle)
-    assert predictor.meta.architecture == "maskrcnn_lite"
+    assert predictor.meta["architecture"] == "maskrcnn_lite"
     image = load_image(SAMPLE_DATA / "first_trimester" / "images" / "FT0002_head.png").image
     found = predictor.predict_instances([image])[0]
     assert predictor.predict_view(found) == "head"

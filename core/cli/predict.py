@@ -7,6 +7,10 @@ core.pipeline.analyze, the same call the dashboard makes, so the command line an
 JSON: {"probability", "predicted_class", "probabilities", "class_names", "images": [{"file", "probability",
 "probabilities", ...}], "rules", "uncertainty", ...}; "probability" is the positive class's (binary models)
 or the top class's (multi-class models).
+An instance-segmentation bundle (kind "instance", e.g. first_trimester) goes through the same call: each image
+(cine: each kept frame) gets "detections" [{"structure", "score", "box", "area_px"}], "view", "checklist"
+({"view", "expected", "found", "missing", "complete"}) and "ood"; "decision_withheld" is true when an image
+looks unlike the bundle's training data (its model.json calibration), and "probability" is null.
 """
 
 from __future__ import annotations
@@ -42,8 +46,8 @@ def predict_patient(args) -> dict:
     from core.pipeline import Clinical, analyze
 
     meta = read_meta(args.model)
-    if meta.kind not in ("classification", "multitask"):
-        raise InputError(f"{args.model}: a {meta.kind} bundle gives no class probabilities; "
+    if meta.get("kind") not in ("classification", "multitask", "instance"):
+        raise InputError(f"{args.model}: a {meta.get('kind')} bundle gives no class probabilities; "
                          f"use 'segment' for masks")
     if args.ga_weeks is None and (args.crl_mm is not None or args.fhr_bpm is not None):
         raise InputError("--crl-mm/--fhr-bpm need --ga-weeks: the rule thresholds depend on gestational age")
@@ -52,6 +56,8 @@ def predict_patient(args) -> dict:
     cam = getattr(args, "cam", None)
     if cam is not None:
         canonical_cam_method(cam)  # an unknown method is the user's error, before any work
+        if meta.get("kind") == "instance":
+            raise InputError("--cam: an instance-segmentation bundle draws masks, it has no class heat maps")
     analysis = analyze(files, clinical, model=args.model, cam=cam, faithfulness=cam is not None)
     out = analysis.to_dict()
     out["class_names"] = list(analysis.class_names)
@@ -82,7 +88,24 @@ def write_outputs(analysis, result: dict, folder) -> list[str]:
     return written
 
 
+def _print_instances(result: dict) -> None:
+    for img in result["images"]:
+        frame = f" frame {img['frame']}" if img.get("kind") == "video" else ""
+        check = img.get("checklist") or {}
+        found = ", ".join(f"{d['structure']} {d['score']:.2f}" for d in img["detections"]) or "nothing"
+        view = "withheld (unlike the training data)" if (img.get("ood") or {}).get("out_of_distribution") \
+            else (img.get("view") or "none")
+        print(f"  {img['file']}{frame}: view {view}; completeness {len(check.get('found') or {})}/"
+              f"{len(check.get('expected') or [])}; found {found}")
+
+
 def _print_text(result: dict) -> None:
+    if result["images"] and "detections" in result["images"][0]:
+        _print_instances(result)
+        for warning in result.get("warnings") or []:
+            print(f"warning: {warning}")
+        print("research software, not a medical device")
+        return
     print(f"patient: {result['predicted_class']} (probability {result['probability']:.3f}, "
           f"aggregation {result['aggregation']})")
     for img in result["images"]:
