@@ -120,7 +120,7 @@ def analyze(images, clinical: Clinical | dict | None = None, *, model=None, segm
         _segment(results, seg_fn, predictor, x)
     timings["segmentation"] = (time.perf_counter() - t0) * 1000 - sum(timings.values())
 
-    analysis = Analysis(task=task or (predictor.meta.get("task") if predictor else None),
+    analysis = Analysis(task=task or (predictor.meta.task if predictor else None),
                         class_names=list(predictor.class_names) if predictor else [],
                         positive_label=None, threshold=float(predictor.threshold) if predictor else 0.5,
                         images=results, segmenter=seg_name, aggregation=aggregation,
@@ -163,8 +163,8 @@ def _model_info(predictor) -> dict | None:
     if predictor is None:
         return None
     meta = predictor.meta
-    return {"architecture": meta.get("architecture"), "task": meta.get("task"), "name": meta.get("name"),
-            "pretrained": meta.get("pretrained"), "ensemble_members": meta.get("ensemble_members")}
+    return {"architecture": meta.architecture, "task": meta.task, "name": meta.name,
+            "pretrained": meta.pretrained, "ensemble_members": list(meta.ensemble_members) or None}
 
 
 def _segment(results: list, seg_fn, predictor, x=None) -> None:
@@ -194,13 +194,13 @@ def _segment(results: list, seg_fn, predictor, x=None) -> None:
 def _postprocess_mode(predictor) -> str:
     """The bundle's recorded mask post-processing, else its task's (core.tasks Protocol.postprocess), as
     ``python -m core segment`` applies it: the page and the command line draw the same mask."""
-    mode = predictor.meta.get("postprocess")
+    mode = predictor.meta.postprocess
     if mode:
         return mode
     from core.tasks import get_task
 
     try:
-        return get_task(str(predictor.meta.get("task"))).protocol.postprocess
+        return get_task(str(predictor.meta.task)).protocol.postprocess
     except InputError:
         return "none"
 

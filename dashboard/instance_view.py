@@ -222,7 +222,7 @@ def _review(results, study: str) -> None:
               f"above 1 = unusual)") if unusual else ""
     review_instance_view(results, study=study, views=list(predictor.views) or list(get_task_labels(study)),
                          withheld=bool(unusual), reason=reason,
-                         model_name=predictor.meta.get("name") or predictor.meta.get("architecture"))
+                         model_name=predictor.meta.name or predictor.meta.architecture)
 
 
 def get_task_labels(study: str) -> tuple:

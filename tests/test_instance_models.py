@@ -173,7 +173,7 @@ def test_shipped_demo_bundle_finds_the_head_structures_of_a_showcase_image():
     assert bundle is not None and sum(f.stat().st_size for f in bundle.iterdir()) < 12e6
     torch.set_num_threads(1)
     predictor = load_instance_predictor(bundle)
-    assert predictor.meta["architecture"] == "maskrcnn_lite"
+    assert predictor.meta.architecture == "maskrcnn_lite"
     image = load_image(SAMPLE_DATA / "first_trimester" / "images" / "FT0002_head.png").image
     found = predictor.predict_instances([image])[0]
     assert predictor.predict_view(found) == "head"

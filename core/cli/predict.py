@@ -46,8 +46,8 @@ def predict_patient(args) -> dict:
     from core.pipeline import Clinical, analyze
 
     meta = read_meta(args.model)
-    if meta.get("kind") not in ("classification", "multitask", "instance"):
-        raise InputError(f"{args.model}: a {meta.get('kind')} bundle gives no class probabilities; "
+    if meta.kind not in ("classification", "multitask", "instance"):
+        raise InputError(f"{args.model}: a {meta.kind} bundle gives no class probabilities; "
                          f"use 'segment' for masks")
     if args.ga_weeks is None and (args.crl_mm is not None or args.fhr_bpm is not None):
         raise InputError("--crl-mm/--fhr-bpm need --ga-weeks: the rule thresholds depend on gestational age")
@@ -56,7 +56,7 @@ def predict_patient(args) -> dict:
     cam = getattr(args, "cam", None)
     if cam is not None:
         canonical_cam_method(cam)  # an unknown method is the user's error, before any work
-        if meta.get("kind") == "instance":
+        if meta.kind == "instance":
             raise InputError("--cam: an instance-segmentation bundle draws masks, it has no class heat maps")
     analysis = analyze(files, clinical, model=args.model, cam=cam, faithfulness=cam is not None)
     out = analysis.to_dict()
