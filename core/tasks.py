@@ -65,6 +65,9 @@ class Recipe:
     # How pictures become the square input: "stretch", or "letterbox" (aspect kept, zero padding) for real
     # scans of any shape (core.models.transforms.letterbox; masks map back through the same geometry).
     resize: str = "stretch"
+    # Training arithmetic: "fp32", or "bf16" (bfloat16 autocast where the CPU has native bf16, fp32 elsewhere;
+    # core.training.trainer.FitConfig). Prediction always runs in fp32.
+    precision: str = "fp32"
     # Overrides used when the network trains from scratch (no ImageNet weights in the local cache): the
     # papers fine-tune pretrained networks at lr 1e-4..5e-4, which barely moves a randomly initialised one.
     scratch: dict = field(default_factory=dict)
@@ -212,7 +215,8 @@ _GENERIC = {
     "segmentation": Task(name="segmentation", kind="segmentation", title="Binary segmentation (your masks)",
                          default_arch="unet",
                          recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=8, epochs=30, input_size=128,
-                                       loss="bce_dice", augment="segmentation", patience=8, resize="letterbox"),
+                                       loss="bce_dice", augment="segmentation", patience=8, resize="letterbox",
+                                       schedule="cosine", precision="bf16"),
                          protocol=Protocol(cv="holdout", metrics=("dice", "iou"), postprocess="fill")),
     "instance": Task(name="instance", kind="instance", title="Instance segmentation (your structures)",
                      default_arch="maskrcnn_mobilenet",

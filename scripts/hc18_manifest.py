@@ -14,6 +14,14 @@ Expected layout under --root (the official archive, or a copy whose masks are al
 Patient: the leading number NNN (several images of one pregnancy share it), so the split is patient-disjoint.
 Split: seeded, by patient: 20 % test, 10 % of the remaining patients validation, the rest train.
 
+Reference masks (``--reference``): HC18's head circumference is the ellipse the expert placed; the outline
+image draws that ellipse with a line a few pixels wide, and a filled outline (or a copy's ready-filled mask)
+includes the whole line, so its own ellipse sits outside the CSV's by about half the line width (measured on
+the public safwankdb copy: 1.39 px radially, SD 0.03 px, i.e. +1.25 mm of HC). ``centreline`` (default)
+writes each mask as the filled ellipse fitted to it, shrunk by that offset, which is estimated on the *train*
+split only (median of fitted minus CSV radius in pixels); test rows never inform it. ``as-given`` writes the
+filled masks unchanged. The estimate and the residual per split are printed.
+
     python scripts/hc18_manifest.py --root /data/hc18 --out /data/hc18/sonodash --seed 0
 """
 
@@ -42,11 +50,37 @@ def _filled(path: Path) -> np.ndarray:
     return ndimage.binary_fill_holes(pix > 127)
 
 
-def build(root: Path, out: Path, *, seed: int = 0) -> Path:
+def _fitted(mask: np.ndarray):
+    """OpenCV's ellipse of the mask's largest contour: ((cx, cy), (d1, d2), angle), or None."""
+    import cv2
+
+    from core.segmentation.biometry import largest_contour
+
+    contour = largest_contour(mask)
+    return None if contour is None or len(contour) < 5 else cv2.fitEllipse(contour.astype(np.float32))
+
+
+def _radius_px(circumference_px: float) -> float:
+    return circumference_px / (2 * np.pi)
+
+
+def outline_offset_px(df) -> float:
+    """Median radial distance (pixels) between the masks' measured ellipses and the CSV's HC on train rows."""
+    train = df[df["split"] == "train"]
+    gaps = (train["hc_mask_px"] - train["hc_mm"] / train["pixel_spacing_mm"]) / (2 * np.pi)
+    return float(np.median(gaps.dropna()))
+
+
+def build(root: Path, out: Path, *, seed: int = 0, reference: str = "centreline") -> Path:
     import cv2
     import pandas as pd
 
+    from core.segmentation.biometry import measure
+    from core.segmentation.postprocess import draw_ellipse
     from core.segmentation.real_bench import assign_split
+
+    if reference not in ("centreline", "as-given"):
+        raise SystemExit(f"error: --reference {reference!r}; choose centreline or as-given")
 
     table = root / "training_set_pixel_size_and_HC.csv"
     if not table.is_file():
@@ -80,9 +114,26 @@ def build(root: Path, out: Path, *, seed: int = 0) -> Path:
         cv2.imwrite(str(target), mask.astype(np.uint8) * 255)
         spacing, hc = info[name]
         rows.append({"image_path": str(img.resolve()), "mask_path": str(target.resolve()),
-                     "patient_id": f"hc18-{NAME.match(name).group(1)}", "pixel_spacing_mm": spacing, "hc_mm": hc})
+                     "patient_id": f"hc18-{NAME.match(name).group(1)}", "pixel_spacing_mm": spacing, "hc_mm": hc,
+                     "hc_mask_px": measure(mask).circumference_px, "_ellipse": _fitted(mask),
+                     "_shape": mask.shape})
     df = pd.DataFrame(rows)
     df["split"] = assign_split(df, seed=seed).to_numpy()
+    if reference == "centreline":
+        offset = outline_offset_px(df)
+        print(f"outline offset (train split): {offset:.3f} px radially; masks redrawn as centre-line ellipses")
+        for i, r in df.iterrows():
+            if r["_ellipse"] is None:
+                continue
+            (cx, cy), (d1, d2), angle = r["_ellipse"]
+            mask = draw_ellipse(r["_shape"], (cx, cy), (d1 - 2 * offset, d2 - 2 * offset), angle)
+            cv2.imwrite(str(r["mask_path"]), mask.astype(np.uint8) * 255)
+            df.at[i, "hc_mask_px"] = measure(mask).circumference_px
+    gap_mm = df["hc_mask_px"] * df["pixel_spacing_mm"] - df["hc_mm"]
+    for part in ("train", "val", "test"):
+        g = gap_mm[df["split"] == part]
+        print(f"  reference mask HC - CSV HC, {part}: mean {g.mean():+.3f} mm, SD {g.std():.3f} mm")
+    df = df.drop(columns=["hc_mask_px", "_ellipse", "_shape"])
     manifest = out / "manifest.csv"
     df.to_csv(manifest, index=False)
     parts = {k: (int((df["split"] == k).sum()), int(df.loc[df["split"] == k, "patient_id"].nunique()))
@@ -97,8 +148,10 @@ def main(argv=None) -> int:
     ap.add_argument("--root", required=True, type=Path, help="folder holding training_set/ and the CSV")
     ap.add_argument("--out", required=True, type=Path, help="where the masks and manifest.csv go")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reference", choices=("centreline", "as-given"), default="centreline",
+                    help="masks as the outline's centre-line ellipse (default; see the docstring) or unchanged")
     args = ap.parse_args(argv)
-    build(args.root, args.out, seed=args.seed)
+    build(args.root, args.out, seed=args.seed, reference=args.reference)
     return 0
 
 

@@ -77,12 +77,20 @@ def ellipse_mask(mask) -> np.ndarray:
     if contour is None or len(contour) < 5:
         return m.copy()
     (cx, cy), (d1, d2), angle = cv2.fitEllipse(contour.astype(np.float32))
+    return draw_ellipse(m.shape, (cx, cy), (d1, d2), angle)
+
+
+def draw_ellipse(shape, center_xy, axes, angle_deg: float) -> np.ndarray:
+    """A filled ellipse (OpenCV's convention: full axis lengths, ``angle_deg`` the first axis's rotation) as a
+    bool mask of ``shape``; drawn with 4 bits of sub-pixel precision so the centre and axes stay exact."""
+    import cv2
+
     shift = 4
     scale = 1 << shift
-    out = np.zeros(m.shape, np.uint8)
-    cv2.ellipse(out, (int(round(cx * scale)), int(round(cy * scale))),
-                (int(round(d1 / 2 * scale)), int(round(d2 / 2 * scale))), angle, 0, 360, 1,
-                thickness=-1, lineType=cv2.LINE_8, shift=shift)
+    out = np.zeros(shape[:2], np.uint8)
+    cv2.ellipse(out, (int(round(center_xy[0] * scale)), int(round(center_xy[1] * scale))),
+                (max(int(round(axes[0] / 2 * scale)), 0), max(int(round(axes[1] / 2 * scale)), 0)), angle_deg,
+                0, 360, 1, thickness=-1, lineType=cv2.LINE_8, shift=shift)
     return out > 0
 
 

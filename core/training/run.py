@@ -211,7 +211,7 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
     config = FitConfig(epochs=settings["epochs"], optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay,
                        warmup_epochs=r.warmup_epochs, schedule=r.schedule, monitor=settings["monitor"],
                        patience=r.patience, amp=dev.type == "cuda", keep=r.keep,
-                       deadline=settings.get("deadline"))
+                       deadline=settings.get("deadline"), precision=r.precision)
     recipe = {**asdict(replace(r, input_size=settings["input_size"], epochs=settings["epochs"],
                                batch_size=settings["batch_size"])), "monitor": settings["monitor"]}
     meta = {"task": task.name, "kind": kind, "class_names": list(class_names) or None,

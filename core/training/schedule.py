@@ -12,6 +12,7 @@ scheduler that would be one jump. The multiplier rises linearly from 1/warm-up-s
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
@@ -47,7 +48,35 @@ def build_optimizer(params, *, name: str, lr: float, weight_decay: float) -> tor
     raise InputError(f"optimizer {name!r}; choose adam, adamw or sgd")
 
 
-def build_scheduler(optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: int, schedule: str):
-    f = lr_lambda(total_steps=epochs * steps_per_epoch, warmup_steps=warmup_epochs * steps_per_epoch,
-                  schedule=schedule)
+def budget_lambda(*, start: float, deadline: float, schedule: str = "constant", clock=time.time):
+    """The cosine over a wall-clock budget (bench-real): the multiplier follows the fraction of the time from
+    ``start`` to ``deadline`` already spent, so the rate anneals to ~0 when the budget ends, however many steps
+    the machine manages. "constant" stays at 1.
+
+    >>> now = [0.0]; f = budget_lambda(start=0.0, deadline=10.0, schedule="cosine", clock=lambda: now[0])
+    >>> [round((now.__setitem__(0, t), f(0))[1], 3) for t in (0.0, 5.0, 10.0, 12.0)]
+    [1.0, 0.5, 0.0, 0.0]
+    """
+    if schedule not in ("constant", "cosine"):
+        raise InputError(f"schedule {schedule!r}; choose constant or cosine")
+    span = max(float(deadline) - float(start), 1e-9)
+
+    def f(step: int) -> float:
+        if schedule == "constant":
+            return 1.0
+        progress = min(max((clock() - start) / span, 0.0), 1.0)
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def build_scheduler(optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: int, schedule: str,
+                    budget: tuple[float, float] | None = None):
+    """Per-step schedule over ``epochs``; with ``budget`` = (start, deadline) in time.time() seconds, over the
+    wall-clock budget instead (a budgeted run does not know its number of epochs in advance)."""
+    if budget is not None:
+        f = budget_lambda(start=budget[0], deadline=budget[1], schedule=schedule)
+    else:
+        f = lr_lambda(total_steps=epochs * steps_per_epoch, warmup_steps=warmup_epochs * steps_per_epoch,
+                      schedule=schedule)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, f)
