@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from core.errors import InputError
+from core.evaluation.kappa import cohen_kappa
 
 
 def fleiss_kappa(counts) -> float:
@@ -60,7 +61,6 @@ def cohen_pairs(labels_by_rater: dict, *, categories, weights: str | None = None
     Fleiss-Cohen-Everitt SE and CI from :func:`core.evaluation.kappa.cohen_kappa` (point value as
     scikit-learn's ``cohen_kappa_score``).
     """
-    from core.evaluation.kappa import cohen_kappa
 
     out = []
     for a, b in itertools.combinations(labels_by_rater, 2):

@@ -12,8 +12,16 @@ or a reader of that study in a phase that shows the AI) instead of trusting ever
 
 from __future__ import annotations
 
+import cv2
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+
+from core.accounts import Account
+from core.errors import InputError
+from core.reader_study.blinding import require_unblinded
+from core.reader_study.errors import AccessDenied
+from core.reader_study.schema import Answer, CaseAI, ReaderStudy, StudyCase, StudyReader
+from core.store import session_scope
 
 AI_FIELDS = ("probability", "probabilities", "predicted_class", "rules", "overlay_png", "model", "warnings")
 
@@ -21,20 +29,16 @@ AI_FIELDS = ("probability", "probabilities", "predicted_class", "rules", "overla
 def _png(rgb) -> bytes | None:
     if rgb is None:
         return None
-    import cv2
-
     ok, buf = cv2.imencode(".png", rgb[..., ::-1])
     return buf.tobytes() if ok else None
 
 
 def _compute(images: list, clinical: dict, *, bundle_path: str | None, positive_label: str) -> dict:
     """AI output for one case; a case the model cannot read gets no probability and a warning."""
-    from core.errors import InputError
-
     if bundle_path is None:
         return {"probability": None, "probabilities": None, "predicted_class": None, "rules": None,
                 "overlay_png": None, "model": None, "warnings": ["no AI model for this study"]}
-    from core.pipeline import analyze
+    from core.pipeline import analyze   # torch and the models: loaded when a study's AI output is first computed
 
     try:
         res = analyze(images, dict(clinical or {}), model=_predictor(bundle_path), cam="gradcam",
@@ -56,7 +60,7 @@ _PREDICTORS: dict = {}
 def _predictor(bundle_path: str):
     """One loaded predictor per bundle and process (loading is the slow part of a case)."""
     if bundle_path not in _PREDICTORS:
-        from core.models import load_predictor
+        from core.models import load_predictor   # torch: see _compute
 
         _PREDICTORS[bundle_path] = load_predictor(bundle_path)
     return _PREDICTORS[bundle_path]
@@ -64,12 +68,6 @@ def _predictor(bundle_path: str):
 
 def check_may_see(case_id: int, actor) -> None:
     """AccessDenied unless ``actor`` (Account or user id) may see the AI output of this study case."""
-    from core.accounts import Account
-    from core.reader_study.blinding import require_unblinded
-    from core.reader_study.errors import AccessDenied
-    from core.reader_study.schema import Answer, ReaderStudy, StudyCase, StudyReader
-    from core.store import session_scope
-
     user_id = actor.id if isinstance(actor, Account) else actor
     if user_id is None:
         raise AccessDenied("AI output of a study case: sign in first")
@@ -98,9 +96,6 @@ def case_ai(case_id: int, *, actor) -> dict:
 
 def _case_ai(case_id: int) -> dict:
     """The cached AI output (no access check: callers are this module and checked callers)."""
-    from core.reader_study.schema import CaseAI, ReaderStudy, StudyCase
-    from core.store import session_scope
-
     with session_scope(write=False) as session:
         row = session.scalar(select(CaseAI).where(CaseAI.case_id == int(case_id)))
         if row is not None:
@@ -120,9 +115,6 @@ def _case_ai(case_id: int) -> dict:
 
 def precompute(study_id: int, *, progress=None) -> int:
     """Compute the AI output of every case of a study that has none yet; returns how many were computed."""
-    from core.reader_study.schema import CaseAI, StudyCase
-    from core.store import session_scope
-
     with session_scope(write=False) as session:
         done = set(session.scalars(select(CaseAI.case_id).join(StudyCase, StudyCase.id == CaseAI.case_id)
                                    .where(StudyCase.study_id == int(study_id))))

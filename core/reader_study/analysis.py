@@ -22,80 +22,20 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 
-from core.reader_study.session import PHASES
+from core.evaluation import binary_metrics, delong_ci, delong_test
+from core.reader_study.agreement import cohen_pairs, fleiss_from_labels
+from core.reader_study.answers import ANSWER_COLUMNS, answers_frame, answers_table, export_csv
+from core.reader_study.blinding import require_unblinded
+from core.reader_study.figures import case_table, roc_points
+from core.reader_study.mrmc import or_hillis, readers_vs_standalone
+from core.reader_study.setup import get_study
+from core.reader_study.views import PHASES
 
-ANSWER_COLUMNS = ["study", "reader", "case_id", "case_key", "position", "phase", "version", "label", "confidence",
-                  "free_text", "region", "seconds", "created", "changed_by", "truth", "ai_probability", "ai_label"]
-
-
-def answers_frame(study_id: int, *, all_versions: bool = False, actor) -> pd.DataFrame:
-    """Every answer of the study with truth and AI output (organizer view); latest versions unless asked."""
-    from core.reader_study.blinding import require_unblinded
-
-    require_unblinded(actor, "answers with ground truth")
-    return _answers_frame(study_id, all_versions=all_versions)
-
-
-def _answers_frame(study_id: int, *, all_versions: bool = False) -> pd.DataFrame:
-    from core.reader_study.schema import Answer, CaseAI, ReaderStudy, StudyCase, User
-    from core.store import session_scope
-
-    with session_scope(write=False) as session:
-        study = session.get(ReaderStudy, int(study_id))
-        names = dict(session.execute(select(User.id, User.username)).all())
-        cases = {c.id: c for c in session.scalars(select(StudyCase).where(StudyCase.study_id == int(study_id)))}
-        ai = {a.case_id: a for a in session.scalars(select(CaseAI).where(CaseAI.case_id.in_(list(cases))))}
-        rows = []
-        for a in session.scalars(select(Answer).where(Answer.study_id == int(study_id))
-                                 .order_by(Answer.user_id, Answer.case_id, Answer.phase, Answer.version)):
-            c, out = cases[a.case_id], ai.get(a.case_id)
-            prob = out.probability if out is not None else None
-            rows.append({"study": study.name, "reader": names.get(a.user_id, str(a.user_id)), "case_id": a.case_id,
-                         "case_key": c.case_key, "position": c.position, "phase": a.phase, "version": a.version,
-                         "label": a.label, "confidence": a.confidence, "free_text": a.free_text,
-                         "region": None if not a.region else ",".join(f"{v:g}" for v in a.region),
-                         "seconds": a.seconds, "created": a.created, "changed_by": names.get(a.created_by),
-                         "truth": c.truth, "ai_probability": prob,
-                         "ai_label": _ai_label(out, study.positive_label, study.labels)})
-    df = pd.DataFrame(rows, columns=ANSWER_COLUMNS)
-    if not all_versions and not df.empty:
-        df = df.sort_values("version").groupby(["reader", "case_id", "phase"], as_index=False).last()
-        df = df[ANSWER_COLUMNS].sort_values(["reader", "phase", "position"]).reset_index(drop=True)
-    return df
-
-
-def _ai_label(out, positive: str, labels: list) -> str | None:
-    if out is None:
-        return None
-    if out.predicted_class is not None:
-        return out.predicted_class
-    if out.probability is None:
-        return None
-    negatives = [x for x in labels if x != positive]
-    return positive if out.probability >= 0.5 else (negatives[0] if len(negatives) == 1 else f"not {positive}")
-
-
-def export_csv(study_id: int, *, actor) -> str:
-    """Every answer version (who, when, what) with truth and AI output, as CSV text (formula-safe cells)."""
-    from core.reader_study.blinding import require_unblinded
-
-    require_unblinded(actor, "answers with ground truth")
-    return _export_csv(study_id)
-
-
-def _export_csv(study_id: int) -> str:
-    from core.text_safety import dataframe_to_csv
-
-    df = _answers_frame(study_id, all_versions=True)
-    df["created"] = df["created"].map(lambda t: t.isoformat() if hasattr(t, "isoformat") else t)
-    return dataframe_to_csv(df)
+__all__ = ["ANSWER_COLUMNS", "answers_frame", "export_csv", "ordinal_rating", "results"]  # the first 3 from .answers
 
 
 def _metrics_row(name: str, phase: str, truth, pred, score, seconds=None) -> dict:
-    from core.evaluation import binary_metrics, delong_ci
-
     t = np.asarray(truth, dtype=int)
     row = {"reader": name, "phase": phase, "n": int(t.size), "n_pos": int(t.sum())}
     with warnings.catch_warnings():
@@ -131,14 +71,11 @@ def _scores(df: pd.DataFrame, pos: str, n_labels: int, kind: str) -> pd.Series:
 
 def results(study_id: int, *, actor) -> dict:
     """All study statistics (see the module docstring for the conventions)."""
-    from core.reader_study.blinding import require_unblinded
-    from core.reader_study.setup import get_study
-
     require_unblinded(actor, "study results")
     study = get_study(study_id)
     pos, labels = study["positive_label"], list(study["labels"])
     kind = (study["questions"] or {}).get("kind", "binary" if len(labels) == 2 else "multiclass")
-    df = _answers_frame(study_id)
+    df = answers_table(study_id)
     out = {"study": study, "n_answers": int(len(df)), "readers": pd.DataFrame(), "unaided_vs_aided": pd.DataFrame(),
            "kappa": pd.DataFrame(), "fleiss": {}, "mrmc": {}, "weighted_kappa": pd.DataFrame(),
            "roc": {}, "cases": pd.DataFrame()}
@@ -172,7 +109,6 @@ def results(study_id: int, *, actor) -> dict:
     if (study["questions"] or {}).get("ordinal"):
         out["weighted_kappa"] = _weighted_kappa(df, study["design"])
     out["mrmc"] = _mrmc(df, study["design"])
-    from core.reader_study.figures import case_table, roc_points
 
     out["roc"] = roc_points(df, study["design"], pos)
     out["cases"] = case_table(df, study["design"])
@@ -186,8 +122,6 @@ def ordinal_rating(confidence) -> int:
 
 def _weighted_kappa(df: pd.DataFrame, design: str) -> pd.DataFrame:
     """Linear and quadratic weighted kappa (with CIs) of every reader pair on the 5-point ratings."""
-    from core.reader_study.agreement import cohen_pairs
-
     rows = []
     for phase in PHASES[design]:
         complete = _complete(df, phase)
@@ -204,8 +138,6 @@ def _weighted_kappa(df: pd.DataFrame, design: str) -> pd.DataFrame:
 
 def _pooled_auc(complete: pd.DataFrame) -> dict:
     """Reader-averaged AUC with the OR single-test CI (needs >= 2 readers who read the same cases)."""
-    from core.reader_study.mrmc import or_hillis
-
     try:
         scores, y = _score_matrix(complete)
         doubled = np.stack([scores, scores])
@@ -225,8 +157,6 @@ def _score_matrix(complete: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _paired_by_reader(df: pd.DataFrame) -> pd.DataFrame:
-    from core.evaluation import delong_test
-
     rows = []
     for reader, g in df.groupby("reader"):
         piv = g.pivot(index="case_id", columns="phase", values="score").dropna()
@@ -250,8 +180,6 @@ def _paired_by_reader(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _agreement(df: pd.DataFrame, design: str, labels: list):
-    from core.reader_study.agreement import cohen_pairs, fleiss_from_labels
-
     pairs, fleiss = [], {}
     for phase in PHASES[design]:
         complete = _complete(df, phase)
@@ -269,8 +197,6 @@ def _agreement(df: pd.DataFrame, design: str, labels: list):
 
 def _mrmc(df: pd.DataFrame, design: str) -> dict:
     """OR/Hillis analyses that the design and the answers allow; a reason instead where one is not possible."""
-    from core.reader_study.mrmc import or_hillis, readers_vs_standalone
-
     out = {}
 
     def attempt(key, fn):

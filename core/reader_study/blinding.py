@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from core.accounts import Account, get_user
 from core.reader_study.errors import AccessDenied
+from core.reader_study.schema import Answer, ReaderStudy, StudyReader
+from core.reader_study.views import PHASES
+from core.store import session_scope
 
 UNBLINDED_ROLES = ("admin", "organizer")
 
 
 def _user(actor):
-    from core.accounts import Account, get_user
-
     if isinstance(actor, Account):
         return get_user(actor.id)
     if actor is None:
@@ -30,10 +32,6 @@ def _user(actor):
 
 def unfinished_studies(user_id: int) -> list[str]:
     """Names of the studies (draft or open) in which this user still has readings to do."""
-    from core.reader_study.schema import Answer, ReaderStudy, StudyReader
-    from core.reader_study.session import PHASES
-    from core.store import session_scope
-
     out = []
     with session_scope(write=False) as session:
         rows = session.execute(select(ReaderStudy.id, ReaderStudy.name, ReaderStudy.design, StudyReader.case_order)

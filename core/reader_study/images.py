@@ -7,11 +7,15 @@ overlay of the first image gets the same rows masked, scaled to its height.
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
+
+from core.io import load_image
+from core.preprocess.fan import banner_rows, mask_banner
+
 
 def _mask_banner(image):
     """The image with its burned-in text banner (top rows with text outside the fan) set to black."""
-    from core.preprocess.fan import banner_rows, mask_banner
-
     try:
         rows = banner_rows(image)
     except Exception:  # noqa: BLE001 - an image the detector cannot read is shown as it is (still blinded)
@@ -20,8 +24,6 @@ def _mask_banner(image):
 
 
 def _load_raw(paths: list) -> tuple:
-    from core.io import load_image
-
     return tuple(load_image(p, frame_step=10 ** 9).image for p in paths)
 
 
@@ -30,8 +32,6 @@ def _load_images(paths: list) -> tuple:
 
 
 def _banner_fraction(image) -> float:
-    from core.preprocess.fan import banner_rows
-
     try:
         return banner_rows(image) / max(image.shape[0], 1)
     except Exception:  # noqa: BLE001 - see _mask_banner
@@ -40,8 +40,6 @@ def _banner_fraction(image) -> float:
 
 def _mask_like(overlay, source):
     """``overlay`` with the rows that hold ``source``'s banner (scaled to the overlay's height) blacked out."""
-    import numpy as np
-
     rows = int(np.ceil(_banner_fraction(source) * overlay.shape[0]))
     if rows <= 0:
         return overlay
@@ -53,9 +51,6 @@ def _mask_like(overlay, source):
 def _decode_png(data: bytes | None):
     if not data:
         return None
-    import cv2
-    import numpy as np
-
     bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     return None if bgr is None else bgr[..., ::-1].copy()
 

@@ -23,6 +23,8 @@ import numpy as np
 from scipy import stats
 
 from core.errors import InputError
+from core.evaluation.coords import pauc_from_points, roc_points
+from core.evaluation.delong import _components, delong_covariance
 
 COVARIANCE_METHODS = ("jackknife", "delong")
 FOMS = ("auc", "partial_auc", "sensitivity", "specificity")
@@ -38,7 +40,6 @@ def fom_values(truth: np.ndarray, scores: np.ndarray, fom: str, *, threshold: fl
     if fom in ("sensitivity", "specificity"):
         calls = scores >= threshold
         return calls[:, truth == 1].mean(axis=1) if fom == "sensitivity" else (~calls[:, truth == 0]).mean(axis=1)
-    from core.evaluation.coords import pauc_from_points, roc_points
 
     lo, hi = sorted(float(v) for v in limits)
     out = np.empty(scores.shape[0])
@@ -81,7 +82,6 @@ def jackknife_covariance(truth, scores) -> tuple[np.ndarray, np.ndarray]:
     (n * AUC - V01_j) / (n - 1) exactly. The n pseudo-values come from one midrank pass per score row
     (O(k n log n)) instead of n recomputed AUCs (O(k n^3) pairwise): 1000 cases in milliseconds.
     """
-    from core.evaluation.delong import _components
 
     t = np.asarray(truth, dtype=int)
     s = np.asarray(scores, dtype=float)
@@ -150,8 +150,6 @@ def or_hillis(truth, scores, *, tests=None, readers=None, covariance: str = "jac
     elif covariance == "jackknife":
         aucs, cov = jackknife_covariance(y, flat)
     else:
-        from core.evaluation.delong import delong_covariance
-
         aucs, cov = delong_covariance(y, *flat)
     theta = aucs.reshape(t, r)
     comp = _covariances(cov, t, r)

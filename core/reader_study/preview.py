@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from core.reader_study.errors import StudyError
+from core.reader_study.images import _load_images
+from core.reader_study.schema import CaseAI, StudyCase
+from core.store import session_scope
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,6 @@ class CasePreview:
 
 
 def preview_case(study_id: int, number: int) -> CasePreview:
-    from core.reader_study.schema import CaseAI, StudyCase
-    from core.reader_study.images import _load_images
-    from core.store import session_scope
-
     with session_scope(write=False) as session:
         ids = list(session.scalars(select(StudyCase.id).where(StudyCase.study_id == int(study_id))
                                    .order_by(StudyCase.position)))

@@ -1,10 +1,10 @@
 """The reader-facing API: everything a signed-in reader may see and do, and nothing more.
 
 Why blinding lives here and not in the pages: a page can be changed, inspected or bypassed, so the only
-objects a reader's session ever gets are the frozen dataclasses below. None of them has a field for the ground
-truth, another reader's answers, the case's source path or patient key, and :class:`CaseItem` carries AI
-output only in the aided phase, and in a sequential study only after the reader's unaided answer to that
-case is stored. Once the aided phase of a case is opened, the unaided answer can no longer be changed (it
+objects a reader's session ever gets are the frozen dataclasses of :mod:`core.reader_study.views`. None of
+them has a field for the ground truth, another reader's answers, the case's source path or patient key, and
+:class:`CaseItem` carries AI output only in the aided phase, and in a sequential study only after the
+reader's unaided answer to that case is stored. Once the aided phase of a case is opened, the unaided answer can no longer be changed (it
 would no longer be unaided). Answers are append-only: a permitted change stores a new version.
 
 Images reach the reader with their burned-in banner masked (``core.preprocess.fan.banner_rows``): scanners
@@ -17,128 +17,29 @@ bounded by the time since the case was first opened.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from core import audit
+from core.accounts import get_user
+from core.reader_study.ai import case_ai
 from core.reader_study.errors import AccessDenied, StudyError
-from core.reader_study.images import _decode_png, _load_images, _load_raw, _mask_banner, _mask_like  # noqa: F401
+from core.reader_study.images import _decode_png, _load_raw, _mask_banner, _mask_like
+from core.reader_study.schema import Answer, CaseFlag, CaseOpen, ReaderStudy, StudyCase, StudyReader
+from core.reader_study.views import (MAX_TEXT, PHASES, AIView, CaseItem, CaseRow, MyAnswer, StudyView,
+                                     _check_region, _naive_utc, _reading_seconds, visible_seconds)
+from core.store import session_scope
 
-PHASES = {"unaided": ("unaided",), "aided": ("aided",), "sequential": ("unaided", "aided")}
-MAX_TEXT = 5000
-
-
-@dataclass(frozen=True)
-class StudyView:
-    id: int
-    name: str
-    design: str
-    labels: tuple
-    positive_label: str
-    questions: dict
-    allow_changes: bool
-    status: str
-    done: int
-    total: int
-
-
-@dataclass(frozen=True)
-class AIView:
-    """The AI output shown in the aided phase (identical for every reader)."""
-
-    probability: float | None
-    positive_label: str
-    predicted_class: str | None
-    rules: dict | None
-    overlay: object | None            # RGB uint8 HxWx3 (Grad-CAM overlay of the first image)
-    warnings: tuple
-
-
-@dataclass(frozen=True)
-class MyAnswer:
-    case_id: int
-    number: int
-    phase: str
-    version: int
-    label: str
-    confidence: float
-    free_text: str
-    region: tuple | None
-    seconds: float | None
-    created: datetime
-
-
-@dataclass(frozen=True)
-class CaseRow:
-    """One line of the reader's case list: their own progress only."""
-
-    number: int
-    case_id: int
-    done: tuple                       # phases answered, in study order
-    flagged: bool
-    can_open: bool
-
-
-@dataclass(frozen=True)
-class CaseItem:
-    """One case in one phase, as the reader sees it."""
-
-    study_id: int
-    case_id: int
-    number: int                       # 1-based position in this reader's order
-    n_cases: int
-    phase: str
-    images: tuple                     # RGB uint8 arrays (first frame of each image)
-    clinical: dict
-    ai: AIView | None
-    previous: MyAnswer | None
-    can_change: bool
-    flagged: bool = False
-
-
-def _naive_utc(t: datetime) -> datetime:
-    return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t
-
-
-def _check_region(region) -> tuple | None:
-    if region is None:
-        return None
-    try:
-        x0, y0, x1, y1 = (float(v) for v in region)
-    except (TypeError, ValueError) as exc:
-        raise StudyError(f"region {region!r}: give four numbers x0, y0, x1, y1") from exc
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise StudyError(f"region {region!r}: values must be finite")
-    return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-
-
-def _reading_seconds(visible: float | None, since_open: float | None) -> float | None:
-    """The stored time of a reading: the measured visible time, never more than the time since opening."""
-    if visible is None:
-        return since_open
-    try:
-        value = float(visible)
-    except (TypeError, ValueError):
-        return since_open
-    if not math.isfinite(value) or value < 0:
-        return since_open
-    return value if since_open is None else min(value, since_open)
-
-
-def visible_seconds(shown_at: float, now: float, hidden_ms: float | None) -> float:
-    """Seconds a case was on screen: from ``shown_at`` to ``now`` (epoch seconds) minus the hidden time."""
-    hidden = max(0.0, float(hidden_ms or 0.0)) / 1000.0
-    return max(0.0, float(now) - float(shown_at) - hidden)
+__all__ = ["MAX_TEXT", "PHASES", "AIView", "CaseItem", "CaseRow", "MyAnswer", "ReaderSession", "StudyView",
+           "visible_seconds"]   # the views re-exported from .views
 
 
 class ReaderSession:
     """A signed-in reader's view of their studies. Construct it with the user id the sign-in produced."""
 
     def __init__(self, user_id: int):
-        from core.accounts import get_user
-
         account = get_user(int(user_id))
         if account is None or not account.active:
             raise AccessDenied(f"user {user_id} is not an active account")
@@ -150,8 +51,6 @@ class ReaderSession:
 
     # ------------------------------------------------------------------------------------------ internals
     def _context(self, session, study_id: int):
-        from core.reader_study.schema import ReaderStudy, StudyReader
-
         assignment = session.scalar(select(StudyReader).where(StudyReader.study_id == int(study_id),
                                                               StudyReader.user_id == self._user))
         if assignment is None:
@@ -160,29 +59,20 @@ class ReaderSession:
 
     def _answers(self, session, study_id: int) -> dict:
         """{(case_id, phase): latest Answer row} for this reader only."""
-        from core.reader_study.schema import Answer
-
         rows = session.scalars(select(Answer).where(Answer.study_id == int(study_id), Answer.user_id == self._user)
                                .order_by(Answer.version))
         return {(r.case_id, r.phase): r for r in rows}
 
     def _case_ids(self, session, study_id: int, order: list) -> list[int]:
-        from core.reader_study.schema import StudyCase
-
         by_pos = dict(session.execute(select(StudyCase.position, StudyCase.id)
                                       .where(StudyCase.study_id == int(study_id))).all())
         return [by_pos[p] for p in order]
 
     def _opened(self, session, case_id: int, phase: str):
-        from core.reader_study.schema import CaseOpen
-
         return session.scalar(select(CaseOpen.opened).where(CaseOpen.case_id == case_id, CaseOpen.user_id == self._user,
                                                             CaseOpen.phase == phase))
 
     def _mark_open(self, case_id: int, phase: str) -> None:
-        from core.reader_study.schema import CaseOpen
-        from core.store import session_scope
-
         with session_scope(write=False) as session:
             if self._opened(session, case_id, phase) is not None:
                 return
@@ -213,8 +103,6 @@ class ReaderSession:
         return False
 
     def _flagged(self, session, case_id: int, phase: str) -> bool:
-        from core.reader_study.schema import CaseFlag
-
         return bool(session.scalar(select(CaseFlag.flagged).where(CaseFlag.case_id == case_id, CaseFlag.phase == phase,
                                                                   CaseFlag.user_id == self._user)))
 
@@ -228,9 +116,6 @@ class ReaderSession:
     # ------------------------------------------------------------------------------------------ public API
     def studies(self) -> list[StudyView]:
         """The studies this reader is assigned to, with their progress."""
-        from core.reader_study.schema import Answer, ReaderStudy, StudyReader
-        from core.store import session_scope
-
         out = []
         with session_scope(write=False) as session:
             for study, assignment in session.execute(
@@ -246,8 +131,6 @@ class ReaderSession:
 
     def progress(self, study_id: int) -> dict:
         """{"done", "total"} readings (case x phase) of this reader in the study."""
-        from core.store import session_scope
-
         with session_scope(write=False) as session:
             study, assignment = self._context(session, study_id)
             return {"done": len(self._answers(session, study_id)),
@@ -255,8 +138,6 @@ class ReaderSession:
 
     def next_item(self, study_id: int) -> CaseItem | None:
         """The first reading this reader has not answered (resume point), or None when all are done."""
-        from core.store import session_scope
-
         with session_scope(write=False) as session:
             study, assignment = self._context(session, study_id)
             answers = self._answers(session, study_id)
@@ -268,10 +149,6 @@ class ReaderSession:
 
     def item(self, study_id: int, number: int, phase: str) -> CaseItem:
         """Reading ``number`` (1-based, this reader's order) in ``phase``; opening it starts its clock."""
-        from core.reader_study.ai import case_ai
-        from core.reader_study.schema import StudyCase
-        from core.store import session_scope
-
         with session_scope(write=False) as session:
             study, assignment = self._context(session, study_id)
             if phase not in PHASES[study.design]:
@@ -313,8 +190,6 @@ class ReaderSession:
         ``seconds``: the time the case was visible (measured by the dashboard); it is capped by the time since
         the case was first opened. Without it the time since opening is stored.
         """
-        from core.reader_study.schema import Answer
-        from core.store import session_scope
 
         free_text = str(free_text or "")
         if len(free_text) > MAX_TEXT:
@@ -357,8 +232,6 @@ class ReaderSession:
                     session.add(row)
                     session.flush()
                     stored = self._my_answer(row, ids.index(int(case_id)) + 1)
-                from core import audit
-
                 audit.record(self._name, "study.answer" if stored.version == 1 else "study.answer_change",
                              f"study:{int(study_id)}", {"case": stored.number, "phase": phase,
                                                         "version": stored.version})
@@ -370,9 +243,6 @@ class ReaderSession:
 
     def case_list(self, study_id: int) -> list[CaseRow]:
         """The reader's cases in their order with what they have answered and flagged (no truth, no AI)."""
-        from core.reader_study.schema import CaseFlag
-        from core.store import session_scope
-
         with session_scope(write=False) as session:
             study, assignment = self._context(session, study_id)
             ids = self._case_ids(session, study_id, assignment.case_order)
@@ -389,9 +259,6 @@ class ReaderSession:
 
     def set_flag(self, study_id: int, case_id: int, phase: str, flagged: bool = True) -> None:
         """Flag (or unflag) a case in a phase to come back to it; only where the study allows navigation."""
-        from core.reader_study.schema import CaseFlag
-        from core.store import session_scope
-
         with session_scope() as session:
             study, assignment = self._context(session, study_id)
             if not (study.questions or {}).get("navigation"):
@@ -407,8 +274,6 @@ class ReaderSession:
 
     def my_answers(self, study_id: int) -> list[MyAnswer]:
         """This reader's latest answers in the study, in their reading order."""
-        from core.store import session_scope
-
         with session_scope(write=False) as session:
             study, assignment = self._context(session, study_id)
             ids = self._case_ids(session, study_id, assignment.case_order)

@@ -8,86 +8,34 @@ evaluation is replaced, so each case's image paths, clinical values and truth ar
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, select
 
+from core import store
+from core.accounts import get_user
+from core.reader_study.answers import answers_csv
 from core.reader_study.errors import StudyError
-from core.reader_study.sources import cases_from_evaluation, demo_data_root  # noqa: F401 (re-exported)
+from core.reader_study.schema import CaseAI, ReaderStudy, StudyCase, StudyReader
+from core.reader_study.sources import (CLINICAL_FIELDS, MAX_IMAGES_PER_CASE, VIDEO_SUFFIXES, CaseSpec,
+                                       cases_from_evaluation, cases_from_manifest, demo_data_root)
+from core.store import default_bundle, session_scope
+from core.tasks import get_task
+from core.text_safety import check_identifier
+
+__all__ = ["CLINICAL_FIELDS", "DEFAULT_QUESTIONS", "DESIGNS", "EDITABLE", "MAX_IMAGES_PER_CASE", "ORDINAL_SCALE",
+           "READER_ROLES", "STATUSES", "STUDY_COLUMNS", "VIDEO_SUFFIXES", "CaseSpec", "assign_readers",
+           "cases_from_evaluation", "cases_from_manifest", "create_study", "delete_study", "demo_data_root",
+           "get_study", "list_studies", "reader_order", "set_status", "update_study"]  # sources' names re-exported
 
 DESIGNS = ("unaided", "aided", "sequential")
-CLINICAL_FIELDS = ("ga_weeks", "crl_mm", "fhr_bpm")
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 DEFAULT_QUESTIONS = {"label": True, "confidence": True, "free_text": True, "region": True, "navigation": False,
                      "ordinal": False}
 READER_ROLES = ("reader", "clinician")
 STATUSES = ("draft", "open", "closed")
 ORDINAL_SCALE = ("definitely not", "probably not", "uncertain", "probably", "definitely")
-MAX_IMAGES_PER_CASE = 4
-
-
-@dataclass
-class CaseSpec:
-    """One case before it is frozen into a study."""
-
-    case_key: str
-    images: list
-    truth: str
-    clinical: dict = field(default_factory=dict)
-
-
-def _clinical(row) -> dict:
-    out = {}
-    for key in CLINICAL_FIELDS:
-        value = row.get(key) if hasattr(row, "get") else None
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            out[key] = float(value)
-    return out
-
-
-def cases_from_manifest(csv_path, *, task: str | None = None, unit: str = "patient", limit: int | None = None,
-                        seed: int = 0) -> list[CaseSpec]:
-    """Cases from a dataset manifest: one per patient (``unit="patient"``) or per still image (``"image"``).
-
-    Cine clips are left out (a reader study shows still images). ``limit`` keeps a random subset of that many
-    cases, drawn with ``seed`` and stratified by nothing (the organizer sees the class counts).
-    """
-    from core.data.manifest import load_manifest
-
-    if unit not in ("patient", "image"):
-        raise StudyError(f"unit {unit!r}: choose patient or image")
-    df = load_manifest(csv_path, task=task).df
-    if "label" not in df.columns:
-        raise StudyError(f"{csv_path}: a reader study needs a 'label' column (the ground truth)")
-    df = df[[Path(str(p)).suffix.lower() not in VIDEO_SUFFIXES for p in df["image_path"]]]
-    cases = []
-    if unit == "image":
-        for rec in df.to_dict("records"):
-            cases.append(CaseSpec(case_key=f"{rec['patient_id']}/{Path(rec['image_path']).name}",
-                                  images=[str(rec["image_path"])], truth=str(rec["label"]), clinical=_clinical(rec)))
-    else:
-        for pid, group in df.groupby("patient_id", sort=True):
-            labels = group["label"].astype(str).unique()
-            if len(labels) != 1:
-                raise StudyError(f"{csv_path}: patient {pid} has several labels ({', '.join(labels)})")
-            rec = group.iloc[0].to_dict()
-            cases.append(CaseSpec(case_key=str(pid), images=[str(p) for p in group["image_path"]][:MAX_IMAGES_PER_CASE],
-                                  truth=str(labels[0]), clinical=_clinical(rec)))
-    return _subset(cases, limit, seed)
-
-
-def _subset(cases: list[CaseSpec], limit: int | None, seed: int) -> list[CaseSpec]:
-    if not cases:
-        raise StudyError("no cases: the source holds no still images with a label")
-    if limit is None or limit >= len(cases):
-        return cases
-    if limit < 1:
-        raise StudyError(f"number of cases {limit}: must be at least 1")
-    keep = np.sort(np.random.default_rng(seed).choice(len(cases), size=int(limit), replace=False))
-    return [cases[i] for i in keep]
 
 
 def reader_order(n_cases: int, *, seed: int, user_id: int) -> list[int]:
@@ -96,8 +44,6 @@ def reader_order(n_cases: int, *, seed: int, user_id: int) -> list[int]:
 
 
 def _resolve_readers(readers) -> list[int]:
-    from core.accounts import get_user
-
     ids = []
     for r in readers or []:
         account = get_user(int(r) if isinstance(r, (int, np.integer)) else str(r))
@@ -114,8 +60,6 @@ def _labels_for(task: str | None, cases: list[CaseSpec], labels, positive_label)
     if labels is None:
         labels = None
         if task:
-            from core.tasks import get_task
-
             try:
                 labels = list(get_task(task).labels)
                 positive_label = positive_label or get_task(task).positive_label
@@ -144,11 +88,6 @@ def create_study(name: str, *, task: str, cases: list[CaseSpec], readers=(), des
     ``multiclass`` (one of K labels, with the confidence in that answer) otherwise; ``ordinal`` asks a
     5-point scale instead of 0-100; ``navigation`` lets readers skip, go back and choose cases from a list.
     """
-    from core.text_safety import check_identifier
-
-    from core.reader_study.schema import ReaderStudy, StudyCase, StudyReader
-    from core.store import default_bundle, session_scope
-
     name = check_identifier(name, "study name")
     if status not in STATUSES:
         raise StudyError(f"status {status!r}: choose one of {', '.join(STATUSES)}")
@@ -196,8 +135,6 @@ def _questions(questions: dict | None, labels: list) -> dict:
 
 
 def _registered_bundle(path) -> str:
-    from core import store
-
     table = store.list_bundles()
     paths = set(table["path"].astype(str)) if not table.empty else set()
     if str(path) not in paths:
@@ -207,9 +144,6 @@ def _registered_bundle(path) -> str:
 
 def assign_readers(study_id: int, readers) -> None:
     """Add readers to an existing study (already assigned readers are kept as they are)."""
-    from core.reader_study.schema import StudyCase, StudyReader
-    from core.store import session_scope
-
     study = get_study(study_id)
     ids = _resolve_readers(readers)
     with session_scope() as session:
@@ -227,9 +161,6 @@ STUDY_COLUMNS = ("id", "name", "task", "design", "labels", "positive_label", "qu
 
 def get_study(study_id: int) -> dict:
     """The study's settings (no cases, no truth)."""
-    from core.reader_study.schema import ReaderStudy
-    from core.store import session_scope
-
     with session_scope(write=False) as session:
         row = session.get(ReaderStudy, int(study_id))
         if row is None:
@@ -239,9 +170,6 @@ def get_study(study_id: int) -> dict:
 
 def list_studies() -> list[dict]:
     """Every study's settings, newest first."""
-    from core.reader_study.schema import ReaderStudy
-    from core.store import session_scope
-
     with session_scope(write=False) as session:
         rows = session.scalars(select(ReaderStudy).order_by(ReaderStudy.id.desc()))
         return [{c: getattr(r, c) for c in STUDY_COLUMNS} for r in rows]
@@ -250,8 +178,6 @@ def list_studies() -> list[dict]:
 def set_status(study_id: int, status: str) -> str:
     """Open, close (or reopen) a study; returns the previous status. A closed study accepts no answers, a draft
     study is invisible to its readers and can still be edited; a study never goes back to draft."""
-    from core.reader_study.schema import ReaderStudy
-    from core.store import session_scope
 
     if status not in ("open", "closed"):
         raise StudyError(f"status {status!r}: choose open or closed")
@@ -272,9 +198,6 @@ def update_study(study_id: int, **changes) -> dict:
     Why only drafts: once readers have started, a changed design, model or question set would make the
     answers already given incomparable with the rest.
     """
-    from core.reader_study.schema import ReaderStudy, StudyCase, StudyReader
-    from core.store import session_scope
-    from core.text_safety import check_identifier
 
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
@@ -309,8 +232,6 @@ def update_study(study_id: int, **changes) -> dict:
                 diff[key] = [getattr(row, key), value]
                 setattr(row, key, value)
         if "bundle_path" in diff:
-            from core.reader_study.schema import CaseAI
-
             ids = list(session.scalars(select(StudyCase.id).where(StudyCase.study_id == row.id)))
             for ai in session.scalars(select(CaseAI).where(CaseAI.case_id.in_(ids))):
                 session.delete(ai)      # the new model's output is computed afresh
@@ -329,19 +250,13 @@ def update_study(study_id: int, **changes) -> dict:
 
 def delete_study(study_id: int, *, export_dir: Path) -> Path:
     """Write every answer version to ``export_dir`` as CSV, then delete the study; returns the CSV's path."""
-    from datetime import datetime, timezone
-
-    from core.reader_study.analysis import _export_csv
-    from core.reader_study.schema import ReaderStudy
-    from core.store import session_scope
-
     study = get_study(study_id)
     export_dir = Path(export_dir)
     export_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in study["name"])[:80]
     target = export_dir / f"study-{study['id']}-{safe}-{stamp}.csv"
-    target.write_text(_export_csv(study_id), encoding="utf-8")
+    target.write_text(answers_csv(study_id), encoding="utf-8")
     with session_scope() as session:
         row = session.get(ReaderStudy, int(study_id))
         if row is not None:
