@@ -181,7 +181,8 @@ def test_batched_curves_equal_one_by_one_curves(stratified):
     """The vectorised replicate curves (core.evaluation._curves_batch) against roc_points / coords per replicate,
     for every read-out the CIs use: se at sp, sp at se (exact hits and interpolation), partial areas."""
     from core.evaluation import _curves_batch as CB
-    from core.evaluation.coords import _at, _draws, pauc_from_points, roc_points
+    from core.evaluation.coords import _at, pauc_from_points, roc_points
+    from core.evaluation.coords_ci import _draws
 
     t, s = OUTCOME, WFNS                       # five distinct values: many ties and exact hits
     idx = _draws(t, n_boot=60, stratified=stratified, seed=11)

@@ -63,7 +63,8 @@ def _scores(args, *, need_score2=False):
 
 
 def run_roc(args) -> int:
-    from core.evaluation.coords import ci_auc_bootstrap, ci_coords, oriented, resolve_direction
+    from core.evaluation.coords import oriented, resolve_direction
+    from core.evaluation.coords_ci import ci_auc_bootstrap, ci_coords
     from core.evaluation.delong import delong_ci, delong_test
 
     path, y, s1, s2, names, positive, groups = _scores(args)
@@ -136,7 +137,8 @@ def run_roc(args) -> int:
 
 
 def run_coords(args) -> int:
-    from core.evaluation.coords import ci_coords, coords
+    from core.evaluation.coords import coords
+    from core.evaluation.coords_ci import ci_coords
 
     path, y, s1, _, names, positive, _ = _scores(args)
     with warnings.catch_warnings(record=True) as caught:

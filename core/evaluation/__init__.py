@@ -10,7 +10,8 @@ Modules, one responsibility each:
   binary        accuracy, sensitivity, specificity, PPV, NPV, F1 with Wilson / Clopper-Pearson CIs
   delong        AUC variance, CI and the paired test (fast midrank algorithm)
   roc           ROC / PR curves, Youden, sensitivity at specificity, partial AUC
-  coords        pROC conventions: direction, interpolated coords, ci.se / ci.sp / ci.coords, bootstrap (p)AUC CIs
+  coords        pROC conventions: direction, interpolated coords, partial AUC
+  coords_ci     pROC's bootstrap intervals on them: ci.se / ci.sp / ci.coords, bootstrap (p)AUC CIs
   roc_tests     unpaired DeLong, bootstrap and Venkatraman tests of two ROC curves
   kappa         Cohen's kappa, weighted (linear / quadratic), with Fleiss-Cohen-Everitt SE
   multiclass_auc  Hand-Till one-vs-one and support-weighted AUCs with CIs
@@ -43,7 +44,7 @@ _EXPORTS = {
     "decision_curve": "decision", "net_benefit": "decision",
     "cluster_bootstrap_ci": "bootstrap",
     "likelihood_ratios": "binary", "calibration_slope_intercept": "calibration",
-    "ci_coords": "coords", "ci_se": "coords", "ci_sp": "coords", "ci_auc_bootstrap": "coords",
+    "ci_coords": "coords_ci", "ci_se": "coords_ci", "ci_sp": "coords_ci", "ci_auc_bootstrap": "coords_ci",
     "partial_auc_proc": "coords",
     "roc_test": "roc_tests", "unpaired_delong_test": "roc_tests", "bootstrap_test": "roc_tests",
     "venkatraman_test": "roc_tests",

@@ -13,7 +13,8 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
-from core.evaluation._validation import both_classes, check_binary_pair, check_fraction, show
+from core.evaluation._validation import both_classes, check_binary_pair, check_choice, check_fraction, show
+from core.evaluation.coords import coords, oriented, resolve_direction, roc_points
 from core.errors import InputError
 
 
@@ -135,9 +136,6 @@ def specificity_at_sensitivity(y_true, y_score, *, sensitivity: float, method: s
 
 
 def _operating_point(y_true, y_score, target, given: str, method: str, direction: str, pos_label) -> dict:
-    from core.evaluation._validation import check_choice
-    from core.evaluation.coords import coords, oriented, resolve_direction, roc_points
-
     check_choice(method, OPERATING_METHODS, name="method")
     target = check_fraction(target, name=given)
     t, s = check_binary_pair(y_true, y_score, pos_label=pos_label)

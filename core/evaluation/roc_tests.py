@@ -28,7 +28,7 @@ from core.evaluation._validation import (
     check_binary_pair, check_choice, check_confidence, check_positive_int, undefined,
 )
 from core.evaluation.coords import _range, oriented, pauc_from_points, resolve_direction, roc_points
-from core.evaluation.delong import _components
+from core.evaluation.delong import _components, delong_test
 from core.errors import InputError
 
 METHODS = ("delong", "bootstrap", "venkatraman")
@@ -279,8 +279,6 @@ def roc_test(y_true, y_score1, y_score2, *, method: str = "delong", y_true2=None
         if paired:
             if y_true2 is not None:
                 raise InputError("a paired DeLong test takes one truth vector (y_true2 is for unpaired samples)")
-            from core.evaluation.delong import delong_test
-
             direction = kw.pop("direction", "auto")
             t, s1 = check_binary_pair(y_true, y_score1, pos_label=kw.get("pos_label"))
             _, s2 = check_binary_pair(t, y_score2, score_name="y_score2")
