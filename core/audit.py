@@ -84,7 +84,6 @@ def record(actor: str | None, action: str, target: str = "", detail: dict | None
     ``auth.sign_in`` or ``study.close``; ``target`` what it acted on (``study:3``, ``bundle:/path``);
     ``detail`` any small JSON-able dict (identifying keys are dropped). Raises InputError for an empty action.
     """
-
     verb = _clean_text(action or "", 100).strip()
     if not verb:
         raise InputError("audit: an action name is required")
@@ -104,7 +103,6 @@ def query(*, actor: str | None = None, action: str | None = None, target: str | 
     ``action`` ending in ``.`` or ``*`` matches a prefix (``"auth."`` = every sign-in event); ``target``
     matches a substring; ``since``/``until`` bound ``at`` (inclusive, UTC when naive). At most ``limit`` rows.
     """
-
     if not isinstance(limit, int) or not 0 < limit <= MAX_QUERY:
         raise InputError(f"audit query: limit {limit!r} must be 1..{MAX_QUERY}")
     stmt = select(AuditEvent)

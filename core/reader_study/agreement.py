@@ -61,7 +61,6 @@ def cohen_pairs(labels_by_rater: dict, *, categories, weights: str | None = None
     Fleiss-Cohen-Everitt SE and CI from :func:`core.evaluation.kappa.cohen_kappa` (point value as
     scikit-learn's ``cohen_kappa_score``).
     """
-
     out = []
     for a, b in itertools.combinations(labels_by_rater, 2):
         x, y = list(labels_by_rater[a]), list(labels_by_rater[b])

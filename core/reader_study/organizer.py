@@ -39,7 +39,6 @@ class OrganizerSession:
     def create_study(self, name: str, *, task: str, cases, readers, design: str = "sequential", **options) -> int:
         """See :func:`core.reader_study.setup.create_study`; the AI output is computed lazily or by
         :meth:`precompute_ai`."""
-
         sid = setup.create_study(name, task=task, cases=cases, readers=readers, design=design,
                            organizer_id=self._user, **options)
         study = self.study(sid)
@@ -114,7 +113,6 @@ class OrganizerSession:
     def export_csv(self, study_id: int, *, record: bool = True) -> str:
         """Every answer version as CSV (cells escaped against spreadsheet formulas); audited as an export
         (``record=False`` when the caller records the export itself, e.g. when the download is clicked)."""
-
         text = analysis.export_csv(study_id, actor=self._user)
         if record:
             self._audit("export.study_answers", study_id, {"rows": max(0, text.count("\n") - 1)})

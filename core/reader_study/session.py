@@ -190,7 +190,6 @@ class ReaderSession:
         ``seconds``: the time the case was visible (measured by the dashboard); it is capped by the time since
         the case was first opened. Without it the time since opening is stored.
         """
-
         free_text = str(free_text or "")
         if len(free_text) > MAX_TEXT:
             raise StudyError(f"free text has {len(free_text)} characters, limit {MAX_TEXT}")

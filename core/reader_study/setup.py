@@ -178,7 +178,6 @@ def list_studies() -> list[dict]:
 def set_status(study_id: int, status: str) -> str:
     """Open, close (or reopen) a study; returns the previous status. A closed study accepts no answers, a draft
     study is invisible to its readers and can still be edited; a study never goes back to draft."""
-
     if status not in ("open", "closed"):
         raise StudyError(f"status {status!r}: choose open or closed")
     with session_scope() as session:
@@ -198,7 +197,6 @@ def update_study(study_id: int, **changes) -> dict:
     Why only drafts: once readers have started, a changed design, model or question set would make the
     answers already given incomparable with the rest.
     """
-
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise StudyError(f"cannot edit {', '.join(unknown)} (editable: {', '.join(EDITABLE)})")

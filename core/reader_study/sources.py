@@ -93,7 +93,6 @@ def demo_data_root(study: str) -> Path | None:
     generated sets of 60-160 patients that are not shipped (only 5 showcase patients per study are). The
     generator is deterministic (same seed, byte-identical files), so the exact images come back on demand.
     """
-
     spec = next((s for s in DEMO_SPECS if s.study == study), None)
     if spec is None:
         return None
@@ -134,7 +133,6 @@ def cases_from_evaluation(name: str, *, limit: int | None = None, seed: int = 0)
     Case ids are resolved as absolute paths, or relative to the evaluation's manifest folder; for the demo
     evaluations the synthetic set they were computed on is regenerated first (:func:`demo_data_root`).
     """
-
     meta, df = store.load_evaluation(name)
     roots = _image_roots(meta, meta.get("task") or _evaluation_task(name))
     cases, missing = [], 0

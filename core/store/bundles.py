@@ -164,7 +164,6 @@ def delete_bundle(bundle_id: int, *, actor: str | None = None) -> dict:
     ``$SONODASH_HOME`` (what this app trained); a folder registered from elsewhere is the user's and stays.
     Returns ``{"id", "name", "files_removed", "evaluations_kept"}``.
     """
-
     with session_scope() as session:
         row = session.get(Bundle, int(bundle_id))
         if row is None or row.deleted is not None:
