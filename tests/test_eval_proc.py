@@ -15,9 +15,8 @@ from eval_reference_data import NDKA, OUTCOME, S100B, WFNS
 
 from core.errors import InputError
 from core.evaluation._validation import UndefinedMetricWarning
-from core.evaluation.coords import (
-    ci_auc_bootstrap, ci_coords, ci_se, ci_sp, coords, partial_auc_proc, resolve_direction,
-)
+from core.evaluation.coords import coords, partial_auc_proc, resolve_direction
+from core.evaluation.coords_ci import ci_auc_bootstrap, ci_coords, ci_se, ci_sp
 from core.evaluation.roc import sensitivity_at_specificity, specificity_at_sensitivity
 
 GRID = np.round(np.arange(11) / 10, 10)

@@ -127,7 +127,7 @@ def test_roc_json_adds_the_difference_ci_and_options(stats_inproc, tmp_path, coh
                                   "--json").stdout)
     ref = delong_test(y, s1, s2)
     assert out["difference_ci"] == pytest.approx(ref["difference_ci"]) and out["z"] == pytest.approx(ref["z"])
-    from core.evaluation.coords import ci_auc_bootstrap, ci_coords
+    from core.evaluation.coords_ci import ci_auc_bootstrap, ci_coords
 
     out = json.loads(stats_inproc("roc", "--csv", str(csv), "--truth", "truth", "--score", "a", "--partial", "0.9",
                                   "1", "--partial-correct", "--specificity", "0.8", "--boot-n", "200", "--seed", "3",

@@ -16,9 +16,8 @@ corner below it, and the threshold can be ``inf``). Reviewers compare with pROC,
   (``stratified=True``, pROC's default) or all patients together.
 
 The bootstrap intervals (``ci_coords``, ``ci_se``, ``ci_sp``, ``ci_auc_bootstrap``) live in
-:mod:`core.evaluation.coords_ci`, which builds on this module; their old import path
-``core.evaluation.coords.ci_coords`` still works (a lazy forward, PEP 562, so the two modules import each
-other in one direction only).
+:mod:`core.evaluation.coords_ci`, which builds on this module (``from core.evaluation import ci_coords``
+finds them there too).
 """
 
 from __future__ import annotations
@@ -223,15 +222,3 @@ def partial_auc_proc(y_true, y_score, *, limits=(0.9, 1.0), focus: str = "specif
         return math.nan
     se, sp, _ = roc_points(t, s)
     return pauc_from_points(se, sp, lo, hi, focus=focus, correct=correct)
-
-
-_CI_NAMES = ("ci_auc_bootstrap", "ci_coords", "ci_se", "ci_sp")
-
-
-def __getattr__(name: str):
-    """``from core.evaluation.coords import ci_coords`` (the path before the CIs had their own module)."""
-    if name in _CI_NAMES:
-        from core.evaluation import coords_ci   # one-way at import time: coords_ci imports this module
-
-        return getattr(coords_ci, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
