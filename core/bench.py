@@ -173,7 +173,7 @@ def run_bench(*, demo_only: bool = False, references=("vgg19", "resnet34"), repe
     if instance:
         result["instance"] = _instance_rows(size=instance_size, n_frames=max(3, repeats), progress=progress)
     if stats:   # issue 21: 10^6-row CSV read, DeLong, `stats roc --json`, cluster bootstrap, MRMC jackknife
-        from core.evaluation.stats_speed import bench_stats
+        from core.bench_stats import bench_stats
 
         if progress:
             progress("statistics")

@@ -30,7 +30,7 @@ def run(args) -> int:
     if args.repeats < 1:
         raise InputError(f"--repeats must be at least 1, got {args.repeats}")
     if args.stats_only:
-        from core.evaluation.stats_speed import bench_stats
+        from core.bench_stats import bench_stats
 
         result = {"stats": bench_stats(repeats=max(1, min(3, args.repeats)))}
         if args.json:

@@ -1,5 +1,8 @@
 """Speed of the statistics on large inputs (the "stats" key of ``python -m core bench``; issue 21).
 
+Why beside :mod:`core.bench` and not in :mod:`core.evaluation`: it times the CLI's CSV reader and the reader
+study's MRMC as well, so inside the statistics package it would make that package import its own users.
+
 Why measured here rather than asserted in tests: wall-clock depends on the machine (tests never assert it).
 Figures: reading 10^6 rows (three columns) from CSV; DeLong CI and the paired test on 10^6 cases; the whole
 ``python -m core stats roc --json`` command on that CSV in a fresh process (start-up and imports included);
@@ -17,6 +20,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from core.cli import _stats_csv as C
+from core.evaluation.bootstrap import cluster_bootstrap_ci
+from core.evaluation.delong import delong_ci, delong_test
+from core.reader_study.mrmc import jackknife_covariance
 
 
 def _median(fn, repeats: int) -> float:
@@ -45,11 +53,6 @@ def write_scores_csv(path: Path, n: int, seed: int = 0) -> Path:
 def bench_stats(*, n_rows: int = 1_000_000, repeats: int = 3) -> dict:
     """The figures above as {"n_rows", "csv_read_s", "delong_ci_s", "delong_test_s", "roc_cli_s",
     "roc_cli_paired_s", "cluster_bootstrap_s", "cluster_bootstrap_shape", "mrmc_jackknife_1000_s"}."""
-    from core.cli import _stats_csv as C
-    from core.evaluation.bootstrap import cluster_bootstrap_ci
-    from core.evaluation.delong import delong_ci, delong_test
-    from core.reader_study.mrmc import jackknife_covariance
-
     with tempfile.TemporaryDirectory() as tmp:
         csv = write_scores_csv(Path(tmp) / "scores.csv", n_rows)
 
