@@ -20,14 +20,14 @@ RULES = {"CRL": "crl_low", "HR": "fhr_low", "CRL+HR": "both_low"}
 
 def patient_cases(meta: dict, cases: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Patient-level table of a binary evaluation and its 0/1 truth (1 = the positive class)."""
-    from core.store.summary import class_names, patient_level, positive_index
+    from core.store.summary import binary_truth, class_names, patient_level
 
     names = class_names(meta, cases)
     labelled = cases[cases["truth_index"].notna()]
     if len(names) != 2 or labelled["score"].isna().any():
         raise InputError(f"evaluation {meta.get('name')!r} is not a binary evaluation with scores")
     patients = patient_level(labelled, names=names, method=str(meta.get("aggregation") or "mean"))
-    y = (patients["truth_index"].astype(int) == positive_index(meta, names)).astype(int).to_numpy()
+    y = binary_truth(meta, names, patients["truth_index"])
     return patients, y
 
 

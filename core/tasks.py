@@ -120,6 +120,22 @@ class Task:
         return len(self.labels) == 2
 
 
+def positive_index(class_names, positive_label=None) -> int | None:
+    """Column of the positive class of a two-class model: ``positive_label``'s, else the second class (1).
+
+    Why one function: the fold tables' ``score``, the run's AUC, the Predictor's ``probability`` and a stored
+    evaluation's statistics must call the same class "positive" (a drifted copy turns AUC 0.8 into 0.2).
+    None unless there are exactly two classes.
+
+    >>> positive_index(["live_birth", "miscarriage"], "live_birth"), positive_index(["a", "b"])
+    (0, 1)
+    """
+    names = [str(c) for c in class_names]
+    if len(names) != 2:
+        return None
+    return names.index(str(positive_label)) if positive_label is not None and str(positive_label) in names else 1
+
+
 FIRST_TRIMESTER_VIEWS = {
     "head": ("cranium", "choroid_plexus", "midline_falx"),
     "neck": ("nasal_bone", "nuchal_translucency", "palate"),
@@ -378,7 +394,8 @@ def get_task(name: str, *, labels: Iterable[str] | None = None, structures: Iter
         task = _GENERIC[name]
         if labels is not None:
             uniq = tuple(sorted({str(x) for x in labels}))
-            task = replace(task, labels=uniq, positive_label=uniq[-1] if len(uniq) == 2 else None)
+            pos = positive_index(uniq)
+            task = replace(task, labels=uniq, positive_label=None if pos is None else uniq[pos])
         if structures is not None:
             task = replace(task, structures=tuple(sorted({str(x) for x in structures})))
         return task

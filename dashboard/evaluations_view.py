@@ -16,7 +16,7 @@ def curves_for(names: list[str], level: str) -> tuple[dict, dict, list]:
     """ROC and PR curves of several binary evaluations (patient or image level), plus a summary table."""
     from core.comparison import patient_cases
     from core.evaluation import delong_ci, pr_curve, roc_curve
-    from core.store.summary import class_names, positive_index
+    from core.store.summary import binary_truth, class_names
 
     roc, pr, rows = {}, {}, []
     for name in names:
@@ -28,7 +28,7 @@ def curves_for(names: list[str], level: str) -> tuple[dict, dict, list]:
             df, y = patient_cases(meta, cases)
         else:
             df = cases[cases["truth_index"].notna()]
-            y = (df["truth_index"].astype(int) == positive_index(meta, labels)).astype(int).to_numpy()
+            y = binary_truth(meta, labels, df["truth_index"])
         s = df["score"].to_numpy(float)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -131,10 +131,10 @@ def binary_details(name: str, level: str, threshold: float, specificity: float =
 
 
 def _image_level(meta, cases):
-    from core.store.summary import class_names, positive_index
+    from core.store.summary import binary_truth, class_names
 
     df = cases[cases["truth_index"].notna()]
-    y = (df["truth_index"].astype(int) == positive_index(meta, class_names(meta, cases))).astype(int).to_numpy()
+    y = binary_truth(meta, class_names(meta, cases), df["truth_index"])
     return df, y
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from core.errors import InputError
-from core.segmentation.metrics import (UndefinedMetricWarning, confusion_counts, dice, hausdorff95, iou,
-                                       mean_surface_distance, precision, recall, segmentation_scores)
+from core.evaluation import UndefinedMetricWarning
+from core.segmentation.metrics import (confusion_counts, dice, hausdorff95, iou, mean_surface_distance, precision,
+                                       recall, segmentation_scores)
 
 
 def test_two_by_two_by_hand():

@@ -17,7 +17,13 @@ from core.errors import InputError
 
 
 class UndefinedMetricWarning(UserWarning):
-    """A metric has no value for these data (e.g. sensitivity without positive cases); NaN is returned."""
+    """A metric has no value for these data (sensitivity without positive cases, Dice of two empty masks); NaN
+    is returned.
+
+    The package's only such class: :mod:`core.segmentation.metrics` and training import this one, so
+    ``warnings.simplefilter("ignore", UndefinedMetricWarning)`` or ``pytest.warns`` covers every metric.
+    Public path: ``core.evaluation.UndefinedMetricWarning``.
+    """
 
 
 def show(value) -> str:

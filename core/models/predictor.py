@@ -28,6 +28,7 @@ from core.models.instance import load_instance_predictor
 from core.models.meta import BundleMeta
 from core.models.transforms import bundle_preprocessing, image_array, preprocess_batch, restore_size
 from core.segmentation.roi import roi_box
+from core.tasks import positive_index
 
 
 @dataclass
@@ -73,11 +74,9 @@ class Predictor:
 
     @property
     def positive_index(self) -> int | None:
-        """Index of the positive class of a binary model (meta ``positive_label``, else the second class)."""
-        if len(self.class_names) != 2:
-            return None
-        label = self.meta.positive_label
-        return self.class_names.index(label) if label in self.class_names else 1
+        """Index of the positive class of a binary model (:func:`core.tasks.positive_index` of the class names
+        and meta ``positive_label``); None unless there are two classes."""
+        return positive_index(self.class_names, self.meta.positive_label)
 
     # ------------------------------------------------------------------------------------- the path
     def roi_boxes(self, images) -> list:

@@ -7,9 +7,15 @@ Definitions (miscarriage study): with S the predicted and GT the reference pixel
 TP = |S and GT|, FP = |S and not GT|, FN = |GT and not S|;
 Dice = 2 TP / (|S| + |GT|), IoU = TP / |S or GT|, precision = TP / (TP + FP), recall = TP / (TP + FN).
 
-Undefined cases (a zero denominator, e.g. both masks empty) return ``zero_division`` (NaN by default) and emit
-an :class:`UndefinedMetricWarning`; they never raise. Surface distances are in the units of ``spacing``
-(mm per pixel; pixels when it is 1).
+Empty masks, the one convention of the package: a ratio with a zero denominator (Dice or IoU of two empty
+masks, precision of an empty prediction, recall of an empty truth) is undefined. It returns ``zero_division``
+(NaN by default, scikit-learn's ``zero_division=np.nan``) and emits the package's one
+:class:`~core.evaluation.UndefinedMetricWarning`; it never raises. Training scores its validation and held-out
+masks with these same functions (:mod:`core.training.adapters`, :mod:`core.training.folds`), so a case with
+nothing to find and nothing found is NaN there too and is left out of the mean Dice (pandas / ``np.nanmean``),
+never counted as 1.0 in one place and NaN in another. A caller that wants a number instead passes
+``zero_division=1.0`` (or 0.0). Surface distances are in the units of ``spacing`` (mm per pixel; pixels when it
+is 1).
 """
 
 from __future__ import annotations
@@ -21,10 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from core.errors import InputError
-
-
-class UndefinedMetricWarning(UserWarning):
-    """A metric was asked for where it is undefined (e.g. Dice of two empty masks)."""
+from core.evaluation._validation import UndefinedMetricWarning
 
 
 def _check_pair(mask_true, mask_pred) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +58,7 @@ def confusion_counts(mask_true, mask_pred) -> dict:
 
 
 def dice(mask_true, mask_pred, *, zero_division: float = math.nan) -> float:
-    """Dice = 2 TP / (|S| + |GT|).
+    """Dice = 2 TP / (|S| + |GT|); two empty masks give ``zero_division`` (NaN) with a warning.
 
     >>> dice([[1, 1], [0, 0]], [[1, 0], [0, 0]])
     0.6666666666666666
@@ -65,7 +68,7 @@ def dice(mask_true, mask_pred, *, zero_division: float = math.nan) -> float:
 
 
 def iou(mask_true, mask_pred, *, zero_division: float = math.nan) -> float:
-    """IoU (Jaccard) = TP / (TP + FP + FN).
+    """IoU (Jaccard) = TP / (TP + FP + FN); two empty masks give ``zero_division`` (NaN) with a warning.
 
     >>> iou([[1, 1], [0, 0]], [[1, 0], [1, 0]])
     0.3333333333333333

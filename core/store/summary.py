@@ -17,6 +17,7 @@ import pandas as pd
 from core.errors import InputError
 from core.evaluation import (binary_metrics, delong_ci, delong_test, multiclass_metrics, multiclass_roc, roc_curve,
                              rule_performance)
+from core.tasks import positive_index
 from core.training.aggregate import aggregate_scores
 
 THRESHOLD_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")
@@ -31,10 +32,11 @@ def class_names(meta: dict, df: pd.DataFrame) -> list[str]:
     return sorted({str(t) for t in df["truth"].dropna()})
 
 
-def positive_index(meta: dict, names: list[str]) -> int:
-    """The positive class of a binary evaluation: meta ``positive_label``, else the second class."""
-    label = meta.get("positive_label")
-    return names.index(label) if label in names else 1
+def binary_truth(meta: dict, names: list[str], truth_index) -> np.ndarray:
+    """0/1 truth of a binary evaluation's cases (1 = the positive class, :func:`core.tasks.positive_index` of
+    the class names and meta ``positive_label``); all 0 when only one class name is known."""
+    pos = positive_index(names, meta.get("positive_label"))
+    return (np.asarray(truth_index, dtype=float) == (-1 if pos is None else pos)).astype(int)
 
 
 def _score_matrix(df: pd.DataFrame, n_classes: int) -> np.ndarray:
@@ -68,8 +70,7 @@ def _flat(m: dict) -> dict:
     return {"value": m["value"], "ci": [m["ci_low"], m["ci_high"]]}
 
 
-def _binary(df: pd.DataFrame, *, pos: int, threshold: float, with_rules: bool) -> dict:
-    y = (df["truth_index"].astype(int) == pos).astype(int).to_numpy()
+def _binary(df: pd.DataFrame, *, y: np.ndarray, threshold: float, with_rules: bool) -> dict:
     s = df["score"].to_numpy(dtype=float)
     out: dict = {"n": int(y.size), "n_positive": int(y.sum())}
     with warnings.catch_warnings():
@@ -152,7 +153,7 @@ def summarize(meta: dict, df: pd.DataFrame, *, level: str = "patient") -> dict:
         labelled = patient_level(labelled, names=names, method=str(meta.get("aggregation") or "mean"))
     threshold = float(meta.get("threshold", 0.5))
     if len(names) <= 2 and labelled["score"].notna().all():
-        out = _binary(labelled, pos=positive_index(meta, names), threshold=threshold,
+        out = _binary(labelled, y=binary_truth(meta, names, labelled["truth_index"]), threshold=threshold,
                       with_rules=level == "patient")
     elif labelled["scores"].notna().all():
         out = _multiclass(labelled, names=names)

@@ -5,6 +5,12 @@ every kind; classification needs (weighted) cross-entropy and AUC / accuracy, se
 and Dice, the multitask net both (the preterm joint loss), instance segmentation (:class:`InstanceAdapter`)
 Mask R-CNN's own loss dict and the paper's mask mAP@0.5. An adapter gives the trainer ``train_loss(net,
 batch)``, ``predict(model, loader, device=, autocast=)`` and ``metrics(pred)``.
+
+Why no metric code here: validation Dice is :func:`core.segmentation.metrics.dice` and validation AUC is
+:func:`core.training.metrics.probability_auc` (core.evaluation), the functions held-out cases and stored
+evaluations are scored with, so the number that picks the best epoch means what the report's number means.
+A validation case whose truth and prediction are both empty has NaN Dice (the package's empty-mask convention)
+and is left out of ``val_dice`` (``np.nanmean``); ``val_auc`` is NaN when the validation set lacks a class.
 """
 
 from __future__ import annotations
@@ -17,48 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.evaluation import UndefinedMetricWarning
 from core.evaluation.instance import evaluate_instances
 from core.models.instance import outputs_to_instances
+from core.segmentation.metrics import dice
 from core.training.losses import bce_dice_loss, joint_loss, split_outputs, weighted_class_loss
+from core.training.metrics import probability_auc
 from core.training.trainer import dense_predict
-
-
-def dice_score(pred: np.ndarray, truth: np.ndarray) -> float:
-    """2|A∩B| / (|A|+|B|) of two boolean masks; 1.0 when both are empty (nothing to find, nothing found)."""
-    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
-    denom = int(pred.sum()) + int(truth.sum())
-    return 1.0 if denom == 0 else 2.0 * int(np.logical_and(pred, truth).sum()) / denom
-
-
-def iou_score(pred: np.ndarray, truth: np.ndarray) -> float:
-    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
-    union = int(np.logical_or(pred, truth).sum())
-    return 1.0 if union == 0 else int(np.logical_and(pred, truth).sum()) / union
-
-
-def auc_or_nan(truth: np.ndarray, probs: np.ndarray) -> float:
-    """ROC AUC (binary: positive column 1; multi-class: macro one-vs-rest); NaN when a class is missing."""
-    from sklearn.metrics import roc_auc_score
-
-    truth = np.asarray(truth)
-    k = probs.shape[1]
-    present = np.unique(truth)
-    if len(present) < 2:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            if k == 2:
-                return float(roc_auc_score(truth, probs[:, 1]))
-            if len(present) < k:
-                cols = present.astype(int)
-                p = probs[:, cols] / np.clip(probs[:, cols].sum(1, keepdims=True), 1e-12, None)
-                lab = np.searchsorted(cols, truth)
-                return float(roc_auc_score(lab, p, multi_class="ovr", average="macro")) if len(cols) > 2 else \
-                    float(roc_auc_score(lab, p[:, 1]))
-            return float(roc_auc_score(truth, probs, multi_class="ovr", average="macro"))
-        except ValueError:
-            return float("nan")
 
 
 @dataclass
@@ -89,16 +60,20 @@ class Adapter:
         return dense_predict(model, loader, self.loss, device=device, autocast=autocast)
 
     def metrics(self, pred: dict) -> dict:
+        """Validation metrics of one epoch; undefined ones are NaN (recorded as null in the history), their
+        warnings not repeated every epoch."""
         out = {}
         idx = pred["indices"]
-        if pred.get("probs") is not None and self.targets is not None:
-            truth = self.targets[idx]
-            probs = pred["probs"]
-            out["val_accuracy"] = float(np.mean(probs.argmax(1) == truth)) if len(truth) else math.nan
-            out["val_auc"] = auc_or_nan(truth, probs)
-        if pred.get("seg") is not None and self.masks is not None:
-            dices = [dice_score(p >= 0.5, self.masks[i] > 0) for p, i in zip(pred["seg"], idx)]
-            out["val_dice"] = float(np.mean(dices)) if dices else math.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            if pred.get("probs") is not None and self.targets is not None:
+                truth = self.targets[idx]
+                probs = pred["probs"]
+                out["val_accuracy"] = float(np.mean(probs.argmax(1) == truth)) if len(truth) else math.nan
+                out["val_auc"] = probability_auc(truth, probs)
+            if pred.get("seg") is not None and self.masks is not None:
+                dices = np.array([dice(self.masks[i] > 0, p >= 0.5) for p, i in zip(pred["seg"], idx)], float)
+                out["val_dice"] = float(np.nanmean(dices)) if np.isfinite(dices).any() else math.nan
         return out
 
 

@@ -8,6 +8,7 @@ anywhere inside a fold redoes (or resumes from its epoch checkpoint) only that f
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,7 +21,10 @@ from core.data.augment import build_transform
 from core.data.datasets import Pictures, SampleDataset, read_mask
 from core.data.splits import Split
 from core.training import distributed as dist_util
-from core.training.adapters import Adapter, dice_score, iou_score
+from core.evaluation import UndefinedMetricWarning
+from core.segmentation.metrics import dice, iou
+from core.tasks import positive_index
+from core.training.adapters import Adapter
 from core.training.checkpoint import write_json
 from core.training.losses import class_weights
 from core.training.trainer import FitConfig, Trainer
@@ -101,7 +105,7 @@ def _prediction_tables(plan: FoldPlan, pred: dict, fold: int, split_name: str):
         truth_idx = plan.targets[pred["indices"]]
         cls_rows = base.copy()
         cls_rows["truth"] = [plan.class_names[i] for i in truth_idx]
-        pos = _positive_index(plan)
+        pos = positive_index(plan.class_names, plan.task.positive_label)
         cls_rows["score"] = probs[:, pos] if pos is not None else probs[np.arange(len(probs)), probs.argmax(1)]
         for j, name in enumerate(plan.class_names):
             cls_rows[f"score_{name}"] = probs[:, j]
@@ -116,8 +120,10 @@ def _prediction_tables(plan: FoldPlan, pred: dict, fold: int, split_name: str):
             truth = read_mask(r["mask_path"], row=r.get("row"))
             mask = _upsampled_mask(prob, truth.shape[0], truth.shape[1],
                                    plan.bundle_meta.get("resize_mode", "stretch"))
-            dices.append(dice_score(mask, truth))
-            ious.append(iou_score(mask, truth))
+            with warnings.catch_warnings():   # both masks empty: NaN, counted in the run's n_cases_dice_undefined
+                warnings.simplefilter("ignore", UndefinedMetricWarning)
+                dices.append(dice(truth, mask))
+                ious.append(iou(truth, mask))
             areas.append(int(mask.sum()))
             truths.append(int(truth.sum()))
         seg_rows = base.copy()
@@ -128,13 +134,6 @@ def _prediction_tables(plan: FoldPlan, pred: dict, fold: int, split_name: str):
         for c in meta_cols:
             seg_rows[c] = recs[c].to_numpy()
     return cls_rows, seg_rows
-
-
-def _positive_index(plan: FoldPlan):
-    if len(plan.class_names) != 2:
-        return None
-    pos = plan.task.positive_label
-    return plan.class_names.index(pos) if pos in plan.class_names else 1
 
 
 def run_fold(plan: FoldPlan, split: Split, fold: int, n_folds: int, fold_dir: Path, *,

@@ -10,6 +10,12 @@ Image-level labels (DESIGN.md section 6): when one patient's images carry differ
 ``auc`` is the image-level AUC (multi-class: macro one-vs-rest) and the patient level is reported only over the
 patients whose labels agree (``auc_patient``, ``n_patients_agreeing``). ``level`` says which one ``auc`` is.
 
+Why through :mod:`core.evaluation`: the run's AUC, sensitivity, specificity and CIs are the numbers a stored
+evaluation of the same predictions shows (scikit-learn / pROC-checked functions, one positive-class rule,
+:func:`core.tasks.positive_index`), not a second hand-written copy that can drift. Undefined values (a held-out
+set with one class) are NaN here and explained by ``flag_reason``, so their UndefinedMetricWarnings are not
+repeated on the console.
+
 Why a flag: a run on too little or uninformative data still produces a bundle; one whose held-out metric is
 NaN, or whose AUC 95 % CI contains 0.5, is marked ``flag = "not better than chance"`` so nobody mistakes it
 for a working model (the store keeps the flag; making such a model the default needs a confirmation).
@@ -18,11 +24,15 @@ for a working model (the store keeps the flag; making such a model the default n
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from core.training.adapters import auc_or_nan
+from core.evaluation import (UndefinedMetricWarning, binary_metrics, calibration_summary, cluster_bootstrap_ci,
+                             delong_ci, roc_auc)
+from core.evaluation.multiclass_auc import multiclass_auc
+from core.tasks import positive_index
 from core.training.aggregate import aggregate_scores
 
 CHANCE_FLAG = "not better than chance"
@@ -33,6 +43,24 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(float(x))
 
 
+def probability_auc(truth, probs) -> float:
+    """ROC AUC of class-probability rows ``probs`` (N, K) against class indices ``truth``.
+
+    Binary: column 1 (the positive class) scored by :func:`core.evaluation.roc_auc` (scikit-learn's
+    ``roc_auc_score``). Multi-class: the macro one-vs-rest mean over the classes present
+    (:func:`core.evaluation.multiclass_auc.multiclass_auc` ``ovr_macro``, which equals
+    ``roc_auc_score(multi_class="ovr", average="macro")`` when every class is present), the value a stored
+    evaluation reports. NaN with an :class:`~core.evaluation.UndefinedMetricWarning` for fewer than two classes.
+    """
+    truth = np.asarray(truth)
+    probs = np.asarray(probs, dtype=float)
+    if truth.size == 0:
+        return math.nan
+    if probs.shape[1] == 2:
+        return roc_auc((truth == 1).astype(np.int8), probs[:, 1])
+    return float(multiclass_auc(truth.astype(np.int64), probs)["ovr_macro"])
+
+
 def auc_ci(truth: np.ndarray, probs: np.ndarray, groups, *, clustered: bool, seed: int = 0) -> tuple[float, float]:
     """95 % CI of the AUC: DeLong for one binary score per patient; else a bootstrap over whole patients.
 
@@ -40,8 +68,6 @@ def auc_ci(truth: np.ndarray, probs: np.ndarray, groups, *, clustered: bool, see
     scores of one patient are correlated, so the bootstrap resamples patients (clusters), as does the
     multi-class macro AUC, for which no DeLong form exists here.
     """
-    from core.evaluation import cluster_bootstrap_ci, delong_ci
-
     truth = np.asarray(truth)
     if len(np.unique(truth)) < 2:
         return (math.nan, math.nan)
@@ -58,7 +84,7 @@ def auc_ci(truth: np.ndarray, probs: np.ndarray, groups, *, clustered: bool, see
     values = []
     for _ in range(N_BOOT):
         idx = np.concatenate([members[k] for k in rng.integers(0, len(members), size=len(members))])
-        v = auc_or_nan(truth[idx], probs[idx])
+        v = probability_auc(truth[idx], probs[idx])
         if math.isfinite(v):
             values.append(v)
     if len(values) < N_BOOT // 2:
@@ -68,8 +94,6 @@ def auc_ci(truth: np.ndarray, probs: np.ndarray, groups, *, clustered: bool, see
 
 def _calibration(truth: np.ndarray, probs: np.ndarray) -> dict:
     """Brier score and ECE of the positive-class probability (binary tasks only)."""
-    from core.evaluation import calibration_summary
-
     if probs.shape[1] != 2 or len(np.unique(truth)) < 2:
         return {}
     r = calibration_summary((truth == 1).astype(int), np.clip(probs[:, 1], 0, 1), n_bins=10)
@@ -80,7 +104,7 @@ def _classification(oof: pd.DataFrame, *, aggregation: str, positive) -> dict:
     classes = [c[len("score_"):] for c in oof.columns if c.startswith("score_")]
     index = {c: i for i, c in enumerate(classes)}
     if len(classes) == 2:   # the positive class is column 1, whatever its name's sort order
-        pos = classes.index(positive) if positive in classes else 1
+        pos = positive_index(classes, positive)
         classes = [classes[1 - pos], classes[pos]]
         index = {c: i for i, c in enumerate(classes)}
     img_truth = oof["truth"].astype(str).map(index).to_numpy()
@@ -95,8 +119,8 @@ def _classification(oof: pd.DataFrame, *, aggregation: str, positive) -> dict:
     p_probs = pat[[f"score_{c}" for c in classes]].to_numpy(dtype=float) if len(pat) else np.zeros((0, len(classes)))
     if aggregation == "majority" and len(p_probs):
         p_probs = p_probs / np.clip(p_probs.sum(1, keepdims=True), 1e-12, None)
-    auc_patient = auc_or_nan(p_truth, p_probs) if len(p_truth) else math.nan
-    auc_image = auc_or_nan(img_truth, img_probs)
+    auc_patient = probability_auc(p_truth, p_probs)
+    auc_image = probability_auc(img_truth, img_probs)
     image_level = mixed > 0
     out = {"auc": auc_image if image_level else auc_patient, "level": "image" if image_level else "patient",
            "auc_image": auc_image, "auc_patient": auc_patient,
@@ -113,18 +137,21 @@ def _classification(oof: pd.DataFrame, *, aggregation: str, positive) -> dict:
         lo, hi = auc_ci(p_truth, p_probs, pat["patient_id"], clustered=False)
         truth_l, probs_l = p_truth, p_probs
     out["auc_ci"] = [lo, hi]
-    if len(classes) == 2:
-        called = probs_l[:, 1] >= 0.5
-        is_pos = truth_l == 1
-        out["sensitivity"] = float(called[is_pos].mean()) if is_pos.any() else math.nan
-        out["specificity"] = float((~called[~is_pos]).mean()) if (~is_pos).any() else math.nan
+    if len(classes) == 2 and len(truth_l):
+        m = binary_metrics((truth_l == 1).astype(np.int8), probs_l[:, 1], threshold=0.5)
+        out["sensitivity"] = float(m["sensitivity"]["value"])
+        out["specificity"] = float(m["specificity"]["value"])
         out.update(_calibration(truth_l, probs_l))
     return out
 
 
 def _segmentation(per_case: pd.DataFrame) -> dict:
+    """Mean Dice / IoU over the held-out cases where they are defined: a case whose truth and prediction are both
+    empty has NaN Dice (:mod:`core.segmentation.metrics`' convention) and is left out of the mean (pandas skips
+    NaN); ``n_cases_dice_undefined`` counts such cases."""
     return {"dice": float(per_case["dice"].mean()), "dice_sd": float(per_case["dice"].std(ddof=0)),
-            "iou": float(per_case["iou"].mean()), "n_cases": int(len(per_case))}
+            "iou": float(per_case["iou"].mean()), "n_cases": int(len(per_case)),
+            "n_cases_dice_undefined": int(per_case["dice"].isna().sum())}
 
 
 def chance_flag(metrics: dict) -> str | None:
@@ -158,7 +185,16 @@ def flag_metrics(metrics: dict) -> dict:
 def run_metrics(oof: pd.DataFrame | None, per_case: pd.DataFrame | None, *, aggregation: str = "mean",
                 by_fold: bool = False, positive=None) -> dict:
     """Metrics of a run: classification keys (auc, auc_ci, auc_image, accuracy, ...) and/or segmentation (dice,
-    iou), plus ``flag`` / ``flag_reason`` (:func:`chance_flag`)."""
+    iou), plus ``flag`` / ``flag_reason`` (:func:`chance_flag`).
+
+    Undefined metrics are NaN in the result and their warnings are not repeated (``flag_reason`` says why).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return _run_metrics(oof, per_case, aggregation=aggregation, by_fold=by_fold, positive=positive)
+
+
+def _run_metrics(oof, per_case, *, aggregation: str, by_fold: bool, positive) -> dict:
     out: dict = {}
     if oof is not None and len(oof):
         if by_fold:
