@@ -43,7 +43,7 @@ def test_empty_masks_give_the_same_value_in_training_validation_held_out_tables_
     assert dice(truth[1], pred[1] >= 0.5) == pytest.approx(2 * 2 / (4 + 4))
 
     # Training validation (the number early stopping reads): the same NaN, left out of the mean.
-    adapter = Adapter("segmentation", masks=truth)
+    adapter = Adapter("segmentation", masks=truth.astype(np.uint8) * 255)   # coverage, as load_pictures stores
     with warnings.catch_warnings():
         warnings.simplefilter("error")           # the adapter neither warns every epoch nor divides by zero
         only_empty = adapter.metrics({"indices": np.array([0]), "seg": pred[:1]})

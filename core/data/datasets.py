@@ -31,7 +31,7 @@ META_EXCLUDE = {"image_path", "mask_path", "instances_path", "instance_classes",
 
 @dataclass
 class Pictures:
-    """Decoded samples: ``images`` (N, C, S, S) uint8, ``masks`` (N, S, S) uint8 or None, ``records`` with one
+    """Decoded samples: ``images`` (N, C, S, S) uint8, ``masks`` (N, S, S) uint8 coverage (0..255) or None, ``records`` with one
     row per sample (case, patient_id, row, frame, label, mask_path, height, width + manifest metadata)."""
 
     images: np.ndarray
@@ -86,8 +86,11 @@ def load_pictures(df: pd.DataFrame, *, root, size: int, in_channels: int, with_m
             picture = fit_picture(frame, (size, size), in_channels=in_channels, box=box, mode=resize_mode)
             images.append(np.ascontiguousarray(picture.transpose(2, 0, 1)))          # HxWxC -> CxHxW
             if mask is not None:
-                masks.append(resize(crop_to_box(mask.astype(np.uint8), box), (size, size), nearest=True,
-                                    mode=resize_mode))
+                # Coverage, not nearest: a mask shrunk 5x by nearest-neighbour keeps one corner pixel of each block
+                # (cv2 samples at floor(i * scale)), which shifts the outline by ~2 source pixels and quantises
+                # it to whole pixels; the fraction of each input pixel inside the structure (the images' own
+                # area rule) is an unbiased soft target, so the 0.5 contour lands on the edge to sub-pixel.
+                masks.append(resize(crop_to_box(mask.astype(np.uint8) * 255, box), (size, size), mode=resize_mode))
             rec = {k: r[k] for k in meta_cols}
             rec.update(case=base if len(frames) == 1 else f"{base}#frame{f * frame_step}", row=row, frame=f,
                        image_path=str(r["image_path"]), height=int(frame.shape[0]), width=int(frame.shape[1]))
@@ -136,7 +139,7 @@ class SampleDataset(torch.utils.data.Dataset):
         x, m = apply_seeded(self.transform, seed, image, mask)
         item = {"image": x, "index": idx}
         if m is not None:
-            item["mask"] = m.float()
+            item["mask"] = m.float() / 255.0          # coverage in [0, 1]: a soft target at the outline
         if self.targets is not None:
             item["target"] = int(self.targets[idx])
         return item

@@ -72,7 +72,7 @@ class Adapter:
                 out["val_accuracy"] = float(np.mean(probs.argmax(1) == truth)) if len(truth) else math.nan
                 out["val_auc"] = probability_auc(truth, probs)
             if pred.get("seg") is not None and self.masks is not None:
-                dices = np.array([dice(self.masks[i] > 0, p >= 0.5) for p, i in zip(pred["seg"], idx)], float)
+                dices = np.array([dice(self.masks[i] >= 128, p >= 0.5) for p, i in zip(pred["seg"], idx)], float)
                 out["val_dice"] = float(np.nanmean(dices)) if np.isfinite(dices).any() else math.nan
         return out
 
