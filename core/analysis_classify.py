@@ -13,9 +13,16 @@ import threading
 import time
 
 import numpy as np
+import torch
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from core.analysis_result import Analysis
 from core.errors import InputError
+from core.explain.cam import compute_cams, road_faithfulness
+from core.explain.overlay import overlay_cam, resize_map
+from core.models import load_predictor
+from core.ood import ood_scores
+from core.segmentation.roi import paste_map
 
 AGGREGATIONS = ("mean", "max", "majority")
 
@@ -35,7 +42,6 @@ def _model_lock(predictor):
 def _resolve_predictor(model):
     if model is None or hasattr(model, "predict_proba"):
         return model
-    from core.models import load_predictor
 
     return load_predictor(model)
 
@@ -55,8 +61,6 @@ def _tta_views(x):
     """Test-time augmentation views of the network input: identity, horizontal flip, and shifts of 2 % of the
     width (no label change). Made on the preprocessed tensor, so a sac-ROI bundle does not re-run the level
     set on every shifted picture."""
-    import torch
-
     step = max(1, round(0.02 * x.shape[-1]))
     views = []
     for shift in (0, step, -step):
@@ -70,8 +74,6 @@ def _uncertainty(predictor, x, positive: int, how: str) -> dict:
     ``x`` is the preprocessed batch of the patient's images."""
     members = getattr(predictor.model, "members", None)
     if members is not None and len(members) > 1:
-        import torch
-
         with torch.inference_mode():
             member_p = [predictor._class_proba(m(x)).float().cpu().numpy() for m in members]
         values = np.array([_aggregate(p, how)[positive] for p in member_p])
@@ -88,10 +90,6 @@ def _net(predictor):
 
 
 def _explain(predictor, images: list, x, results: list, *, method: str, target: int, alpha: float):
-    from core.explain.cam import compute_cams
-    from core.explain.overlay import overlay_cam, resize_map
-    from core.segmentation.roi import paste_map
-
     cams, _ = compute_cams(_net(predictor), x, arch=predictor.meta.architecture, method=method,
                            target_class=target)
     boxes = predictor.roi_boxes(images) if predictor.roi != "image" else [None] * len(results)
@@ -106,10 +104,6 @@ def add_faithfulness(analysis: Analysis, model, *, percentiles=(20, 50, 80)) -> 
     """ROAD faithfulness of each image's heat map (core.explain.cam.road_faithfulness), written into the
     results and returned. Separate from :func:`analyze` because it costs many forward passes: the page draws
     the first result, then asks for this. Images without a heat map get None."""
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    from core.explain.cam import road_faithfulness
-
     predictor = _resolve_predictor(model)
     todo = [r for r in analysis.images if getattr(r, "net_cam", None) is not None]
     if predictor is None or not todo or analysis.predicted_class not in analysis.class_names:
@@ -168,8 +162,6 @@ def _classify(analysis: Analysis, predictor, results: list, *, cam, cam_alpha, u
 
 def _flag_out_of_distribution(analysis: Analysis, predictor, results: list, x) -> None:
     """Per image OOD scores; any image out of distribution withholds the patient's decision."""
-    from core.ood import ood_scores
-
     calibration = predictor.meta.ood
     if not calibration:
         return

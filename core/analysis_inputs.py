@@ -10,20 +10,18 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError
+from core.explain.overlay import to_rgb_uint8
+from core.frames import load_frames
+from core.io import LoadedImage, load_image
 
 
 def _as_loaded(item, *, frame_step: int, limits, frames=None):
     """Paths, bytes, ``(name, bytes)`` pairs, arrays or LoadedImage -> LoadedImage (through the gate)."""
-    from core.io import LoadedImage, load_image
-
     if isinstance(item, LoadedImage):
         return item
     if isinstance(item, np.ndarray):
-        from core.explain.overlay import to_rgb_uint8
-
         return LoadedImage(frames=to_rgb_uint8(item)[None], kind="array", name="array")
     if frames is not None and isinstance(item, (tuple, str, Path, bytes, bytearray)):  # viewer's frame choice
-        from core.frames import load_frames
 
         name, data = item if isinstance(item, tuple) else (None, item)
         name = Path(str(name if name is not None else item if isinstance(item, (str, Path)) else "upload")).name

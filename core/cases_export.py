@@ -16,7 +16,10 @@ import csv
 import shutil
 from pathlib import Path
 
+from core import audit, store
 from core.errors import InputError
+from core.store.cases import get_case
+from core.uploads import private_tempdir
 
 MANIFEST_COLUMNS = ["image_path", "patient_id", "label", "mask_path", "pixel_spacing_mm", "case_id", "study",
                     "frame", "corrected", "ai_decision"]
@@ -43,9 +46,6 @@ def export_cases(out, *, study: str | None = None, case_ids=None, as_zip: bool =
     Returns ``{"manifest", "zip", "n_cases", "n_images", "n_corrected", "skipped"}``; a case without saved
     images is skipped (listed by id). Raises InputError when nothing can be exported.
     """
-    from core import store
-    from core.store.cases import get_case
-
     table = store.list_cases(study=study)
     ids = [int(i) for i in table["id"]] if case_ids is None else [int(i) for i in case_ids]
     if not ids:
@@ -100,17 +100,11 @@ def export_cases(out, *, study: str | None = None, case_ids=None, as_zip: bool =
 def export_zip_bytes(*, study: str | None = None, case_ids=None,
                      actor: str | None = None) -> tuple[bytes, dict]:
     """The export as zip bytes (for a download button), built in a private temporary folder."""
-    from core.uploads import private_tempdir
-
     with private_tempdir("cases-export-") as tmp:
         result = export_cases(Path(tmp) / "export", study=study, case_ids=case_ids, as_zip=True, actor=actor)
         return Path(result["zip"]).read_bytes(), result
 
 
 def _audit(actor, study, result: dict) -> None:
-    try:
-        from core.audit import record
-    except ImportError:
-        return
-    record(actor, "cases.export", target=study or "all studies",
-           detail={"n_cases": result["n_cases"], "n_images": result["n_images"]})
+    audit.record(actor, "cases.export", target=study or "all studies",
+                 detail={"n_cases": result["n_cases"], "n_images": result["n_images"]})

@@ -15,12 +15,24 @@ so nothing in this module can show what the gate would have hidden. No function 
 
 from __future__ import annotations
 
+import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
+from PIL import Image
+from pydicom.pixels import apply_modality_lut, apply_voi_lut, iter_pixels
 
 from core.errors import InputError
+from core.io import LoadedImage, dicom as _dicom, load_image
+from core.io.banner import pixel_box, rects_for
+from core.io.convert import to_rgb, window_to_uint8
+from core.io.deid import DeidConfig, deidentify_dataset
+from core.io.errors import CorruptFileError
+from core.io.gate import detect_kind, read_source
+from core.io.limits import DEFAULT_LIMITS
+from core.io.video import decode_video, probe_video
 
 MAX_VIEW_FRAMES = 240            # frames a viewer holds in memory (a longer clip is subsampled evenly)
 FRAME_RATE_ATTRIBUTES = ("FrameTime", "CineRate", "RecommendedDisplayFrameRate")
@@ -94,15 +106,6 @@ def dicom_frame_rate(ds) -> tuple[float | None, str | None]:
 def _dicom_frames(data: bytes, name: str, limits, indices: list[int] | None, max_frames: int | None):
     """Decode chosen frames of a DICOM through the gate's pieces. Returns (rgb uint8, values or None, n_frames,
     kept indices, dataset (de-identified), metadata)."""
-    from dataclasses import replace
-
-    from pydicom.pixels import apply_modality_lut, iter_pixels
-
-    from core.io import dicom as _dicom
-    from core.io.banner import pixel_box, rects_for
-    from core.io.deid import DeidConfig, deidentify_dataset
-    from core.io.errors import CorruptFileError
-
     with _dicom.quiet():
         ds = _dicom.read_dataset(data, name)
         width, height, n_frames = _dicom.geometry(ds, name, limits)
@@ -172,10 +175,6 @@ def _voi(ds, values: np.ndarray | None) -> dict | None:
 
 def _voi_display(ds, values: np.ndarray, monochrome1: bool) -> np.ndarray:
     """Grey values through ``apply_voi_lut`` (VOI LUT sequence or window), scaled to uint8 RGB."""
-    from pydicom.pixels import apply_voi_lut
-
-    from core.io.convert import to_rgb, window_to_uint8
-
     if np.array_equal(values, np.round(values)):      # a VOI LUT indexes stored integers
         values = values.astype(np.int64)
     out = np.stack([np.asarray(apply_voi_lut(v, ds), dtype=np.float64) for v in values])
@@ -186,10 +185,6 @@ def _voi_display(ds, values: np.ndarray, monochrome1: bool) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- public reads
 def open_cine(source, *, name: str | None = None, limits=None, max_frames: int = MAX_VIEW_FRAMES) -> Cine:
     """Everything a viewer needs of one input; stills come back as a one-frame :class:`Cine`."""
-    from core.io import load_image
-    from core.io.gate import detect_kind, read_source
-    from core.io.limits import DEFAULT_LIMITS
-
     limits = limits or DEFAULT_LIMITS
     if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
         raise InputError(f"max_frames must be a whole number >= 1, got {max_frames!r}")
@@ -205,8 +200,6 @@ def open_cine(source, *, name: str | None = None, limits=None, max_frames: int =
         return Cine(name=label, kind=kind, display=rgb, indices=indices, n_source_frames=n, values=values,
                     fps=fps, fps_source=fps_source, pixel_spacing_mm=spacing, voi=voi, metadata=meta)
     if kind == "video":
-        from core.io.video import probe_video
-
         declared = probe_video(data, label, limits)["frames"]
         step = max(1, math.ceil(declared / max_frames)) if declared else 1
         loaded = load_image(data, name=label, limits=limits, frame_step=step)
@@ -222,8 +215,6 @@ def open_cine(source, *, name: str | None = None, limits=None, max_frames: int =
 
 
 def _blank(rgb: np.ndarray, rects) -> None:
-    from core.io.banner import pixel_box
-
     for rect in rects or ():
         r0, c0, r1, c1 = pixel_box(tuple(rect), rgb.shape[1], rgb.shape[2])
         rgb[:, r0:r1, c0:c1, ...] = 0
@@ -236,10 +227,6 @@ def load_frames(source, indices, *, name: str | None = None, limits=None):
     frame that was analysed. A still image ignores ``indices`` (it has one frame). Frames are decoded and
     de-identified exactly as the gate does it.
     """
-    from core.io import LoadedImage, load_image
-    from core.io.gate import detect_kind, read_source
-    from core.io.limits import DEFAULT_LIMITS
-
     limits = limits or DEFAULT_LIMITS
     wanted = sorted({_index(i) for i in indices})
     if not wanted:
@@ -251,8 +238,6 @@ def load_frames(source, indices, *, name: str | None = None, limits=None):
         return LoadedImage(frames=rgb, kind="dicom", name=label, pixel_spacing_mm=spacing, n_source_frames=n,
                            metadata=meta)
     if kind == "video":
-        from core.io.video import decode_video
-
         frames, count, meta = decode_video(data, label, limits, 1, indices=wanted)
         if len(frames) != len(wanted):
             raise InputError(f"{label}: frame {wanted[len(frames)]} does not exist "
@@ -274,8 +259,6 @@ def window_level(values: np.ndarray, *, center: float, width: float) -> np.ndarr
 
     ``values`` (H, W) or (H, W, 3); below ``center - width/2`` is black, above ``center + width/2`` white.
     """
-    from core.io.convert import to_rgb, window_to_uint8
-
     width = float(width)
     if not math.isfinite(width) or width <= 0:
         raise InputError(f"window width must be a positive number, got {width!r}")
@@ -290,8 +273,6 @@ def zoom(rgb: np.ndarray, factor: float, *, cx: float = 0.5, cy: float = 0.5) ->
     Returns the crop resized back to the image size and its box (row0, col0, row1, col1) in image pixels, so
     a caller can map a point on the zoomed view back to the image.
     """
-    import cv2
-
     factor = float(factor)
     if not math.isfinite(factor) or factor < 1:
         raise InputError(f"zoom must be >= 1, got {factor!r}")
@@ -311,10 +292,6 @@ def animation(frames: np.ndarray, *, frame_ms: float | None, max_side: int = 480
     Why GIF: the browser plays it at the stated rate without a server round trip per frame; grey ultrasound
     fits its 256-level palette. GIF delays are whole centiseconds, so the rate is rounded to 10 ms.
     """
-    import io
-
-    from PIL import Image
-
     if frames.ndim != 4 or frames.shape[0] < 1:
         raise InputError("animation needs at least one frame")
     delay = int(round((frame_ms or 40.0) / 10.0) * 10) or 10

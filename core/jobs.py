@@ -18,6 +18,8 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from core import store
+from core.demo import _patient_table
 from core.errors import InputError
 from core.models.meta import BundleMeta
 from core.paths import sonodash_home
@@ -50,9 +52,6 @@ def _register(result: dict, spec: JobSpec, job_id: str) -> dict:
     """Put the finished run's bundle and out-of-fold predictions into the store."""
     import pandas as pd
 
-    from core import store
-    from core.demo import _patient_table
-
     bundle = Path(result["bundle"])
     meta = BundleMeta.from_json((bundle / "model.json").read_text(encoding="utf-8"), where=str(bundle))
     meta = replace(meta, name=meta.name or f"{spec.task}-{spec.arch}-{job_id}")
@@ -83,7 +82,7 @@ def _worker(job_dir: str, spec: dict) -> None:
     progress_file = folder / "progress.jsonl"
     job = JobSpec(**spec)
     try:
-        from core.training import train
+        from core.training import train   # torch: imported in the spawned worker, not by the dashboard
 
         def progress(event: dict) -> None:
             if event.get("event") == "load" and event["done"] % 50 and event["done"] != event["total"]:

@@ -13,11 +13,15 @@ json under ``"ood"``, so it travels with the weights.
 
 from __future__ import annotations
 
-import cv2
+from dataclasses import replace
+
 import numpy as np
 import torch
 
 from core.errors import InputError
+from core.models import load_predictor, read_meta, write_meta
+from core.models.instance import to_model_input
+from core.models.registry import cam_target_layer
 
 _EPS = 1e-6
 MARGIN = 1.25
@@ -37,8 +41,6 @@ def image_statistics(image: np.ndarray) -> np.ndarray:
 def embed(predictor, images) -> np.ndarray:
     """``(n, d)`` embeddings: the pooled activations of the architecture's Grad-CAM layer (an instance
     predictor: of its backbone's feature pyramid, :func:`_embed_instances`)."""
-    from core.models.registry import cam_target_layer
-
     if hasattr(predictor, "predict_instances"):
         return _embed_instances(predictor, images)
 
@@ -68,8 +70,6 @@ def _embed_instances(predictor, images) -> np.ndarray:
     normalises exactly as at prediction time; images go one at a time because a batch is zero-padded to its
     largest image, and the padding would enter the pooled means.
     """
-    from core.models.instance import to_model_input
-
     model = predictor.model
     rows = []
     with torch.inference_mode():
@@ -93,10 +93,6 @@ def calibrate_bundle(bundle_dir, images) -> dict:
     Only the json is rewritten (:func:`core.models.write_meta`, atomic: a reader never sees half a
     model.json); the weights are not touched, so a shipped bundle can be annotated without retraining.
     """
-    from dataclasses import replace
-
-    from core.models import load_predictor, read_meta, write_meta
-
     calibration = fit_ood(load_predictor(bundle_dir), images)
     write_meta(bundle_dir, replace(read_meta(bundle_dir), ood=calibration))
     return calibration

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from core.errors import InputError
+from core.data.manifest import load_manifest
+from core.io import GateLimits, probe
+from core.paths import sonodash_home
 
 MB = 1024 * 1024
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
@@ -120,8 +123,6 @@ def private_tempdir(prefix: str = "upload-"):
 
     It lives under ``$SONODASH_HOME/tmp`` (itself 0700), so uploads never land in a world-readable /tmp.
     """
-    from core.paths import sonodash_home
-
     base = _private_dir(sonodash_home() / "tmp")
     folder = Path(tempfile.mkdtemp(prefix=safe_filename(prefix, default="upload-"), dir=base))
     try:
@@ -135,8 +136,6 @@ def new_upload_folder(label: str = "upload") -> Path:
 
     For imports a background job keeps reading (training data); the caller owns its removal.
     """
-    from core.paths import sonodash_home
-
     base = _private_dir(sonodash_home() / "uploads")
     folder = base / f"{safe_filename(label, default='upload', max_chars=40)}-{uuid.uuid4().hex[:10]}"
     folder.mkdir(mode=0o700)
@@ -155,8 +154,6 @@ def write_uploads(files, folder, *, max_file_bytes: int | None = None) -> list[P
     ``max_file_bytes`` defaults to the input gate's file-size limit, so an oversized upload is refused before
     it touches the disk.
     """
-    from core.io import GateLimits
-
     limit = GateLimits().max_file_bytes if max_file_bytes is None else max_file_bytes
     folder = Path(folder)
     taken, paths = set(), []
@@ -289,8 +286,6 @@ def _find_manifest(root: Path, members) -> Path:
 
 def _check_manifest_paths(manifest: Path, root: Path, gate_limits) -> None:
     """Every file the manifest names stays inside the import and passes the gate's header limits."""
-    from core.io import probe
-
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
@@ -352,8 +347,6 @@ def import_zip(data: bytes, target, *, limits: ZipLimits = DEFAULT_ZIP_LIMITS, g
             _extract_one(archive, info, dest, limits, budget)
         _check_manifest_paths(manifest, root, gate_limits)
         if validate:
-            from core.data.manifest import load_manifest
-
             load_manifest(manifest)
         return manifest
     except BaseException:

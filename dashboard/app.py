@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core import audit
 from dashboard import auth
 from dashboard.pages_registry import PAGES, all_specs, may_open
 
@@ -19,8 +20,6 @@ _PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
 def _refusal(spec, account, blinded_by):
     def refuse():
-        from core import audit
-
         st.title(spec.title)
         if blinded_by:
             st.error(f"Closed while your reading of **{blinded_by[0]}** is unfinished: this page can show AI output "

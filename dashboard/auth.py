@@ -20,7 +20,7 @@ import os
 
 import streamlit as st
 
-from core import sessions
+from core import audit, sessions
 from core.accounts import DEMO_USER, Account, demo_account, oidc_account, sign_in
 
 _KEY = "auth_token"          # the signed session token of this tab (None in demo mode's auto sign-in)
@@ -140,8 +140,6 @@ def sign_in_form() -> None:
 
 def sign_out() -> None:
     """End this tab's session on the server and clear the cookie (at the next run)."""
-    from core import audit
-
     token = st.session_state.pop(_KEY, None) or _cookie_token()
     account = sessions.resolve(token) if token else None
     if token:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.errors import InputError
+from core.rules import RuleTable
+from core.tasks import get_task
 from dashboard.charts import roc_figure
 
 
@@ -17,9 +20,6 @@ def _pct(m: dict) -> str:
 
 def rule_table_editor(table) -> object:
     """An editable copy of the rule table; returns the RuleTable the user set (or shows an error)."""
-    from core.errors import InputError
-    from core.rules import RuleTable
-
     rows = [{"week": w, "FHR low at or below (bpm)": r["fhr_low_max_bpm"], "CRL small at or below (mm)":
              r["crl_small_max_mm"]} for w, r in table.rows.items()]
     edited = st.data_editor(pd.DataFrame(rows), num_rows="dynamic", hide_index=True, key="rule_table_editor")
@@ -67,9 +67,6 @@ def render(result: dict) -> None:
 
 def uses_rules(task_name) -> bool:
     """Whether the stored evaluation's task uses the CRL/FHR rules (core.tasks), so it can be compared."""
-    from core.errors import InputError
-    from core.tasks import get_task
-
     try:
         return bool(get_task(str(task_name)).uses_rules)
     except InputError:

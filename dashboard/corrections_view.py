@@ -17,6 +17,8 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InputError
+from core.corrections import draw_corrections, mask_vertices, measure_caliper, polygon_mask
+from core.segmentation.biometry import measure
 
 CANVAS_MAX_WIDTH = 512     # fits the main column at 1024 px wide with the sidebar open
 TOOLS = {"off": None, "redraw the contour": "polygon", "distance caliper": "line", "ellipse caliper": "circle"}
@@ -199,8 +201,6 @@ def _add_buttons(item, state: dict, i: int, mask, key: str) -> None:
 
 
 def _measure_rows(calipers: list, spacing) -> tuple[list, list]:
-    from core.corrections import measure_caliper
-
     good, rows = [], []
     for n, c in enumerate(calipers, start=1):
         try:
@@ -224,9 +224,6 @@ def _measure_rows(calipers: list, spacing) -> tuple[list, list]:
 
 def corrections(items: list, *, token, key: str) -> dict:
     """The correction tools for every image; returns what to save: ``{"images": [...], "calipers": [...]}``."""
-    from core.corrections import draw_corrections, mask_vertices, polygon_mask
-    from core.segmentation.biometry import measure
-
     state = _state(token, len(items), key)
     images, calipers = [], []
     with st.expander("Corrections: contour and calipers", expanded=False):

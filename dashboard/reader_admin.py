@@ -8,12 +8,16 @@ import math
 import numpy as np
 import pandas as pd
 import streamlit as st
+from sqlalchemy import select
 
 from core.accounts import create_user
 from core.errors import InputError
 from core.paths import SAMPLE_DATA
 from core.reader_study import DESIGNS, OrganizerSession, cases_from_evaluation, cases_from_manifest
 from core.reader_study.figures import NOT_DEFINED, fmt
+from core.reader_study.schema import StudyReader
+from core.store import session_scope
+from core.store.users_schema import User
 from core.tasks import get_task, list_tasks
 from dashboard.components import run_action
 
@@ -146,11 +150,6 @@ def manage(org: OrganizerSession, study: dict, bundles: pd.DataFrame) -> None:
 
 
 def _assigned(study_id: int) -> list[str]:
-    from sqlalchemy import select
-
-    from core.reader_study.schema import StudyReader, User
-    from core.store import session_scope
-
     with session_scope(write=False) as session:
         return sorted(session.scalars(select(User.username).join(StudyReader, StudyReader.user_id == User.id)
                                       .where(StudyReader.study_id == int(study_id))))

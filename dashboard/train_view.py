@@ -23,6 +23,7 @@ from core.models.registry import list_models
 from core.paths import SAMPLE_DATA, sonodash_home
 from core.tasks import get_task
 from core.training.preflight import ALLOWED_KINDS, preflight, suggest_tasks
+from core.uploads import import_zip, new_upload_folder
 
 CV_CHOICES = tuple(cv_choices())
 MAX_PROBLEMS_SHOWN = 200
@@ -57,8 +58,6 @@ def choose_manifest() -> str | None:
     key = f"train_zip_{upload.file_id}"  # unpack once per upload, not on every rerun
     try:
         if key not in st.session_state:
-            from core.uploads import import_zip, new_upload_folder
-
             st.session_state[key] = str(import_zip(upload.getvalue(), new_upload_folder(Path(upload.name).stem)))
         return st.session_state[key]
     except InputError as err:

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InputError
+from core.frames import animation, open_cine, window_level, zoom as zoom_view
 
 THIS_FRAME, EVERY_FRAME = "this frame", "every kept frame"
 
@@ -35,8 +36,6 @@ def _digest(item) -> str:
 @st.cache_data(max_entries=6, show_spinner=False)
 def _open(digest: str, name: str, _item):
     """Decoded frames of one input, cached by content (a rerun does not decode the clip again)."""
-    from core.frames import open_cine
-
     data = _item[1] if isinstance(_item, tuple) else _item
     return open_cine(data, name=name)
 
@@ -75,8 +74,6 @@ def _window_widgets(cine, key: str) -> tuple[float, float] | None:
 
 
 def _frame_view(cine, k: int, window) -> np.ndarray:
-    from core.frames import window_level
-
     if window is None or cine.values is None:
         return cine.display[k]
     return window_level(cine.values[k], center=window[0], width=window[1])
@@ -142,8 +139,6 @@ def viewer(inputs: list, *, key: str = "viewer", spacing_mm: float | None = None
                               help=f"'{EVERY_FRAME}': the {cine.n} frames held here, one result per frame.")
     k = cine.indices.index(frame) if frame in cine.indices else 0
     with left:
-        from core.frames import animation, zoom as zoom_view
-
         if play:
             frames = np.stack([zoom_view(_frame_view(cine, j, window), zoom, cx=cx, cy=cy)[0] for j in range(cine.n)])
             st.image(animation(frames, frame_ms=cine.playback_ms()), width="stretch",

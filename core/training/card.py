@@ -15,6 +15,9 @@ from pathlib import Path
 
 from core.errors import InputError
 from core.models.meta import BundleMeta
+from core.paths import SAMPLE_DATA
+from core.store import bundle_evaluations
+from core.tasks import get_task
 
 DISCLAIMER = ("Research use only. Not a medical device: not for diagnosis, treatment or any clinical decision. "
               "Its outputs must be reviewed by a qualified clinician.")
@@ -74,8 +77,6 @@ def limitations(meta: BundleMeta | None, entry: dict) -> list[str]:
     scratch = meta is None or (not meta.pretrained and meta.weights != "imagenet")
     synthetic = data.get("synthetic")
     if synthetic is None:
-        from core.paths import SAMPLE_DATA
-
         synthetic = Path(entry.get("path") or "").resolve().is_relative_to(SAMPLE_DATA.resolve())
     if synthetic:
         out.append(("Trained from scratch" if scratch else "Fine-tuned") + " on synthetic phantoms: it has never "
@@ -119,9 +120,6 @@ def model_card(entry: dict) -> dict:
     ``training_data``, ``recipe``, ``metrics`` (rows), ``calibration``, ``evaluations`` (stored evaluation
     names), ``limitations``, ``versions``, ``flag``, ``deleted``.
     """
-    from core.store import bundle_evaluations
-    from core.tasks import get_task
-
     folder = Path(entry["path"])
     meta = _read_meta(folder)
     metrics = dict((meta.metrics if meta is not None else None) or entry.get("metrics") or {})

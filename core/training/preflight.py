@@ -15,8 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.data.manifest import load_manifest
 from core.data.splits import check_cv_feasible, parse_cv, patient_labels, patients_per_class
 from core.errors import InputError
+from core.models.registry import model_kind
+from core.paths import SAMPLE_DATA, sonodash_home
+from core.tasks import GENERIC_KINDS, get_task, list_tasks
 
 ARCH_ALIASES = {"fcn": "fcn_resnet50", "deeplabv3": "deeplabv3_resnet50", "deeplab": "deeplabv3_resnet50"}
 # Which network kinds a task kind can train (a multitask task may train either of its heads alone).
@@ -25,10 +29,6 @@ ALLOWED_KINDS = {"classification": ("classification",), "segmentation": ("segmen
 
 
 def resolve(task_name, manifest, arch):
-    from core.data.manifest import load_manifest
-    from core.models.registry import model_kind
-    from core.tasks import get_task
-
     base = get_task(task_name) if isinstance(task_name, str) else task_name
     man = manifest if hasattr(manifest, "df") else load_manifest(manifest, task=base.name)
     task = base
@@ -99,8 +99,6 @@ def preflight(task, manifest, *, arch=None, cv=None) -> dict:
     and the counts shown before training (``n_patients``, ``n_images``, ``patients_per_class``).
     Why one function: the Train page and ``train()`` must refuse the same data for the same reason.
     """
-    from core.tasks import get_task
-
     base = get_task(task) if isinstance(task, str) else task
     resolved, man, arch, kind = resolve(base, manifest, arch)
     cv = cv or resolved.protocol.cv
@@ -119,8 +117,6 @@ def training_data(man, kind: str, started: str | None = None) -> dict:
 
     No identifiers: the manifest's file name only (not its folder), counts, the label histogram.
     """
-    from core.paths import SAMPLE_DATA, sonodash_home
-
     df = man.df
     out = {"fingerprint": fingerprint(df), "n_patients": int(df["patient_id"].astype(str).nunique()),
            "n_images": int(len(df)), "manifest": Path(str(getattr(man, "path", "") or "manifest.csv")).name,
@@ -151,8 +147,6 @@ def suggest_tasks(csv_path) -> list[str]:
     miscarriage model; the columns (label, mask_path, instances_path) and the labels decide what fits.
     Reads only the CSV (no image is opened); an unreadable CSV gives [] and the validation reports why.
     """
-    from core.tasks import GENERIC_KINDS, get_task, list_tasks
-
     try:
         df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except (OSError, ValueError, UnicodeDecodeError):
