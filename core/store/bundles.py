@@ -13,10 +13,10 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from core import audit
 from core.errors import InputError
 from core.models.meta import BundleMeta
 from core.paths import sonodash_home
+from core.store import audit
 from core.store._values import plain
 from core.store.engine import session_scope
 from core.store.errors import NotFoundError, StoreError

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from core import audit
 from core.corrections import measure_caliper
 from core.errors import InputError
 from core.paths import sonodash_home
+from core.store import audit
 from core.store._values import plain
 from core.store.engine import session_scope
 from core.store.errors import NotFoundError, StoreError
