@@ -29,7 +29,15 @@ DEMO_MODELS = SAMPLE_DATA / "models"
 
 @dataclass(frozen=True)
 class DemoSpec:
-    """How one study's demo model is trained (small: the whole demo stays under 25 MB in git)."""
+    """How one study's demo model is trained (small: the whole demo stays under 25 MB in git).
+
+    ``batch_size`` None: the recipe's. ``width``: the U-Net's base width (None: the CPU default of
+    core.training.run). ``split_fractions``: holdout train/val/test shares (None: the task protocol's), so a
+    single run can hold out enough patients. ``ship``: "ensemble" (the run's bundle, the mean of its fold
+    models) or "best_fold" (the fold model with the best validation score, when the ensemble would not fit the
+    budget); either way the shipped figures are the out-of-fold predictions of all folds (each patient tested
+    once, by the fold model that never saw it).
+    """
 
     study: str
     arch: str
@@ -37,6 +45,13 @@ class DemoSpec:
     n_patients: int
     epochs: int
     input_size: int
+    batch_size: int | None = None
+    width: int | None = None
+    split_fractions: tuple | None = None
+    ship: str = "ensemble"       # | "best_fold" | "first_fold" (fold 0's model: the ensemble's first member)
+    # Patients generated after the first n_patients (same generator and seed), never trained or validated
+    # on, scored by the shipped bundle after training: the instance protocol's fixed 5 % test part holds ~2.
+    extra_test_patients: int = 0
 
 
 # The papers' recipes (pretrained VGG19/ResNet34 fine-tuned at lr 1e-4 to 5e-4 for 30-500 epochs with heavy
@@ -47,26 +62,51 @@ class DemoSpec:
 # ImageNet weights.
 DEMO_RECIPE = {"lr": 1e-3, "weight_decay": 1e-4, "augment": "basic", "warmup_epochs": 0, "patience": 100}
 
+# Each spec is the one its shipped bundle in sample_data/models was built with (the reader study regenerates
+# a demo evaluation's images from n_patients and seed 0). Targets (core.demo_quality.DEMO_TARGETS) need >= 60
+# held-out patients. Why the shipped models miss them, and the specs that should meet them (not yet built:
+# on this shared 2-core CPU a rebuild did not finish in the 2026-12-02 session; see sample_data/README.md):
+# - miscarriage (AUC 0.785 on 160): a 96 px SmallCNN reads the rim and debris cues only; 240 patients and 15
+#   epochs proposed: DemoSpec("miscarriage", "smallcnn", "kfold:5", 240, 15, 96).
+# - preterm (AUC 0.036, Dice 0.68 on 16 test patients, 2 of them preterm): the figure is noise (2 positives)
+#   and the model never learnt the class (4 preterm patients in training; weighted draws spent half of each
+#   epoch on them with identical augmentations; inverse-frequency weights on top of 50:50 draws counted them
+#   twice). Fixed in core.training.folds (balanced copies, weights of the drawn stream) and core.tasks (kept
+#   epoch on validation Dice); proposed: DemoSpec("preterm", "unet_cls", "kfold:5", 300, 10, 64,
+#   batch_size=16, width=8, ship="best_fold") (~30 preterm patients held out; one fold model fits the budget).
+# - cns (patient accuracy 0.58 on 60): underfit (8 epochs x 8 steps of batch 32); it classified planes, not
+#   anomalies (normal spine -> rachischisis, normal thalamic plane -> encephalocele: no normal patient right);
+#   proposed: DemoSpec("cns", "smallcnn", "kfold:5", 100, 20, 96, batch_size=16).
+# - first trimester: the task's own recipe (SGD lr 5e-3, 256 px) on 40 patients (the paper's repeated:1: a
+#   fixed 5 % test part, 2 patients), then scored on 60 further patients of the same generator never trained
+#   or validated on (extra_test_patients). maskrcnn_lite (2.3 M parameters, ~9 MB) fits
+#   DEMO_BUNDLE_LIMIT_MB; a Mask R-CNN with torchvision's 1024-wide box head (~89 MB) would not.
 DEMO_SPECS = (
-    DemoSpec("miscarriage", "smallcnn", "kfold:5", 160, 8, 96),
+    DemoSpec("miscarriage", "smallcnn", "kfold:5", 160, 8, 96, ship="first_fold"),
     DemoSpec("preterm", "unet_cls", "holdout", 80, 10, 96),
-    DemoSpec("cns", "smallcnn", "kfold:5", 60, 8, 96),
-    # First trimester: the task's own recipe (SGD lr 5e-3, 256 px), one run of the paper's protocol (fixed 5 %
-    # test set, 4:1 train/val). Its metrics (per-structure table) are always kept as metrics.json; its weights
-    # only when the bundle fits DEMO_BUNDLE_LIMIT_MB. maskrcnn_lite (2.3 M parameters, ~9 MB) fits; a Mask
-    # R-CNN with torchvision's 1024-wide box head (maskrcnn_mobilenet, ~89 MB) would not.
-    DemoSpec("first_trimester", "maskrcnn_lite", "repeated:1", 40, 20, 256),
+    DemoSpec("cns", "smallcnn", "kfold:5", 60, 8, 96, ship="first_fold"),
+    DemoSpec("first_trimester", "maskrcnn_lite", "repeated:1", 40, 20, 256, extra_test_patients=60),
 )
 DEMO_BUNDLE_LIMIT_MB = 12.0
 
 
+def demo_spec(study: str) -> DemoSpec:
+    spec = next((s for s in DEMO_SPECS if s.study == study), None)
+    if spec is None:
+        raise KeyError(f"no demo spec for {study!r}")
+    return spec
+
+
 def demo_task(study: str):
-    """The study's task with the demo recipe (see DEMO_RECIPE)."""
+    """The study's task with the demo recipe (see DEMO_RECIPE) and the demo's holdout shares, if any."""
     from dataclasses import replace
 
     from core.tasks import get_task
 
     task = get_task(study)
+    spec = next((s for s in DEMO_SPECS if s.study == study), None)
+    if spec is not None and spec.split_fractions is not None:
+        task = replace(task, protocol=replace(task.protocol, split_fractions=tuple(spec.split_fractions)))
     if task.kind == "instance":
         return task         # Mask R-CNN trains with its own recipe (SGD); DEMO_RECIPE is for the classifiers
     overrides = dict(DEMO_RECIPE)
@@ -179,8 +219,16 @@ def _calibrate_instance_ood(bundle: Path, manifest_csv: Path) -> None:
     calibrate_bundle(bundle, [load_image(p).image for p in df["image_path"].head(200)])
 
 
-def build_demo(*, data_dir: Path, out_dir: Path = DEMO_MODELS, studies=None, progress=None) -> dict:
-    """Generate the synthetic sets, train each demo model, write bundles and evaluation CSVs."""
+def build_demo(*, data_dir: Path, out_dir: Path = DEMO_MODELS, studies=None, progress=None,
+               fresh_data: bool = False) -> dict:
+    """Generate the synthetic sets, train each demo model, write bundles and evaluation CSVs.
+
+    A set already generated under ``data_dir/<study>-<n>`` is reused (the generator is deterministic: same
+    seed, byte-identical files; the CNS set's cine clips take minutes), unless ``fresh_data``. Returns per
+    study the shipped bundle, the run's metrics and ``build_minutes`` (generation + training + calibration,
+    wall clock)."""
+    import time
+
     from core.data.synthetic import make_sample_data
     from core.training import train
     from core.training.callbacks import TqdmProgress
@@ -190,28 +238,181 @@ def build_demo(*, data_dir: Path, out_dir: Path = DEMO_MODELS, studies=None, pro
     for spec in DEMO_SPECS:
         if studies and spec.study not in studies:
             continue
-        manifests = make_sample_data(data_dir, study=spec.study, n_patients=spec.n_patients, seed=0)
-        manifest = Path(manifests[spec.study])
+        started = time.time()
+        n_total = spec.n_patients + spec.extra_test_patients
+        study_dir = data_dir / f"{spec.study}-{n_total}"
+        manifest = study_dir / spec.study / "manifest.csv"
+        if fresh_data or not manifest.is_file():
+            shutil.rmtree(study_dir, ignore_errors=True)
+            manifest = Path(make_sample_data(study_dir, study=spec.study, n_patients=n_total, seed=0)[spec.study])
+        full_manifest = manifest
+        if spec.extra_test_patients:        # train on the first n_patients; the rest are scored afterwards
+            manifest = _first_patients(full_manifest, spec.n_patients)
         run_dir = data_dir / "runs" / spec.study
         shutil.rmtree(run_dir, ignore_errors=True)
-        result = train(demo_task(spec.study), manifest, arch=spec.arch, cv=spec.cv, epochs=spec.epochs, out=run_dir,
-                       progress=progress, seed=0, input_size=spec.input_size)
+        result = train(demo_task(spec.study), manifest, arch=spec.arch, cv=spec.cv, epochs=spec.epochs,
+                       out=run_dir, progress=progress, seed=0, input_size=spec.input_size,
+                       batch_size=spec.batch_size, arch_kwargs={"width": spec.width} if spec.width else None)
         target = out_dir / spec.study
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         if result["metrics"].get("per_structure") is not None:
-            results[spec.study] = _keep_instance_run(result, target, spec=spec, manifest=manifest)
+            out = _keep_instance_run(result, target, spec=spec, manifest=manifest)
+            if spec.extra_test_patients and out.get("bundle"):
+                out["held_out"] = score_instance_held_out(target, full_manifest, spec)
+            out["build_minutes"] = round((time.time() - started) / 60, 1)
+            results[spec.study] = out
             continue
-        shutil.copytree(result["bundle"], target / "bundle")
-        _calibrate_ood(target / "bundle", manifest)
+        source = Path(result["bundle"])
+        if spec.ship in ("best_fold", "first_fold"):
+            best = json.loads((source / "model.json").read_text(encoding="utf-8")).get("best_fold", 0) \
+                if spec.ship == "best_fold" else 0
+            source = Path(result["run_dir"]) / "folds" / str(best) / "bundle"
+        shutil.copytree(source, target / "bundle")
         meta = json.loads((target / "bundle" / "model.json").read_text(encoding="utf-8"))
         oof = pd.read_csv(Path(result["run_dir"]) / "oof_predictions.csv")
         table = _patient_table(oof, list(meta["class_names"]), meta.get("positive_label"))
         if spec.study == "miscarriage":
             table = _with_rules(table)
         table.to_csv(target / "evaluation.csv", index=False, float_format="%.6g")
-        results[spec.study] = {"bundle": str(target / "bundle"), "metrics": result["metrics"]}
+        minutes = round((time.time() - started) / 60, 1)
+        _record_demo_facts(target / "bundle", spec, result["metrics"], minutes)
+        _calibrate_ood(target / "bundle", manifest)
+        results[spec.study] = {"bundle": str(target / "bundle"), "metrics": result["metrics"],
+                               "build_minutes": minutes}
     return results
+
+
+def keep_first_member(bundle: Path) -> bool:
+    """Replace a shipped ensemble bundle by its first member (fold 0's model), in place; False when it is not
+    an ensemble. Why: five fold models of one demo cost five times the bytes of the 25 MB demo budget, and the
+    shipped figures are the out-of-fold predictions of the fold models one by one, not of their mean. The
+    out-of-distribution calibration stays valid: core.ood embeds an ensemble with its first member."""
+    from core.models import load_bundle, save_bundle
+
+    model, meta = load_bundle(bundle)
+    members = getattr(model, "members", None)
+    if not members:
+        return False
+    data = meta.to_json()
+    n = len(members)
+    data.update(ensemble_size=1, ensemble_members=[], fold=0,
+                ensemble=f"fold 0's model only (the first of the run's {n} fold models)")
+    save_bundle(bundle, members[0], data)
+    return True
+
+
+def _first_patients(manifest: Path, n: int) -> Path:
+    """A manifest of the first ``n`` patients (in id order) next to ``manifest`` (same image folders)."""
+    df = pd.read_csv(manifest)
+    keep = sorted(df["patient_id"].astype(str).unique())[:n]
+    out = manifest.with_name(f"manifest_first{n}.csv")
+    df[df["patient_id"].astype(str).isin(keep)].to_csv(out, index=False)
+    return out
+
+
+def score_instance_held_out(target: Path, full_manifest: Path, spec: DemoSpec) -> dict:
+    """Score the shipped instance bundle on the patients after the first ``spec.n_patients`` of
+    ``full_manifest`` (never trained or validated on) with the first-trimester paper's metrics; the result
+    becomes the top level of ``target/metrics.json`` (the Evaluations page's figures), the training run's own
+    figures move to its ``training_run`` key."""
+    import torch
+
+    from core.data.manifest import load_manifest
+    from core.models import load_bundle
+    from core.tasks import get_task
+    from core.training.adapters import InstanceAdapter
+    from core.training.instance_data import FoldInstances, collate, load_samples
+
+    man = load_manifest(full_manifest)
+    df = man.df
+    patients = sorted(df["patient_id"].astype(str).unique())[spec.n_patients:]
+    df = df[df["patient_id"].astype(str).isin(patients)].reset_index(drop=True)
+    model, meta = load_bundle(target / "bundle")
+    structures = tuple(meta.structures)
+    samples = load_samples(df, structures=structures, short_side=int(meta.input_size))
+    loader = torch.utils.data.DataLoader(FoldInstances(samples, list(range(len(samples))), train=False, seed=0,
+                                                       in_channels=int(meta.in_channels)),
+                                         batch_size=4, shuffle=False, collate_fn=collate)
+    adapter = InstanceAdapter(samples, structures, views=dict(get_task(spec.study).views or {}),
+                              score_threshold=float(meta.score_threshold))
+    test = adapter.evaluate(adapter.predict(model, loader, device=torch.device("cpu"), autocast=None))
+    table = test.pop("per_structure")
+    path = target / "metrics.json"
+    run = json.loads(path.read_text(encoding="utf-8"))
+    held = {k: float(v) for k, v in test.items() if isinstance(v, (int, float))}
+    out = {**{k: v for k, v in run.items() if k not in ("runs", "n_runs", "per_structure") and not k.endswith("_sd")},
+           **held,
+           "per_structure": table.reset_index().to_dict(orient="records") if hasattr(table, "reset_index")
+           else table, "n_test_patients": len(patients), "n_test_images": len(samples),
+           "evaluation": f"patients {spec.n_patients + 1}-{spec.n_patients + len(patients)} of the seed-0 "
+                         f"synthetic set, never trained or validated on",
+           "training_run": {k: run.get(k) for k in ("mask_map50", "box_map50", "view_accuracy", "n_runs", "cv",
+                                                     "runs", "n_test_patients")}}
+    path.write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
+    _record_held_out_in_bundle(target / "bundle", out)
+    return {k: held.get(k) for k in ("mask_map50", "box_map50", "view_accuracy")} | {"n_test_patients": len(patients)}
+
+
+def _record_held_out_in_bundle(bundle: Path, metrics: dict) -> None:
+    """The held-out figures as the bundle's own metrics (what its model card reports), the training run's
+    test-part figures kept under ``run_test``."""
+    meta = json.loads((Path(bundle) / "model.json").read_text(encoding="utf-8"))
+    old = {k: v for k, v in (meta.get("metrics") or {}).items() if k != "run_test"}
+    keep = ("mask_map50", "box_map50", "view_accuracy", "coco_mask_map50", "coco_box_map50", "n_test_patients",
+            "n_test_images", "evaluation")
+    _update_model_json(bundle, {"metrics": {**{k: metrics[k] for k in keep if k in metrics}, "run_test": old}})
+
+
+def demo_card_facts(spec: DemoSpec, metrics: dict, minutes: float | None = None) -> dict:
+    """What a demo model's card says it was trained on (model.json ``training_data`` and ``demo``)."""
+    from dataclasses import asdict
+
+    if spec.cv.startswith("kfold"):
+        held_out = (f"{spec.cv.split(':')[1]}-fold cross-validation: the figures are out-of-fold predictions, "
+                    f"every patient tested once by the fold model that never saw it")
+    else:
+        held_out = f"one {spec.cv} split (train/val/test {spec.split_fractions or 'the task protocol'})"
+    if spec.extra_test_patients:
+        held_out = (f"the task's {spec.cv} protocol on the first {spec.n_patients} patients, then scored on "
+                    f"{spec.extra_test_patients} further patients of the same generator, never trained or "
+                    f"validated on")
+    shipped = {"ensemble": "the mean of the fold models",
+               "best_fold": "the fold model with the best validation score (one of the cross-validation's models)",
+               "first_fold": "fold 0's model (one of the cross-validation's models)"}.get(spec.ship, spec.ship)
+    return {
+        "training_data": {"synthetic": True, "source": f"synthetic phantoms (core.data.synthetic.{spec.study}), "
+                          f"{spec.n_patients} patients, seed 0: python -m core make-sample-data --study "
+                          f"{spec.study} --n-patients {spec.n_patients} --seed 0",
+                          "n_patients": spec.n_patients},
+        "demo": {**asdict(spec), "seed": 0, "evaluation": held_out, "shipped_model": shipped,
+                 "held_out_patients": metrics.get("n_patients"), "build_minutes": minutes,
+                 "command": "python -m core demo build"},
+    }
+
+
+def _update_model_json(bundle: Path, updates: dict) -> None:
+    """Set top-level keys of a bundle's model.json (atomically: write a sibling, then rename); the weights
+    are not touched."""
+    import os
+
+    path = Path(bundle) / "model.json"
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta.update(updates)
+    tmp = path.with_name(".model.json.demo-tmp")
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=float), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _record_demo_facts(bundle: Path, spec: DemoSpec, metrics: dict, minutes: float | None) -> None:
+    """The run's held-out metrics and the card's training facts into the shipped bundle's model.json."""
+    meta = json.loads((Path(bundle) / "model.json").read_text(encoding="utf-8"))
+    facts = demo_card_facts(spec, metrics, minutes)
+    updates = {"training_data": {**(meta.get("training_data") or {}), **facts["training_data"]},
+               "demo": facts["demo"]}
+    if meta.get("kind") != "instance":
+        updates["metrics"] = dict(metrics)
+    _update_model_json(bundle, updates)
 
 
 def _bundle_mb(bundle: Path) -> float:
@@ -227,6 +428,10 @@ def _keep_instance_run(result: dict, target: Path, *, spec: DemoSpec | None = No
     metrics = {k: v for k, v in result["metrics"].items() if k != "runs"}
     if spec is not None:
         metrics["demo_spec"] = {**asdict(spec), "seed": 0}
+        metrics["task"] = spec.study
+    splits = Path(result.get("run_dir", "")) / "splits.json"
+    if splits.is_file():         # held-out patients of the (first) run: the figure's sample size
+        metrics["n_test_patients"] = len(json.loads(splits.read_text(encoding="utf-8"))["splits"][0]["test"])
     metrics["runs"] = [{k: v for k, v in r.items() if k not in ("history", "per_structure")}
                        for r in result["metrics"].get("runs", [])]
     (target / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float), encoding="utf-8")
@@ -238,6 +443,8 @@ def _keep_instance_run(result: dict, target: Path, *, spec: DemoSpec | None = No
         out["bundle"] = str(target / "bundle")
         if manifest is not None:            # the out-of-distribution check of the instance flow (core.ood)
             _calibrate_instance_ood(target / "bundle", manifest)
+        if spec is not None:
+            _record_demo_facts(target / "bundle", spec, metrics, None)
     else:
         out["bundle"] = None
         out["skipped"] = f"bundle {size:.0f} MB exceeds the {DEMO_BUNDLE_LIMIT_MB:.0f} MB demo budget; metrics kept"

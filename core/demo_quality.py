@@ -133,6 +133,23 @@ def warning_text(findings: list[Finding]) -> str | None:
     return ("Weak model: " + "; ".join(problems) + ".") if problems else None
 
 
+def figures_text(findings: list[Finding], n_patients: int | None = None) -> str | None:
+    """One line with every target figure, met or not (a page shows it under the evaluation, so the demo's
+    figures are on screen, not only its failures); None when the task has no targets.
+
+    >>> figures_text([Finding("auc", 0.83, 0.8, "meets", "")], 240)
+    'Demo targets: patient-level AUC 0.830 (target >= 0.80, met) on 240 held-out patients.'
+    """
+    parts = [f"{_LABELS.get(f.metric, f.metric)} {f.value:.3f} (target >= {f.target:.2f}, "
+             f"{'met' if f.status == 'meets' else 'not met'})"
+             for f in findings if f.metric in _LABELS and f.target is not None and f.value is not None
+             and f.status in ("meets", "below_target")]
+    if not parts:
+        return None
+    where = f" on {int(n_patients)} held-out patients" if n_patients else ""
+    return "Demo targets: " + "; ".join(parts) + where + "."
+
+
 def rate_evaluation(meta: dict, cases: pd.DataFrame) -> list[Finding]:
     """:func:`rate` for a stored evaluation (``core.store.load_evaluation``): task, class names and positive
     label from its meta; Dice / mask mAP from its bundle's model.json metrics when the bundle is still there."""

@@ -95,11 +95,18 @@ def section() -> None:
 
 
 def quality_note(name: str) -> None:
-    """A warning under a stored evaluation whose model is weak or broken (core.demo_quality), nothing else."""
-    from core.demo_quality import rate_evaluation, warning_text
+    """A warning under a stored evaluation whose model is weak or broken (core.demo_quality), and for a study
+    with demo targets its figures against them (met or not), so the demo's held-out figures are on screen."""
+    from core.demo_quality import case_metrics, figures_text, rate_evaluation, warning_text
     from dashboard.resources import evaluation
 
     meta, cases = evaluation(name)
-    text = warning_text(rate_evaluation(meta, cases))
+    findings = rate_evaluation(meta, cases)
+    text = warning_text(findings)
     if text:
         st.warning(f"{name}: {text}")
+    n = case_metrics(cases, list(meta.get("class_names") or sorted(cases["truth"].astype(str).unique())),
+                     meta.get("positive_label")).get("n_patients") if len(cases) else None
+    figures = figures_text(findings, n)
+    if figures:
+        st.caption(f"{name}: {figures}")

@@ -356,6 +356,11 @@ def instance_section() -> None:
     c2.metric("Box mAP@0.5", _pm(metrics, "box_map50"))
     c3.metric("View accuracy", _pm(metrics, "view_accuracy"))
     c4.metric("FPS", _pm(metrics, "fps"))
+    from core.demo_quality import figures_text, rate
+
+    figures = figures_text(rate(str(metrics.get("task")), metrics=metrics), metrics.get("n_test_patients"))
+    if figures:             # a demo model's figure against its target (core.demo_quality)
+        st.caption(figures)
     table = per_structure_frame(metrics)
     st.dataframe(table, hide_index=True, width="stretch")
     coco_section(metrics)

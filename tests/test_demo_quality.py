@@ -1,13 +1,10 @@
 """Weak demo models say so: findings recomputed from per-case rows against the issue-19 targets."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.demo import DEMO_MODELS, evaluation_cases
-from core.demo_quality import MIN_PATIENTS, rate, warning_text
+from core.demo_quality import MIN_PATIENTS, figures_text, rate, warning_text
 
 
 def _binary(n, *, good: bool, spread: float = 0.8, seed=0):
@@ -50,14 +47,13 @@ def test_unknown_task_gets_generic_checks_only():
     assert rate("segmentation", metrics={"dice": 0.1}) == []
 
 
-@pytest.mark.skipif(not (DEMO_MODELS / "preterm" / "evaluation.csv").is_file(), reason="no demo evaluation")
-def test_shipped_preterm_demo_is_flagged():
-    meta = json.loads((DEMO_MODELS / "preterm" / "bundle" / "model.json").read_text())
-    cases = evaluation_cases(DEMO_MODELS / "preterm" / "evaluation.csv", meta["class_names"])
-    f = rate("preterm", cases=cases, class_names=meta["class_names"], positive_label=meta["positive_label"],
-             metrics=meta.get("metrics"))
-    assert {x.status for x in f} >= {"inverted", "collapsed"}
-    assert next(x for x in f if x.metric == "auc").value < 0.1
+def test_figures_text_lists_every_target_met_or_not():
+    f = rate("preterm", cases=_binary(80, good=True), class_names=["term", "preterm"], positive_label="preterm",
+             metrics={"dice": 0.87})
+    text = figures_text(f, 80)
+    assert text == ("Demo targets: held-out Dice 0.870 (target >= 0.90, not met); patient-level AUC 1.000 "
+                    "(target >= 0.70, met) on 80 held-out patients.")
+    assert figures_text(rate("segmentation", metrics={"dice": 0.1})) is None
 
 
 def _note():
@@ -86,3 +82,6 @@ def test_evaluations_page_hook_warns_only_for_the_weak_model(tmp_path, monkeypat
     assert len(at.warning) == 1
     text = at.warning[0].value
     assert text.startswith("weak-preterm: Weak model:") and "below chance" in text and "collapsed" in text
+    captions = [c.value for c in at.caption]        # the good model's figure is shown, with its sample size
+    assert "good-preterm: Demo targets: patient-level AUC 1.000 (target >= 0.70, met) on 80 held-out patients." \
+        in captions

@@ -16,6 +16,8 @@ def add_arguments(parser):
     build = sub.add_parser("build", help="train the demo models into sample_data/models")
     build.add_argument("--data-dir", default="var/demo-data", help="where the synthetic training sets go")
     build.add_argument("--study", action="append", help="only this study (repeatable)")
+    build.add_argument("--fresh-data", action="store_true",
+                       help="regenerate the synthetic sets even when DATA_DIR already holds them")
     build.add_argument("--json", action="store_true")
     reg = sub.add_parser("register", help="register the demo bundles and evaluations in the store")
     reg.add_argument("--force", action="store_true", help="even when the store already has bundles")
@@ -28,7 +30,7 @@ def run(args) -> int:
     from core.demo import build_demo, register_demo_assets
 
     if args.demo_command == "build":
-        result = build_demo(data_dir=Path(args.data_dir), studies=args.study)
+        result = build_demo(data_dir=Path(args.data_dir), studies=args.study, fresh_data=args.fresh_data)
     else:
         result = {"registered": register_demo_assets(force=args.force)}
     if args.json:

@@ -67,14 +67,55 @@ def _loader(plan: FoldPlan, idx, *, train: bool, fold: int):
         return torch.utils.data.DataLoader(ds, batch_size=plan.batch_size, shuffle=False)
     gen = torch.Generator().manual_seed(plan.seed * 7919 + fold)
     ds.generator = gen
-    weights = None
     if task.recipe.balanced_sampling and plan.targets is not None:
-        t = plan.targets[idx]
-        counts = np.bincount(t, minlength=len(plan.class_names)).astype(float)
-        weights = torch.as_tensor(1.0 / counts[t], dtype=torch.double)   # 50:50 draws per class
-    sampler = dist_util.train_sampler(ds, seed=plan.seed + fold, generator=gen, weights=weights)
-    drop_last = len(idx) > plan.batch_size        # a final batch of one breaks batch norm
+        ds = BalancedEpochs(ds, [SampleDataset(plan.pictures, part, transform=transform, targets=plan.targets,
+                                               seed=(plan.seed * 7919 + fold) * 31 + copy)
+                                 for copy, part in enumerate(balanced_copies(plan.targets[idx], idx), start=1)])
+    sampler = dist_util.train_sampler(ds, seed=plan.seed + fold, generator=gen)
+    drop_last = len(ds) > plan.batch_size        # a final batch of one breaks batch norm
     return torch.utils.data.DataLoader(ds, batch_size=plan.batch_size, sampler=sampler, drop_last=drop_last)
+
+
+def balanced_copies(targets, idx) -> list[np.ndarray]:
+    """Extra copies of the rarer classes' samples that make an epoch class-balanced (the preterm paper's
+    "class-balanced 50:50 augmentation"): a class with n_c of the commonest class's n_max samples is repeated
+    round(n_max / n_c) times in all. Returns the copies beyond the first, as arrays of ``idx`` entries.
+
+    Why copies and not weighted draws with replacement: every sample is still drawn once per epoch, so a
+    segmentation loss sharing the batches sees the whole training set (weighted draws spent half of each epoch
+    on the few rare-class images and left much of the common class unseen), and each copy gets its own
+    augmentation (a dataset seed of its own).
+
+    >>> [c.tolist() for c in balanced_copies(np.array([0, 0, 0, 0, 1]), np.array([10, 11, 12, 13, 14]))]
+    [[14], [14], [14]]
+    """
+    targets, idx = np.asarray(targets), np.asarray(idx)
+    counts = np.bincount(targets)
+    n_max = counts.max() if len(counts) else 0
+    copies: list[list[int]] = []
+    for c, n_c in enumerate(counts):
+        for k in range(int(round(n_max / n_c)) - 1 if n_c else 0):
+            if len(copies) <= k:
+                copies.append([])
+            copies[k] += idx[targets == c].tolist()
+    return [np.asarray(c, dtype=np.int64) for c in copies]
+
+
+class BalancedEpochs(torch.utils.data.ConcatDataset):
+    """The training set followed by the rare classes' extra copies (:func:`balanced_copies`); ``set_epoch``
+    reaches every part, so each copy draws new augmentations each epoch."""
+
+    def __init__(self, base: SampleDataset, extra: list):
+        super().__init__([base, *extra])
+        self.generator = base.generator
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.datasets:
+            part.set_epoch(epoch)
+
+    def targets_drawn(self) -> np.ndarray:
+        """Class index of every sample of an epoch (the loss's class frequencies)."""
+        return np.concatenate([part.targets[part.indices] for part in self.datasets])
 
 
 def build_fold_model(plan: FoldPlan, fold: int):
@@ -145,14 +186,19 @@ def run_fold(plan: FoldPlan, split: Split, fold: int, n_folds: int, fold_dir: Pa
     train_idx, val_idx, test_idx = (_indices(plan, p) for p in (split.train, split.val, split.test))
     adapter = Adapter(plan.kind, targets=plan.targets, masks=plan.pictures.masks,
                       alpha=plan.task.recipe.seg_alpha, beta=plan.task.recipe.cls_beta)
+    train_loader = _loader(plan, train_idx, train=True, fold=fold)
     if plan.task.recipe.class_weighting == "inverse_frequency" and plan.targets is not None:
-        adapter.class_weight = class_weights(plan.targets[train_idx], num_classes=len(plan.class_names))
+        # The frequencies of the samples the loss sees: after class-balanced copies the classes are even and
+        # the weights ~1 (weighting a balanced stream by the raw counts again would count the rare class twice).
+        drawn = train_loader.dataset.targets_drawn() if isinstance(train_loader.dataset, BalancedEpochs) \
+            else plan.targets[train_idx]
+        adapter.class_weight = class_weights(drawn, num_classes=len(plan.class_names))
     model = build_fold_model(plan, fold)
     trainer = Trainer(model, loss_fn=adapter.loss, metrics_fn=adapter.metrics, config=plan.config,
                       device=plan.device, emit=emit, fold=fold, n_folds=n_folds, seed=plan.seed * 7919 + fold)
     # The trainer reseeds torch's global generator per epoch (dropout); forking keeps the caller's state.
     with torch.random.fork_rng(devices=[plan.device] if plan.device.type == "cuda" else []):
-        fit = trainer.fit(_loader(plan, train_idx, train=True, fold=fold),
+        fit = trainer.fit(train_loader,
                           _loader(plan, val_idx, train=False, fold=fold), checkpoint_path=fold_dir / "checkpoint.pt")
         pred = trainer.predict(_loader(plan, test_idx, train=False, fold=fold))
     cls_rows, seg_rows = _prediction_tables(plan, pred, fold, split.name)

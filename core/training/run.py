@@ -137,12 +137,13 @@ def _prepare_run_dir(out, settings, fingerprint, resume) -> tuple[Path, dict | N
 
 def train(task, manifest, arch=None, cv=None, epochs=None, out=None, resume=False, progress: Callable | None = None,
           *, seed: int = 0, input_size: int | None = None, batch_size: int | None = None,
-          device: str | None = None, deadline: float | None = None) -> dict:
+          device: str | None = None, deadline: float | None = None, arch_kwargs: dict | None = None) -> dict:
     """Train ``arch`` on ``manifest`` for ``task`` with the protocol ``cv``; returns run_dir, bundle, metrics.
 
     ``progress(event: dict)`` receives the events of :mod:`core.training.callbacks`. ``None`` values take the
     task recipe's defaults (on a CPU-only machine at most CPU_INPUT_SIZE px and CPU_MAX_EPOCHS epochs).
     ``deadline`` (time.time() seconds): no epoch starts that would end after it (bench-real's budget).
+    ``arch_kwargs`` (e.g. ``{"width": 8}``) size the network beyond the CPU defaults (the demo's small U-Net).
     """
     from core.tasks import get_task
 
@@ -156,6 +157,8 @@ def train(task, manifest, arch=None, cv=None, epochs=None, out=None, resume=Fals
     settings = _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, dev)
     settings["weights"] = "imagenet" if pretrained else None
     settings["deadline"] = deadline
+    if arch_kwargs:
+        settings["arch_kwargs"] = {**settings["arch_kwargs"], **arch_kwargs}
     run_dir, old = _prepare_run_dir(out, settings, data_hash, resume)
     if old is not None:
         settings = {**old["settings"], "deadline": deadline}
