@@ -11,8 +11,9 @@ allocate until the machine runs out of memory, and a deeply nested file would ov
 :class:`BundleError` (an InputError: exit 2) of one line naming the bundle and the key.
 
 The JSON on disk is a public contract (DESIGN.md section 4): :meth:`BundleMeta.to_json` writes the keys the
-source had, unknown keys included (kept in ``extra``), so ``to_json(from_json(d)) == d`` for every bundle ever
-written, including the shipped ``sample_data/models/*/bundle/model.json``.
+source had, unknown keys included (kept in ``extra``), so ``to_json(from_json(d)) == d`` for the bundles this
+package writes, the shipped ``sample_data/models/*/bundle/model.json`` included (a null where a key has a
+default, e.g. ``"threshold": null``, reads and is written back as that default).
 
 >>> m = BundleMeta.from_json('{"architecture": "smallcnn", "num_classes": 2, "in_channels": 1, "input_size": 96}')
 >>> m.kind, m.threshold, m.normalization.mean
@@ -360,25 +361,22 @@ def _thaw(value):
     return copy.deepcopy(value)
 
 
+def _short(where, key, value):
+    return _text(where, key, value, 200)
+
+
+_name = _optional(_short)
 _CHECKS = {
-    "architecture": _architecture,
-    "num_classes": _int, "in_channels": _int, "input_size": _input_size, "kind": _kind,
-    "arch_kwargs": _arch_kwargs, "ensemble_size": _int, "aliases": _aliases,
-    "task": _optional(lambda w, k, v: _text(w, k, v, 200)), "name": _optional(lambda w, k, v: _text(w, k, v, 200)),
-    "class_names": _names, "positive_label": _optional(lambda w, k, v: _text(w, k, v, 200)),
-    "normalization": _optional(_normalization), "resize_mode": lambda w, k, v: _text(w, k, v, 40),
-    "roi": lambda w, k, v: _text(w, k, v, 40), "threshold": _fraction, "mask_threshold": _fraction,
-    "postprocess": _optional(lambda w, k, v: _text(w, k, v, 40)),
-    "structures": _names, "views": _views, "score_threshold": _optional(_fraction),
-    "min_size": _optional(_int), "max_size": _optional(_int),
-    "pretrained": _bool,
-    "weights": _optional(lambda w, k, v: _text(w, k, v, 200)), "recipe": _optional(_recipe),
-    "cv": _optional(lambda w, k, v: _text(w, k, v, 100)), "seed": _optional(_int),
-    "fold": _optional(_int), "best_fold": _optional(_int), "ensemble": _optional(_text),
-    "ensemble_members": _names, "data_fingerprint": _optional(lambda w, k, v: _text(w, k, v, 200)),
-    "training_data": _frozen_map, "metrics": _frozen_map, "ood": _optional(_frozen_map),
-    "created": _optional(lambda w, k, v: _text(w, k, v, 64)), "versions": _frozen_map,
-    "format": lambda w, k, v: _text(w, k, v, 100), "format_version": _int,
+    "architecture": _architecture, "num_classes": _int, "in_channels": _int, "input_size": _input_size,
+    "kind": _kind, "arch_kwargs": _arch_kwargs, "ensemble_size": _int, "aliases": _aliases, "task": _name,
+    "name": _name, "class_names": _names, "positive_label": _name, "normalization": _optional(_normalization),
+    "resize_mode": _short, "roi": _short, "threshold": _fraction, "mask_threshold": _fraction, "postprocess": _name,
+    "structures": _names, "views": _views, "score_threshold": _optional(_fraction), "min_size": _optional(_int),
+    "max_size": _optional(_int), "pretrained": _bool, "weights": _name, "recipe": _optional(_recipe), "cv": _name,
+    "seed": _optional(_int), "fold": _optional(_int), "best_fold": _optional(_int), "ensemble": _optional(_text),
+    "ensemble_members": _names, "data_fingerprint": _name, "training_data": _frozen_map, "metrics": _frozen_map,
+    "ood": _optional(_frozen_map), "created": _name, "versions": _frozen_map, "format": _short,
+    "format_version": _int,
 }
 _KEYS = frozenset(f.name for f in fields(BundleMeta) if f.name not in _INTERNAL)
 _DEFAULTS = {f.name: (f.default if f.default is not MISSING else f.default_factory())

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -41,6 +41,7 @@ from core.data.augment import base_size
 from core.data.datasets import load_pictures
 from core.data.splits import Split, check_cv_feasible, fixed_split, make_splits, parse_cv
 from core.errors import InputError
+from core.models.meta import training_meta
 from core.training import distributed as dist_util
 from core.training import instance as instance_kind
 from core.training.callbacks import fan_out
@@ -215,19 +216,15 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
                        warmup_epochs=r.warmup_epochs, schedule=r.schedule, monitor=settings["monitor"],
                        patience=r.patience, amp=dev.type == "cuda", keep=r.keep,
                        deadline=settings.get("deadline"), precision=r.precision)
-    recipe = {**asdict(replace(r, input_size=settings["input_size"], epochs=settings["epochs"],
-                               batch_size=settings["batch_size"])), "monitor": settings["monitor"]}
-    meta = {"task": task.name, "kind": kind, "class_names": list(class_names) or None,
-            "positive_label": task.positive_label, "input_size": settings["input_size"],
-            "normalization": r.normalization, "resize_mode": "center_crop" if r.crop_ratio > 1 else r.resize,
-            "postprocess": task.protocol.postprocess,
-            "threshold": 0.5, "roi": r.roi, "recipe": recipe, "cv": settings["cv"], "seed": settings["seed"],
-            "data_fingerprint": read_json(run_dir / "run.json")["fingerprint"] if (run_dir / "run.json").exists()
-            else fingerprint(man.df),
-            "training_data": training_data(man, kind, read_json(run_dir / "run.json").get("started")
-                                           if (run_dir / "run.json").exists() else None)}
-    if kind == "segmentation":
-        meta.pop("class_names")
+    recipe = replace(r, input_size=settings["input_size"], epochs=settings["epochs"],
+                     batch_size=settings["batch_size"])
+    started = read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else None
+    meta = training_meta(task, kind=kind, recipe=recipe, class_names=class_names, cv=settings["cv"],
+                         seed=settings["seed"], monitor=settings["monitor"],
+                         data_fingerprint=started["fingerprint"] if started else fingerprint(man.df),
+                         training_data=training_data(man, kind, started.get("started") if started else None),
+                         score_threshold=instance_kind.SCORE_THRESHOLD if kind == "instance" else None,
+                         arch_kwargs=settings["arch_kwargs"])
     if kind == "instance":
         plan = instance_kind.plan_run(task, man, settings, config, meta, dev, emit)
         fold_runner = instance_kind.run_fold
