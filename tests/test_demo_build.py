@@ -97,8 +97,6 @@ def test_demo_card_says_what_the_model_was_trained_on():
 
 def test_demo_specs_hold_out_enough_patients():
     for spec in demo.DEMO_SPECS:
-        if spec.study == "preterm":
-            continue            # the shipped spec (holdout, 16 test patients); see BELOW_TARGET
         if spec.extra_test_patients:
             assert spec.extra_test_patients >= MIN_PATIENTS
         else:
@@ -123,7 +121,7 @@ def _shipped(study):
 # Shipped before this session's fixes and not rebuilt yet (core.demo's comment on DEMO_SPECS has the figures
 # and the specs proposed); strict, so a rebuild that meets the target makes this list wrong and the test fail.
 BELOW_TARGET = {"miscarriage": "patient AUC 0.785 < 0.80", "cns": "patient accuracy 0.583 < 0.85",
-                "preterm": "16 held-out patients (2 preterm): AUC 0.036, Dice 0.677"}
+                "preterm": "300 held-out patients: AUC 0.696 < 0.70, Dice 0.661 < 0.90 (8 epochs at 64 px)"}
 
 
 @pytest.mark.parametrize("study", [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=BELOW_TARGET[s]))
