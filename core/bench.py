@@ -127,13 +127,16 @@ def showcase_first_result(predictor, study: str, *, repeats: int = 5) -> dict | 
 
 def _reference_predictor(arch: str, folder: Path):
     """A randomly initialised study network saved as a bundle and loaded through the normal path."""
+    from core.data.synthetic import REFERENCE_STUDY
     from core.models import load_predictor, save_bundle
     from core.models.registry import build_model
+    from core.tasks import get_task
 
+    task = get_task(REFERENCE_STUDY)
     torch.manual_seed(0)
-    model = build_model(arch, num_classes=2, in_channels=1)
-    meta = {"task": "miscarriage", "class_names": ["live_birth", "miscarriage"], "input_size": 224,
-            "normalization": "unit", "name": f"{arch} (random init)"}
+    model = build_model(arch, num_classes=len(task.labels), in_channels=task.recipe.in_channels)
+    meta = {"task": task.name, "class_names": list(task.labels), "input_size": 224,
+            "normalization": task.recipe.normalization, "name": f"{arch} (random init)"}
     return load_predictor(save_bundle(folder / arch, model, meta))
 
 

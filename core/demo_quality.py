@@ -5,7 +5,7 @@ scores all sit between 0.34 and 0.54 (collapsed) looks, on a ROC plot, like any 
 something says it is broken. The figures are recomputed here from per-case rows (patient level: the mean
 score per patient, as the studies aggregate), never taken from a stored summary.
 
-Targets (issue 19, item 3; each on at least MIN_PATIENTS held-out patients): miscarriage patient AUC >= 0.80;
+Targets (issue 19, item 3; core.demo.DemoSpec.targets; each on at least MIN_PATIENTS held-out patients): miscarriage patient AUC >= 0.80;
 preterm Dice >= 0.90 and AUC >= 0.70; CNS patient-level accuracy >= 0.85; first trimester mask mAP@0.5 >= 0.70.
 A task without targets gets only the task-independent checks (inverted, collapsed, too few patients).
 
@@ -24,14 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.demo import DEMO_SPECS
+
 MIN_PATIENTS = 60
 COLLAPSED_SPREAD = 0.25     # 5th..95th percentile of the scores narrower than this: the model barely decides
-DEMO_TARGETS = {
-    "miscarriage": (("auc", 0.80),),
-    "preterm": (("dice", 0.90), ("auc", 0.70)),
-    "cns": (("accuracy", 0.85),),
-    "first_trimester": (("mask_map50", 0.70),),
-}
+# Read from the demo specs (core.demo.DemoSpec.targets), the one place a study's demo targets are written.
+DEMO_TARGETS = {spec.study: spec.targets for spec in DEMO_SPECS if spec.targets}
 _LABELS = {"auc": "patient-level AUC", "dice": "held-out Dice", "accuracy": "patient-level accuracy",
            "mask_map50": "mask mAP@0.5"}
 

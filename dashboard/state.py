@@ -11,8 +11,10 @@ written through the session-state API, which races with a click made before the 
 
 import streamlit as st
 
+from core.tasks import list_tasks
+
 DEFAULTS = {
-    "study": "miscarriage",
+    "study": list_tasks()[0],   # the first registered task (core/tasks.py's order), never a literal here
     "cam_method": "gradcam",
     "cam_alpha": 0.4,
     "analysis": None,           # the analysis of what is on screen now (None when there is none or it is stale)

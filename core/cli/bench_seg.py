@@ -87,10 +87,10 @@ def run(args) -> int:
         if args.manifest:
             manifest = existing_file(args.manifest, "manifest")
         else:
-            from core.data.synthetic import make_sample_data
+            from core.data.synthetic import REFERENCE_STUDY, make_sample_data
 
-            manifest = make_sample_data(tmp, study="miscarriage", n_patients=args.n_patients,
-                                        seed=args.seed)["miscarriage"]
+            manifest = make_sample_data(tmp, study=REFERENCE_STUDY, n_patients=args.n_patients,
+                                        seed=args.seed)[REFERENCE_STUDY]
         cases = _cases(manifest)
     segmenters = make_segmenters(bundles)
     with tqdm(total=len(cases) * len(segmenters), desc="bench-seg", file=sys.stderr,

@@ -44,9 +44,10 @@ def run(args) -> int:
         for s in studies:
             print_json(asdict(s)) if args.json else print(f"{s.study_uid}  {s.label}")
         return 0
+    from core.data.synthetic import REFERENCE_STUDY
     from core.pacs.orthanc import LocalOrthanc
 
-    folder = Path(args.load) if args.load else Path(__file__).resolve().parents[2] / "sample_data" / "miscarriage" / "dicom"
+    folder = Path(args.load) if args.load else Path(__file__).resolve().parents[2] / "sample_data" / REFERENCE_STUDY / "dicom"
     files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     if not files:
         raise InputError(f"{folder}: no files to load")

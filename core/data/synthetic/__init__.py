@@ -24,6 +24,9 @@ STUDIES = ("miscarriage", "preterm", "cns", "first_trimester")
 _STUDY_IDS = {name: i + 1 for i, name in enumerate(STUDIES)}
 DEFAULT_N_PATIENTS = 20
 DICOM_PATIENTS = 2   # miscarriage patients also exported as DICOM (both planes)
+# The study whose sample data the PACS loader, the segmentation bench and the reference benchmark use: its
+# first DICOM_PATIENTS patients are also written as DICOM, and its images carry gestational-sac masks.
+REFERENCE_STUDY = "miscarriage"
 
 
 def _module(study: str):
@@ -68,7 +71,7 @@ def make_sample_data(out_dir, study: str = "all", n_patients: int = DEFAULT_N_PA
                 rows += mod.make_patient(out_dir / name, np.random.default_rng([seed, sid, 1, i]), pid, label)
                 bar.update(1)
             manifests[name] = write_manifest(out_dir / name / "manifest.csv", mod.COLUMNS, rows)
-            if name == "miscarriage":
+            if name == REFERENCE_STUDY:
                 _write_dicoms(out_dir / name, rows, seed)
     return manifests
 
