@@ -32,6 +32,10 @@ KINDS = ("classification", "segmentation", "multitask", "instance")
 GENERIC_KINDS = ("classification", "segmentation", "instance")
 
 
+# Augmentation recipes that crop the input size from a crop_ratio larger picture (core.data.augment).
+CROP_AUGMENTS = ("crop_flip",)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How a study trains its network (optimiser, schedule, augmentation, loss)."""
@@ -61,7 +65,7 @@ class Recipe:
     roi: str = "image"                  # what the classifier sees: "image" | "sac" (core.segmentation.roi)
     # Crop recipes (augment "crop_flip"): pictures are resized to input_size * crop_ratio, then cropped to
     # input_size (random in training, centre in evaluation; bundles record resize_mode "center_crop").
-    crop_ratio: float = 1.0
+    crop_ratio: float = 1.0             # > 1 only with an augment in CROP_AUGMENTS (checked by _check_task)
     # How pictures become the square input: "stretch", or "letterbox" (aspect kept, zero padding) for real
     # scans of any shape (core.models.transforms.letterbox; masks map back through the same geometry).
     resize: str = "stretch"
@@ -283,6 +287,14 @@ def _check_task(task: Task) -> None:
             raise InputError(f"task {name!r}: positive_label {task.positive_label!r} is not one of its labels")
     if task.kind == "instance" and not task.structures:
         raise InputError(f"task {name!r}: an instance task needs its structures")
+    ratio = task.recipe.crop_ratio
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio >= 1:
+        raise InputError(f"task {name!r}: recipe crop_ratio {ratio!r:.40} must be a number >= 1")
+    if ratio > 1 and task.recipe.augment not in CROP_AUGMENTS:
+        # The bundle records resize_mode "center_crop" (prediction crops the centre); only a crop recipe's
+        # evaluation crops the same way, any other would resize the whole larger picture.
+        raise InputError(f"task {name!r}: crop_ratio {ratio:g} needs a crop augmentation "
+                         f"({', '.join(CROP_AUGMENTS)}); use crop_ratio 1 with augment {task.recipe.augment!r}")
 
 
 def task_from_dict(data: dict) -> Task:

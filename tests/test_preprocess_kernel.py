@@ -174,3 +174,23 @@ def test_multitask_analysis_preprocesses_each_image_once(tmp_path, monkeypatch, 
     result = analyze(images, model=predictor, cam="gradcam", uncertainty=True)
     assert [r.mask.shape for r in result.images] == [(40, 52), (40, 52)]
     assert result.probability is not None and pictures.calls == 2
+
+
+def test_a_crop_ratio_needs_a_crop_recipe(monkeypatch):
+    """crop_ratio > 1 makes the bundle crop the centre at prediction; only a crop recipe's evaluation does the
+    same, so a task pairing it with another recipe is refused by name instead of training a drifted model."""
+    from core import tasks
+    from core.errors import InputError
+    from core.tasks import Recipe, Task, register_task
+
+    monkeypatch.setattr(tasks, "_USER", dict(tasks._USER))      # registrations stay inside this test
+
+    def task(**recipe):
+        return Task(name="kernel_crop_test", kind="classification", title="Crop test", labels=("a", "b"),
+                    recipe=Recipe(**recipe))
+
+    with pytest.raises(InputError, match=r"crop_ratio 1.2 needs a crop augmentation \(crop_flip\)"):
+        register_task(task(augment="basic", crop_ratio=1.2))
+    with pytest.raises(InputError, match="crop_ratio 'big' must be a number >= 1"):
+        register_task(task(augment="crop_flip", crop_ratio="big"))
+    assert register_task(task(augment="crop_flip", crop_ratio=1.2), replace_existing=True).recipe.crop_ratio == 1.2

@@ -33,6 +33,7 @@ from torchvision.transforms import v2
 
 from core.errors import InputError
 from core.models.transforms import base_size, is_identity, normalization_stats
+from core.tasks import CROP_AUGMENTS
 
 __all__ = ["CROP_RECIPES", "FILL_MODES", "RECIPES", "PairTransform", "RandomBorderPad", "apply_seeded",
            "base_size", "build_transform"]     # base_size: the kernel's, re-exported for the trainer
@@ -45,7 +46,7 @@ FILL_MODES = {"constant": "constant", "nearest": "edge", "reflect": "reflect", "
 #   crop_flip     random crop of the input size from a picture Recipe.crop_ratio larger + horizontal flip;
 #                 evaluation: the centre crop (the CNS paper's 256 -> 224)
 RECIPES = ("affine_fill", "crop_jitter", "crop_flip", "segmentation", "basic", "none")
-CROP_RECIPES = ("crop_flip",)
+CROP_RECIPES = CROP_AUGMENTS        # the task checks crop_ratio > 1 against the same list
 
 
 class RandomBorderPad(v2.Transform):
