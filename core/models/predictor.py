@@ -254,6 +254,6 @@ def _is_instance_bundle(directory: Path) -> bool:
     """True when the bundle's model.json declares an instance-segmentation model (unreadable json: False,
     so :func:`load_bundle` reports the problem with its own message)."""
     try:
-        return read_meta(directory).get("kind") == "instance"
+        return read_meta(directory).kind == "instance"
     except (BundleError, OSError):
         return False
