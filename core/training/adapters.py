@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.errors import InputError
 from core.evaluation import UndefinedMetricWarning
 from core.evaluation.instance import evaluate_instances
 from core.models.instance import outputs_to_instances
@@ -32,10 +33,36 @@ from core.training.metrics import probability_auc
 from core.training.trainer import dense_predict
 
 
+# Recipe.loss names -> the network kinds that can compute them; the first name of a kind is its default.
+# Why a fallback rather than a refusal: the kind is the network's (core.training.run.resolve), so a study
+# trained with another family's arch (preterm's "joint" on a plain classifier, a classification study on a
+# U-Net) keeps working with that network's own loss, as before; a known loss the network can compute is used
+# as named (e.g. "bce_dice" trains only the mask head of a multitask net). Only "cross_entropy", the Recipe
+# default every study inherits, is not offered to a multitask net: a study that never chose a loss keeps the
+# joint loss there.
+LOSS_KINDS = {
+    "cross_entropy": ("classification",),
+    "bce_dice": ("segmentation", "multitask"),
+    "joint": ("multitask",),
+    "maskrcnn": ("instance",),      # the detection model's own loss dict (InstanceAdapter)
+}
+KIND_DEFAULT_LOSS = {"classification": "cross_entropy", "segmentation": "bce_dice", "multitask": "joint",
+                     "instance": "maskrcnn"}
+
+
+def loss_for(name: str | None, kind: str) -> str:
+    """The loss a ``kind`` network trains with for the recipe's loss ``name`` (None/"": the kind's default);
+    an unknown name is refused with the known ones."""
+    if name and name not in LOSS_KINDS:
+        raise InputError(f"unknown recipe loss {str(name)[:40]!r}; choose one of: {', '.join(LOSS_KINDS)}")
+    return name if name and kind in LOSS_KINDS[name] else KIND_DEFAULT_LOSS[kind]
+
+
 @dataclass
 class Adapter:
     """``kind``: classification | segmentation | multitask. ``targets`` (class per sample) and ``masks``
-    (N, S, S uint8) are the whole dataset's, indexed by the sample index carried in each batch."""
+    (N, S, S uint8) are the whole dataset's, indexed by the sample index carried in each batch.
+    ``loss_name``: the recipe's loss (see :func:`loss_for`; None: the kind's default)."""
 
     kind: str
     targets: np.ndarray | None = None
@@ -43,12 +70,16 @@ class Adapter:
     class_weight: torch.Tensor | None = None
     alpha: float = 0.5
     beta: float = 0.8
+    loss_name: str | None = None
+
+    def __post_init__(self):
+        self.loss_name = loss_for(self.loss_name, self.kind)
 
     def loss(self, outputs, batch) -> torch.Tensor:
         seg, cls = split_outputs(outputs)
-        if self.kind == "classification":
+        if self.loss_name == "cross_entropy":
             return weighted_class_loss(cls, batch["target"], weight=self.class_weight)
-        if self.kind == "segmentation":
+        if self.loss_name == "bce_dice":
             return bce_dice_loss(seg, batch["mask"], alpha=self.alpha)
         return joint_loss(seg, batch["mask"], cls, batch["target"], alpha=self.alpha, beta=self.beta,
                           weight=self.class_weight)

@@ -185,7 +185,8 @@ def run_fold(plan: FoldPlan, split: Split, fold: int, n_folds: int, fold_dir: Pa
     fold_dir.mkdir(parents=True, exist_ok=True)
     train_idx, val_idx, test_idx = (_indices(plan, p) for p in (split.train, split.val, split.test))
     adapter = Adapter(plan.kind, targets=plan.targets, masks=plan.pictures.masks,
-                      alpha=plan.task.recipe.seg_alpha, beta=plan.task.recipe.cls_beta)
+                      alpha=plan.task.recipe.seg_alpha, beta=plan.task.recipe.cls_beta,
+                      loss_name=plan.task.recipe.loss)
     train_loader = _loader(plan, train_idx, train=True, fold=fold)
     if plan.task.recipe.class_weighting == "inverse_frequency" and plan.targets is not None:
         # The frequencies of the samples the loss sees: after class-balanced copies the classes are even and
