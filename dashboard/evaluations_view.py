@@ -112,8 +112,9 @@ def binary_details(name: str, level: str, threshold: float, specificity: float =
         m = binary_metrics(y, s, threshold=threshold)
         cal = calibration_summary(y, s)
         dec = decision_curve(y, s)
+    protocol = _protocol(meta)
     rows = [{"metric": k, "value": round(m[k]["value"], 4), "95% CI": f"{m[k]['ci_low']:.3f}–{m[k]['ci_high']:.3f}"}
-            for k in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")]
+            for k in threshold_metrics(protocol.metrics if protocol else ())]
     c1, c2 = st.columns(2)
     c1.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     k = m["counts"]
@@ -127,7 +128,29 @@ def binary_details(name: str, level: str, threshold: float, specificity: float =
               "treat none": {"thresholds": dec["thresholds"], "net_benefit": np.zeros_like(dec["thresholds"])}}
     c2.plotly_chart(charts.decision_figure(curves), width="stretch")
     roc_statistics_table(name, level, specificity, threshold)
-    subgroup_table(df, y, threshold)
+    subgroup_table(df, y, threshold, protocol.subgroups if protocol else ())
+
+
+THRESHOLD_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")
+_METRIC_ALIASES = {"precision": "ppv", "recall": "sensitivity"}
+
+
+def _protocol(meta: dict):
+    """The evaluated task's protocol (None for a task no longer registered: the full tables are shown)."""
+    from core.tasks import get_task
+
+    try:
+        return get_task(str(meta.get("task"))).protocol
+    except (KeyError, ValueError):    # core.errors.InputError is a ValueError
+        return None
+
+
+def threshold_metrics(metrics) -> list[str]:
+    """The threshold metrics the study's protocol reports, in its order (precision = PPV, recall =
+    sensitivity); all of them when it names none (e.g. a segmentation study's protocol, or no task)."""
+    chosen = [_METRIC_ALIASES.get(m, m) for m in metrics]
+    chosen = list(dict.fromkeys(m for m in chosen if m in THRESHOLD_METRICS))
+    return chosen or list(THRESHOLD_METRICS)
 
 
 def _image_level(meta, cases):
@@ -138,18 +161,17 @@ def _image_level(meta, cases):
     return df, y
 
 
-def subgroup_table(df: pd.DataFrame, y: np.ndarray, threshold: float) -> None:
-    from core.evaluation import subgroup_metrics
+def subgroup_table(df: pd.DataFrame, y: np.ndarray, threshold: float, subgroups=()) -> None:
+    from core.evaluation import subgroup_choices, subgroup_metrics
 
-    candidates = [c for c in df.columns if c in ("plane", "ga_weeks", "trimester", "centre", "fold")
-                  or (df[c].dtype == object and 1 < df[c].nunique() <= 12 and c not in
-                      ("truth", "case_id", "patient_id", "scores"))]
+    candidates = subgroup_choices(df, subgroups)
     if not candidates:
         return
-    by = st.selectbox("Subgroup by", candidates, key="subgroup_by")
-    work = pd.DataFrame({"group": df[by].to_numpy(), "truth": y, "score": df["score"].to_numpy(float)})
-    if by == "ga_weeks":
-        work["group"] = np.floor(work["group"].astype(float)).astype("Int64")
+    by = st.selectbox("Subgroup by", list(candidates), key="subgroup_by")
+    group = pd.Series(candidates[by])
+    if group.dtype.kind == "f" and (group.dropna() % 1 == 0).all():
+        group = group.astype("Int64")      # weeks, trimesters: 12, not 12.0
+    work = pd.DataFrame({"group": group.to_numpy(), "truth": y, "score": df["score"].to_numpy(float)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = subgroup_metrics(work, by="group", truth="truth", score="score", threshold=threshold)

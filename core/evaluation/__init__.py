@@ -51,6 +51,7 @@ _EXPORTS = {
     "cohen_kappa": "kappa", "kappa_from_table": "kappa",
     "power_auc": "power", "power_two_aucs": "power", "hanley_mcneil_variance": "power",
     "resolve_column": "subgroups", "subgroup_metrics": "subgroups", "mann_whitney": "subgroups",
+    "subgroup_column": "subgroups", "subgroup_choices": "subgroups",
     "mann_whitney_by_group": "subgroups",
     "rule_performance": "rule_metrics", "rules_table": "rule_metrics",
     "out_of_fold_logistic": "baseline", "rules_baseline_frame": "baseline",

@@ -44,6 +44,55 @@ def resolve_column(df, name: str) -> str:
     raise InputError(f"column {name!r} not found; the columns are {list(map(str, df.columns))!r}")
 
 
+# Groupings a protocol may name that are derived from the gestational age column (Protocol.subgroups: the
+# papers split by completed week, by trimester and before/after 20 weeks); any other name is a column.
+_GA = "ga_weeks"
+DERIVED_SUBGROUPS = {
+    "ga_week": lambda ga: np.floor(ga),
+    "trimester": lambda ga: np.where(np.isnan(ga), np.nan, np.where(ga < 14, 1, np.where(ga < 28, 2, 3))),
+    "before_20_weeks": lambda ga: np.where(np.isnan(ga), np.nan, (ga < 20).astype(float)),
+}
+
+
+def subgroup_column(df, name: str):
+    """The grouping values of protocol subgroup ``name`` for ``df``'s rows, or None when ``df`` lacks what it
+    needs: a column of that name (``resolve_column``), or, for a derived grouping, the ``ga_weeks`` column.
+
+    >>> import pandas as pd
+    >>> subgroup_column(pd.DataFrame({"ga_weeks": [12.5, 19.0, 22.0]}), "trimester").tolist()
+    [1.0, 2.0, 2.0]
+    """
+    try:
+        return df[resolve_column(df, name)].to_numpy()
+    except InputError:
+        pass
+    if name in DERIVED_SUBGROUPS and _GA in df.columns:
+        ga = np.asarray(df[_GA].to_numpy(), dtype=float)
+        return DERIVED_SUBGROUPS[name](ga)
+    return None
+
+
+def subgroup_choices(df: pd.DataFrame, subgroups=()) -> dict:
+    """{name: group values}: the protocol's subgroups that ``df`` can build first (the study's own splits,
+    e.g. trimester from ga_weeks), then the other low-cardinality columns (the Evaluations page's choices).
+
+    >>> import pandas as pd
+    >>> list(subgroup_choices(pd.DataFrame({"ga_weeks": [12.5, 21.0], "plane": ["a", "b"]}), ("trimester",)))
+    ['trimester', 'ga_weeks', 'plane']
+    """
+    out = {}
+    for name in subgroups:
+        values = subgroup_column(df, name)
+        if values is not None:
+            out[name] = values
+    for c in df.columns:
+        if c not in out and (c in ("plane", "ga_weeks", "centre", "fold") or (
+                df[c].dtype.kind == "O" and 1 < df[c].nunique() <= 12     # object or str (pandas 3)
+                and c not in ("truth", "case_id", "patient_id", "scores"))):
+            out[c] = np.floor(df[c].astype(float)).to_numpy() if c == _GA else df[c].to_numpy()
+    return out
+
+
 def subgroup_metrics(df, *, by: str, truth: str, score: str, threshold: float = 0.5, pos_label=None,
                      method: str = "wilson", confidence: float = 0.95, include_all: bool = True):
     """One row per value of column ``by`` with n, positives, AUC (DeLong CI) and the threshold metrics.
