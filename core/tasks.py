@@ -75,7 +75,6 @@ class Recipe:
     # Overrides used when the network trains from scratch (no ImageNet weights in the local cache): the
     # papers fine-tune pretrained networks at lr 1e-4..5e-4, which barely moves a randomly initialised one.
     scratch: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

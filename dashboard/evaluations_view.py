@@ -135,14 +135,31 @@ THRESHOLD_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1
 _METRIC_ALIASES = {"precision": "ppv", "recall": "sensitivity"}
 
 
-def _protocol(meta: dict):
-    """The evaluated task's protocol (None for a task no longer registered: the full tables are shown)."""
+def _task(meta: dict):
+    """The evaluated task (None for a task no longer registered: the full tables are shown)."""
     from core.tasks import get_task
 
     try:
-        return get_task(str(meta.get("task"))).protocol
+        return get_task(str(meta.get("task")))
     except (KeyError, ValueError):    # core.errors.InputError is a ValueError
         return None
+
+
+def _protocol(meta: dict):
+    task = _task(meta)
+    return task.protocol if task else None
+
+
+def paper_note(name: str) -> None:
+    """The study paper's reported figures (Task.paper) beside its evaluation: (value, low, high) is a 95 % CI,
+    (value, sd) a mean and its standard deviation."""
+    task = _task(evaluation(name)[0])
+    if task is not None and task.paper:
+        def figure(v):
+            return f"{v[0]} ({v[1]}–{v[2]})" if isinstance(v, tuple) and len(v) == 3 else (
+                f"{v[0]} ± {v[1]}" if isinstance(v, tuple) and len(v) == 2 else str(v))
+        st.caption(f"{name} — the paper's figures ({task.title}): "
+                   + "; ".join(f"{k.replace('_', ' ')} {figure(v)}" for k, v in task.paper.items()))
 
 
 def threshold_metrics(metrics) -> list[str]:

@@ -38,6 +38,7 @@ with curves_tab:
         st.stop()
     for name in chosen:     # weak or broken models say so (core.demo_quality)
         bland_altman_view.quality_note(name)
+        view.paper_note(name)
     tasks_of = dict(zip(table["name"], table["task"]))
     multiclass = [n for n in chosen if len(evaluation(n)[0].get("class_names") or []) > 2]
     binary = [n for n in chosen if n not in multiclass]
