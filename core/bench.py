@@ -10,27 +10,20 @@ a warm-up.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from core.timing import median_seconds
 
 BATCH = 8
 THROUGHPUT_BATCH = 32
 
 
 def _median_seconds(fn, *, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_seconds(fn, repeats=repeats, warmup=warmup)
 
 
 def _images(n: int, size: int, seed: int = 0) -> list[np.ndarray]:

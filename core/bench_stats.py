@@ -12,11 +12,9 @@ median of ``repeats`` runs.
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +23,11 @@ from core.cli import _stats_csv as C
 from core.evaluation.bootstrap import cluster_bootstrap_ci
 from core.evaluation.delong import delong_ci, delong_test
 from core.reader_study.mrmc import jackknife_covariance
+from core.timing import median_seconds
 
 
 def _median(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_seconds(fn, repeats=repeats)
 
 
 def write_scores_csv(path: Path, n: int, seed: int = 0) -> Path:
