@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.demo import DEMO_SPECS
+from core.tasks import positive_index
 
 MIN_PATIENTS = 60
 COLLAPSED_SPREAD = 0.25     # 5th..95th percentile of the scores narrower than this: the model barely decides
@@ -77,7 +78,7 @@ def case_metrics(cases: pd.DataFrame, class_names: list, positive_label=None) ->
     y, s, kind = _patient_scores(cases, list(class_names))
     out = {"n_patients": int(len(y))}
     if kind == "binary":
-        pos = list(class_names).index(positive_label) if positive_label in class_names else 1
+        pos = positive_index(class_names, positive_label)
         out["auc"] = _auc((np.asarray(y) == pos).astype(int), s)
         out["score_spread"] = float(np.percentile(s, 95) - np.percentile(s, 5)) if len(s) else math.nan
         out["score_range"] = (float(s.min()), float(s.max())) if len(s) else None

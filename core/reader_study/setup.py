@@ -22,7 +22,7 @@ from core.reader_study.schema import CaseAI, ReaderStudy, StudyCase, StudyReader
 from core.reader_study.sources import (CLINICAL_FIELDS, MAX_IMAGES_PER_CASE, VIDEO_SUFFIXES, CaseSpec,
                                        cases_from_evaluation, cases_from_manifest, demo_data_root)
 from core.store import default_bundle, session_scope
-from core.tasks import get_task
+from core.tasks import get_task, positive_index
 from core.text_safety import check_identifier
 
 __all__ = ["CLINICAL_FIELDS", "DEFAULT_QUESTIONS", "DESIGNS", "EDITABLE", "MAX_IMAGES_PER_CASE", "ORDINAL_SCALE",
@@ -70,7 +70,9 @@ def _labels_for(task: str | None, cases: list[CaseSpec], labels, positive_label)
     missing = sorted({c.truth for c in cases} - set(labels))
     if missing:
         raise StudyError(f"case truths {', '.join(missing)} are not among the labels {', '.join(labels)}")
-    positive_label = positive_label or labels[-1]
+    if positive_label is None:                      # the project's one rule for two labels; else the last
+        pos = positive_index(labels)
+        positive_label = labels[pos] if pos is not None else labels[-1]
     if positive_label not in labels:
         raise StudyError(f"positive label {positive_label!r} is not one of {', '.join(labels)}")
     return labels, positive_label
