@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -26,7 +27,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.data.datasets import case_name, read_mask
+from core.data.manifest import load_manifest
+from core.data.splits import fixed_split
 from core.errors import InputError
+from core.evaluation.bland_altman import bland_altman
+from core.io import load_image
+from core.models import load_predictor
+from core.paths import sonodash_home
+from core.segmentation.biometry import measure
+from core.segmentation.metrics import dice, hausdorff95
+from core.segmentation.postprocess import check_mode
+from core.segmentation.postprocess import postprocess as apply_post
+from core.tasks import get_task
+from core.training import train
 from core.models.meta import BundleMeta
 
 CASES_FILE = "bench_real_cases.csv"
@@ -41,7 +55,6 @@ def assign_split(df: pd.DataFrame, *, seed: int = 0, test_fraction: float = 0.2,
     Patients without a split: ``test_fraction`` of them (at least one) go to test. Then, when no patient is in
     val, ``val_fraction`` of the train patients (at least one) go to val.
     """
-    from core.data.splits import fixed_split
 
     pid = df["patient_id"].astype(str)
     split = (df["split"].astype("string").str.strip().str.lower() if "split" in df.columns
@@ -83,13 +96,6 @@ def evaluate_cases(bundle, df: pd.DataFrame, *, postprocess: str | None = None, 
                    progress=None) -> pd.DataFrame:
     """Per test row: dice, hd95_mm, hc_pred_mm, hc_ref_mm (manifest ``hc_mm`` if given, else the reference
     mask's ellipse), bpd/ofd, spacing. Masks are scored at the scan's own size."""
-    from core.data.datasets import case_name, read_mask
-    from core.io import load_image
-    from core.models import load_predictor
-    from core.segmentation.biometry import measure
-    from core.segmentation.metrics import dice, hausdorff95
-    from core.segmentation.postprocess import check_mode
-    from core.segmentation.postprocess import postprocess as apply_post
 
     predictor = load_predictor(bundle)
     mode = check_mode(postprocess or predictor.meta.postprocess or "none")
@@ -128,7 +134,6 @@ def evaluate_cases(bundle, df: pd.DataFrame, *, postprocess: str | None = None, 
 def summarize(cases: pd.DataFrame) -> dict:
     """The public figures from per-case rows: mean Dice, mean HD95 (mm), HC absolute error (mean, SD) and
     the Bland-Altman limits of the signed HC error (predicted - reference)."""
-    from core.evaluation.bland_altman import bland_altman
 
     out = {"dice": float(cases["dice"].mean()) if len(cases) else None,
            "dice_sd": float(cases["dice"].std(ddof=1)) if len(cases) > 1 else None,
@@ -163,11 +168,6 @@ def run_bench(manifest, *, task: str = "segmentation", budget_min: float | None 
               input_size: int | None = None, batch_size: int | None = None, epochs: int | None = None,
               postprocess: str | None = None, seed: int = 0, out=None, progress=None) -> dict:
     """Train within ``budget_min`` minutes (data loading included; evaluation not) and score the test split."""
-    from core.data.manifest import load_manifest
-    from core.paths import sonodash_home
-    from core.segmentation.postprocess import check_mode
-    from core.tasks import get_task
-    from core.training import train
 
     t = get_task(task)
     if t.kind != "segmentation":
@@ -223,7 +223,6 @@ def run_bench(manifest, *, task: str = "segmentation", budget_min: float | None 
 
 
 def _load_average() -> float | None:
-    import os
 
     try:
         return float(os.getloadavg()[0])
@@ -245,7 +244,6 @@ def _plain(value):
 
 def list_bench_runs(root=None) -> list[Path]:
     """Run folders holding a bench-real result (newest first), under ``root`` (default SONODASH_HOME/runs)."""
-    from core.paths import sonodash_home
 
     base = Path(root) if root is not None else sonodash_home() / "runs"
     if not base.is_dir():
