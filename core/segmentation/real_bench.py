@@ -55,7 +55,6 @@ def assign_split(df: pd.DataFrame, *, seed: int = 0, test_fraction: float = 0.2,
     Patients without a split: ``test_fraction`` of them (at least one) go to test. Then, when no patient is in
     val, ``val_fraction`` of the train patients (at least one) go to val.
     """
-
     pid = df["patient_id"].astype(str)
     split = (df["split"].astype("string").str.strip().str.lower() if "split" in df.columns
              else pd.Series(pd.NA, index=df.index, dtype="string"))
@@ -96,7 +95,6 @@ def evaluate_cases(bundle, df: pd.DataFrame, *, postprocess: str | None = None, 
                    progress=None) -> pd.DataFrame:
     """Per test row: dice, hd95_mm, hc_pred_mm, hc_ref_mm (manifest ``hc_mm`` if given, else the reference
     mask's ellipse), bpd/ofd, spacing. Masks are scored at the scan's own size."""
-
     predictor = load_predictor(bundle)
     mode = check_mode(postprocess or predictor.meta.postprocess or "none")
     ref_col = next((c for c in REFERENCE_HC_COLUMNS if c in df.columns), None)
@@ -134,7 +132,6 @@ def evaluate_cases(bundle, df: pd.DataFrame, *, postprocess: str | None = None, 
 def summarize(cases: pd.DataFrame) -> dict:
     """The public figures from per-case rows: mean Dice, mean HD95 (mm), HC absolute error (mean, SD) and
     the Bland-Altman limits of the signed HC error (predicted - reference)."""
-
     out = {"dice": float(cases["dice"].mean()) if len(cases) else None,
            "dice_sd": float(cases["dice"].std(ddof=1)) if len(cases) > 1 else None,
            "hd95_mm": None, "hc_abs_err_mm": None, "n_test": int(len(cases))}
@@ -168,7 +165,6 @@ def run_bench(manifest, *, task: str = "segmentation", budget_min: float | None 
               input_size: int | None = None, batch_size: int | None = None, epochs: int | None = None,
               postprocess: str | None = None, seed: int = 0, out=None, progress=None) -> dict:
     """Train within ``budget_min`` minutes (data loading included; evaluation not) and score the test split."""
-
     t = get_task(task)
     if t.kind != "segmentation":
         raise InputError(f"bench-real: --task {task} is a {t.kind} task; it benchmarks segmentation")
@@ -244,7 +240,6 @@ def _plain(value):
 
 def list_bench_runs(root=None) -> list[Path]:
     """Run folders holding a bench-real result (newest first), under ``root`` (default SONODASH_HOME/runs)."""
-
     base = Path(root) if root is not None else sonodash_home() / "runs"
     if not base.is_dir():
         return []
