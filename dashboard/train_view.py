@@ -33,8 +33,10 @@ def choose_manifest() -> str | None:
     source = st.radio("Data", ["showcase", "generated synthetic set", "folder path", "upload zip"],
                       horizontal=True, key="train_source")
     if source == "showcase":
-        options = sorted(str(p) for p in SAMPLE_DATA.glob("*/manifest.csv"))
-        return st.selectbox("Showcase manifest", options, key="train_showcase") if options else None
+        options = sorted((str(p) for p in SAMPLE_DATA.glob("*/manifest.csv")), key=lambda m: (not _trainable(m), m))
+        return st.selectbox("Showcase manifest", options, key="train_showcase",
+                            help="Showcase sets are a few patients each; those too small for their study's "
+                                 "protocol are listed last") if options else None
     if source == "generated synthetic set":
         options = [str(p) for folder in (sonodash_home() / "generated", sonodash_home().parent / "generated",
                                          Path("var/generated")) for p in folder.glob("*/manifest.csv")]
@@ -127,6 +129,14 @@ def _check(manifest: str, mtime: float, task: str, arch: str, cv: str) -> dict:
         return {"ok": False, "problems": [], "error": str(err)}
     return {"ok": True, "n_patients": r["n_patients"], "n_images": r["n_images"],
             "patients_per_class": r["patients_per_class"], "mixed": r["mixed_label_patients"]}
+
+
+def _trainable(manifest: str) -> bool:
+    """Whether a manifest passes the checks with the choices the page would preselect for it, so the page
+    opens on data it can train instead of on a refusal (most showcase sets are smaller than their protocol)."""
+    task = (suggest_tasks(manifest) or ["classification"])[0]
+    t = get_task(task)
+    return _check(manifest, os.path.getmtime(manifest), task, t.default_arch, t.protocol.cv)["ok"]
 
 
 def check(manifest: str, task: str, arch: str, cv: str) -> bool:

@@ -23,6 +23,7 @@ def test_page_shows_content_without_errors(server, page, artifacts, spec):
     main = page.locator("[data-testid='stMain']")
     assert main.locator("h1").count() >= 1, f"{spec.title}: no heading"
     assert page.locator("[data-testid='stException']").count() == 0
-    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    errors = [e.inner_text() for e in page.locator("[data-testid='stAlertContentError']").all()]
+    assert not errors, f"{spec.title}: {errors}"
     assert "Traceback" not in main.inner_text()
     page.screenshot(path=str(artifacts / f"page-{spec.url}.png"), full_page=True)

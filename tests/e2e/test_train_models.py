@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
+from core.paths import SAMPLE_DATA
 from e2e.browser import choose
 from tests.test_train_data import make_user_dataset
 
@@ -102,7 +103,10 @@ def data(server):
 def test_tiny_showcase_is_refused_with_the_minimum_and_problems_are_a_table(server, page, data):
     page.goto(f"{server['url']}/train")
     _settle(page)
-    # The showcase's first manifest is the CNS set: the task follows from its labels, not a fixed default.
+    # The page opens on a showcase set it can train (no refusal on arrival); the CNS set, chosen, is refused.
+    expect(page.locator("[data-testid='stAlertContentSuccess']")).to_contain_text("Manifest OK", timeout=120_000)
+    choose(page, "Showcase manifest", str(SAMPLE_DATA / "cns" / "manifest.csv"), settle=_settle)
+    # The task follows from the manifest's labels, not a fixed default.
     _expect_selected(page, "Task (from the manifest)", "cns — Fetal CNS anomalies")
     _expect_selected(page, "Architecture", "resnet34")
     _expect_selected(page, "Cross-validation", "lopo (the task's protocol)")
