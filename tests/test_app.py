@@ -29,13 +29,19 @@ def test_every_page_renders(spec):
 
 
 def _assert_train_refuses_too_small_showcase(at):
-    """The Train page opens on the first showcase (5 CNS patients, 5 classes) with the task's leave-one-
-    patient-out protocol; that is too small a data set for it, so the page must say so (the intended guard,
-    core.data.splits.check_cv_feasible) and keep "Start training" disabled -- nothing else may be an error."""
+    """The Train page opens on a showcase set it can train (no error, "Start training" enabled); the CNS
+    showcase (5 patients, 5 classes), chosen, is too small for the task's leave-one-patient-out protocol, so
+    the page says so (the intended guard, core.data.splits.check_cv_feasible) and disables "Start training"
+    -- nothing else may be an error."""
     import pandas as pd
 
+    from core.paths import SAMPLE_DATA
     from core.tasks import get_task
 
+    assert not at.error, [e.value for e in at.error]
+    assert any("Manifest OK" in s.value for s in at.success)
+    assert not next(b for b in at.button if b.label == "Start training").disabled
+    at.selectbox(key="train_showcase").select(str(SAMPLE_DATA / "cns" / "manifest.csv")).run()
     manifest = at.selectbox(key="train_showcase").value
     task = next(s.value for s in at.selectbox if str(s.key).startswith("train_task_"))
     cv = at.selectbox(key=f"train_cv_{task}").value
