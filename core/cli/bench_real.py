@@ -22,13 +22,14 @@ HELP = "train within a time budget on real scans; Dice, HD95 and HC error (Bland
 
 
 def add_arguments(parser) -> None:
-    from core.cli.train import _positive_int
+    from core.cli.train import _input_size, _positive_int
 
     parser.add_argument("--manifest", required=True, help="dataset manifest CSV with mask_path (DESIGN.md 4)")
     parser.add_argument("--task", default="segmentation", help="a segmentation task (default: segmentation)")
     parser.add_argument("--budget-min", type=float, default=20.0, help="training wall-clock budget in minutes")
     parser.add_argument("--arch", default=None, help="architecture (default: the task's)")
-    parser.add_argument("--input-size", type=_positive_int, default=None, help="network input size in pixels")
+    parser.add_argument("--input-size", type=_input_size, default=None,
+                        help="network input size in pixels: one side, or HEIGHTxWIDTH (e.g. 160x240 for 800x540 scans)")
     parser.add_argument("--batch-size", type=_positive_int, default=None, help="batch size")
     parser.add_argument("--epochs", type=_positive_int, default=None, help="maximum epochs (default: the budget)")
     parser.add_argument("--postprocess", default=None, choices=("none", "largest", "fill", "ellipse"),

@@ -35,6 +35,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _input_size(text: str):
+    """``--input-size 160`` (square) or ``--input-size 160x240`` (height x width, for non-square scans)."""
+    import argparse
+
+    from core.errors import InputError
+    from core.models.transforms import parse_input_size
+
+    try:
+        return parse_input_size(text)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--task", required=True, help="study (miscarriage, preterm, cns, cns4, first_trimester) or "
                         "generic kind (classification, segmentation, instance)")
@@ -47,7 +60,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the killed run in --out")
     parser.add_argument("--json", action="store_true", help="print one JSON object with run_dir, bundle, metrics")
     parser.add_argument("--seed", type=int, default=0, help="seed of splits, initialisation and augmentation")
-    parser.add_argument("--input-size", type=_positive_int, default=None, help="network input size in pixels")
+    parser.add_argument("--input-size", type=_input_size, default=None,
+                        help="network input size in pixels: one side, or HEIGHTxWIDTH (e.g. 160x240)")
     parser.add_argument("--batch-size", type=_positive_int, default=None, help="batch size")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -32,7 +32,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from core.errors import InputError
-from core.models.transforms import base_size, is_identity, normalization_stats
+from core.models.transforms import as_hw, base_size, is_identity, normalization_stats
 from core.tasks import CROP_AUGMENTS
 
 __all__ = ["CROP_RECIPES", "FILL_MODES", "RECIPES", "PairTransform", "RandomBorderPad", "apply_seeded",
@@ -86,7 +86,7 @@ def _normalize(normalization: str, in_channels: int) -> list:
     return [] if is_identity(stats) else [v2.Normalize(stats["mean"], stats["std"])]
 
 
-def _geometry(recipe: str, input_size: int, train: bool) -> list:
+def _geometry(recipe: str, input_size: tuple[int, int], train: bool) -> list:
     """Geometric transforms (applied to image and mask alike), on the uint8 picture."""
     if recipe in CROP_RECIPES:
         return [v2.RandomCrop(input_size), v2.RandomHorizontalFlip()] if train else [v2.CenterCrop(input_size)]
@@ -125,11 +125,11 @@ def _intensity(recipe: str, train: bool) -> list:
 class PairTransform:
     """Callable ``(image CxHxW uint8, mask HxW or None) -> (float image, uint8 mask or None)``."""
 
-    def __init__(self, recipe: str, *, train: bool, input_size: int, normalization: str = "unit",
+    def __init__(self, recipe: str, *, train: bool, input_size, normalization: str = "unit",
                  in_channels: int = 1):
         if recipe not in RECIPES:
             raise InputError(f"augmentation recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-        self.recipe, self.train, self.input_size = recipe, bool(train), int(input_size)
+        self.recipe, self.train, self.input_size = recipe, bool(train), as_hw(input_size)
         self.geometry = v2.Compose(_geometry(recipe, self.input_size, self.train) or [v2.Identity()])
         self.pixels = v2.Compose([v2.ToDtype(torch.float32, scale=True), *_intensity(recipe, self.train),
                                   *_normalize(normalization, in_channels)])
@@ -143,18 +143,18 @@ class PairTransform:
             out_img, out_mask = self.geometry(img, tv_tensors.Mask(mask))
         out_img = self.pixels(out_img)
         size = tuple(out_img.shape[-2:])
-        if size != (self.input_size, self.input_size):
+        if size != self.input_size:
             # Pictures that reach a transform at another size (eval of a non-crop recipe) are resized here.
-            out_img = v2.functional.resize(out_img, [self.input_size] * 2, antialias=True)
+            out_img = v2.functional.resize(out_img, list(self.input_size), antialias=True)
             if out_mask is not None:
-                out_mask = v2.functional.resize(out_mask, [self.input_size] * 2,
+                out_mask = v2.functional.resize(out_mask, list(self.input_size),
                                                 interpolation=v2.InterpolationMode.NEAREST)
         out_img = out_img.as_subclass(torch.Tensor)
         out_mask = None if out_mask is None else out_mask.as_subclass(torch.Tensor)
         return out_img, out_mask
 
 
-def build_transform(recipe: str, *, train: bool, input_size: int, normalization: str = "unit",
+def build_transform(recipe: str, *, train: bool, input_size, normalization: str = "unit",
                     in_channels: int = 1) -> Callable:
     """The study's transform for training (random) or evaluation (deterministic)."""
     return PairTransform(recipe, train=train, input_size=input_size, normalization=normalization,

@@ -23,7 +23,7 @@ import torch
 from core.data.augment import apply_seeded
 from core.errors import InputError
 from core.io import load_image
-from core.models.transforms import fit_picture, resize
+from core.models.transforms import as_hw, fit_picture, resize
 from core.segmentation.roi import check_roi, crop_to_box, roi_box
 
 META_EXCLUDE = {"image_path", "mask_path", "instances_path", "instance_classes", "row"}
@@ -31,7 +31,7 @@ META_EXCLUDE = {"image_path", "mask_path", "instances_path", "instance_classes",
 
 @dataclass
 class Pictures:
-    """Decoded samples: ``images`` (N, C, S, S) uint8, ``masks`` (N, S, S) uint8 coverage (0..255) or None,
+    """Decoded samples: ``images`` (N, C, H, W) uint8, ``masks`` (N, H, W) uint8 coverage (0..255) or None,
     ``records`` with one
     row per sample (case, patient_id, row, frame, label, mask_path, height, width + manifest metadata)."""
 
@@ -57,14 +57,15 @@ def case_name(path: str, root) -> str:
         return Path(path).name
 
 
-def load_pictures(df: pd.DataFrame, *, root, size: int, in_channels: int, with_masks: bool = False,
+def load_pictures(df: pd.DataFrame, *, root, size, in_channels: int, with_masks: bool = False,
                   frame_step: int = 80, progress: Callable | None = None, roi: str = "image",
                   resize_mode: str = "stretch") -> Pictures:
     """Decode every manifest row (through the io gate), crop to the ``roi`` (:mod:`core.segmentation.roi`),
-    resize to ``size``×``size`` (``resize_mode`` "stretch" or "letterbox") and convert the channels, by the
-    preprocessing kernel the predictor calls too (:func:`core.models.transforms.fit_picture`), and stack."""
+    resize to ``size`` (one side, or ``(height, width)``; ``resize_mode`` "stretch" or "letterbox") and convert
+    the channels, by the preprocessing kernel the predictor calls too (:func:`core.models.transforms.fit_picture`),
+    and stack."""
     check_roi(roi)
-
+    size_hw = as_hw(size)
     images, masks, records = [], [], []
     meta_cols = [c for c in df.columns if c not in META_EXCLUDE]
     for i, (_, r) in enumerate(df.iterrows()):
@@ -84,14 +85,14 @@ def load_pictures(df: pd.DataFrame, *, root, size: int, in_channels: int, with_m
         base = case_name(str(r["image_path"]), root)
         for f, frame in enumerate(frames):
             box = roi_box(frame, roi)
-            picture = fit_picture(frame, (size, size), in_channels=in_channels, box=box, mode=resize_mode)
+            picture = fit_picture(frame, size_hw, in_channels=in_channels, box=box, mode=resize_mode)
             images.append(np.ascontiguousarray(picture.transpose(2, 0, 1)))          # HxWxC -> CxHxW
             if mask is not None:
                 # Coverage, not nearest: a mask shrunk 5x by nearest-neighbour keeps one corner pixel of each block
                 # (cv2 samples at floor(i * scale)), which shifts the outline by ~2 source pixels and quantises
                 # it to whole pixels; the fraction of each input pixel inside the structure (the images' own
                 # area rule) is an unbiased soft target, so the 0.5 contour lands on the edge to sub-pixel.
-                masks.append(resize(crop_to_box(mask.astype(np.uint8) * 255, box), (size, size), mode=resize_mode))
+                masks.append(resize(crop_to_box(mask.astype(np.uint8) * 255, box), size_hw, mode=resize_mode))
             rec = {k: r[k] for k in meta_cols}
             rec.update(case=base if len(frames) == 1 else f"{base}#frame{f * frame_step}", row=row, frame=f,
                        image_path=str(r["image_path"]), height=int(frame.shape[0]), width=int(frame.shape[1]))

@@ -65,12 +65,15 @@ def is_identity(stats: dict) -> bool:
     return all(m == 0 for m in stats["mean"]) and all(s == 1 for s in stats["std"])
 
 
-def base_size(input_size: int, crop_ratio: float = 1.0) -> int:
-    """Side a picture is scaled to before a centre (or, in training, random) crop of ``input_size``:
-    ``input_size`` × ``crop_ratio`` (a task's ``Recipe.crop_ratio``; 1 for recipes that do not crop)."""
+def base_size(input_size, crop_ratio: float = 1.0):
+    """Size a picture is scaled to before a centre (or, in training, random) crop of ``input_size``:
+    ``input_size`` × ``crop_ratio`` (a task's ``Recipe.crop_ratio``; 1 for recipes that do not crop); one side
+    for a square size, ``(height, width)`` for a pair."""
     if not crop_ratio >= 1.0:
         raise InputError(f"crop_ratio {crop_ratio!r}: must be >= 1 (the picture is cropped, never padded)")
-    return int(round(input_size * crop_ratio))
+    if isinstance(input_size, (int, np.integer)):
+        return int(round(input_size * crop_ratio))
+    return tuple(int(round(side * crop_ratio)) for side in as_hw(input_size))
 
 
 def image_array(image, *, index: int = 0) -> np.ndarray:
@@ -116,17 +119,37 @@ def to_channels(arr: np.ndarray, in_channels: int) -> np.ndarray:
     return grey if in_channels == 1 else np.repeat(grey, in_channels, axis=2)
 
 
-def _size_hw(input_size) -> tuple[int, int]:
+def as_hw(input_size) -> tuple[int, int]:
+    """``(height, width)`` of an input size given as one side (square) or as a pair."""
     if isinstance(input_size, (int, np.integer)):
         return int(input_size), int(input_size)
     h, w = input_size
     return int(h), int(w)
 
 
+def parse_input_size(text) -> int | tuple[int, int]:
+    """An input size from the command line or a form: ``"160"`` (square) or ``"160x240"`` (height x width).
+
+    Why a pair: real scans are rarely square (HC18 is 800x540); a letterboxed square input wastes a third of
+    its pixels on padding, while a matching aspect spends them all on the picture.
+
+    >>> parse_input_size("160"), parse_input_size("160x240")
+    (160, (160, 240))
+    """
+    parts = str(text).strip().lower().replace("\u00d7", "x").split("x")
+    try:
+        sides = [int(p) for p in parts]
+    except ValueError:
+        sides = []
+    if len(sides) not in (1, 2) or min(sides) < 1:
+        raise InputError(f"input size {text!r}: expected a positive number of pixels or HEIGHTxWIDTH, e.g. 160x240")
+    return sides[0] if len(sides) == 1 else (sides[0], sides[1])
+
+
 def letterbox_geometry(height: int, width: int, size_hw) -> tuple[int, int, int, int]:
     """``(top, left, new_h, new_w)``: where a ``height``×``width`` picture lands inside ``size_hw`` when it is
     scaled to fit with its aspect ratio kept and centred (the rest is zero padding)."""
-    h, w = _size_hw(size_hw)
+    h, w = as_hw(size_hw)
     scale = min(h / height, w / width)
     nh, nw = max(1, min(h, round(height * scale))), max(1, min(w, round(width * scale)))
     return (h - nh) // 2, (w - nw) // 2, nh, nw
@@ -145,7 +168,7 @@ def letterbox(arr: np.ndarray, size_hw, *, nearest: bool = False) -> np.ndarray:
     Why: real scans come in any shape (HC18 is 800×540, DICOM 1024×768 or 640×480); stretching them to a square
     squashes a head into a different ellipse per scanner, which the network must then learn to undo.
     """
-    h, w = _size_hw(size_hw)
+    h, w = as_hw(size_hw)
     top, left, nh, nw = letterbox_geometry(arr.shape[0], arr.shape[1], (h, w))
     interp = _interpolation(arr.shape[:2], (nh, nw), nearest)
     inner = arr if arr.shape[:2] == (nh, nw) else cv2.resize(arr, (nw, nh), interpolation=interp)
@@ -157,7 +180,7 @@ def letterbox(arr: np.ndarray, size_hw, *, nearest: bool = False) -> np.ndarray:
 def center_crop(arr: np.ndarray, size_hw) -> np.ndarray:
     """The centre ``size_hw`` of an HxW or HxWxC picture, by torchvision's centre crop (the rounding of the
     training's evaluation ``v2.CenterCrop``, so an odd margin lands on the same pixel in both paths)."""
-    h, w = _size_hw(size_hw)
+    h, w = as_hw(size_hw)
     t = torch.from_numpy(np.ascontiguousarray(arr))
     t = t if t.ndim == 2 else t.movedim(-1, 0)
     out = tvf.center_crop(t, [h, w])
@@ -183,7 +206,7 @@ def resize(arr: np.ndarray, size_hw, *, mode: str = "stretch", nearest: bool = F
     """Resize HxW or HxWxC to ``size_hw``: plain stretch, letterbox (aspect kept, zero padding), or
     "center_crop": scaled by ``crop_ratio`` (stretched, or letterboxed when ``fit`` is "letterbox"), then the
     centre crop. ``nearest``: for masks (labels are never blended)."""
-    h, w = _size_hw(size_hw)
+    h, w = as_hw(size_hw)
     if mode == "letterbox":
         return letterbox(arr, (h, w), nearest=nearest)
     if mode == "center_crop":
@@ -238,7 +261,7 @@ def preprocess_batch(images, *, in_channels: int, input_size, normalization: dic
     pictures, and are scaled by 1/255 in one vectorised step; other types go through float. The rule is per
     picture, so a picture's input never depends on what else is in the batch.
     """
-    size_hw = _size_hw(input_size)
+    size_hw = as_hw(input_size)
     batch = np.empty((len(images), size_hw[0], size_hw[1], in_channels), dtype=np.float32)
     scale = np.ones(len(images), dtype=np.float32)
     for i, image in enumerate(images):

@@ -38,6 +38,7 @@ import pandas as pd
 import torch
 
 from core.data.augment import base_size
+from core.models.transforms import as_hw
 from core.data.datasets import load_pictures
 from core.data.splits import Split, check_cv_feasible, fixed_split, make_splits, parse_cv
 from core.errors import InputError
@@ -75,12 +76,18 @@ def _recipe_for_weights(task, arch):
     return task, False
 
 
+def _input_size(value):
+    """One side (a square input) or ``(height, width)``: what ``--input-size`` gives, a form, or run.json."""
+    h, w = as_hw(value)
+    return h if h == w else (h, w)
+
+
 def _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, device) -> dict:
     r = task.recipe
     # The CPU caps are for the papers' dense recipes; the instance recipe is already CPU-sized (a 256 px
     # MobileNet Mask R-CNN, 20 epochs), and below ~256 px its small structures vanish.
     cpu = device.type == "cpu" and kind != "instance"
-    size = int(input_size or (min(r.input_size, CPU_INPUT_SIZE) if cpu else r.input_size))
+    size = _input_size(input_size) if input_size else (min(r.input_size, CPU_INPUT_SIZE) if cpu else r.input_size)
     n_epochs = int(epochs or (min(r.epochs, CPU_MAX_EPOCHS) if cpu else r.epochs))
     arch_kwargs = {"width": CPU_UNET_WIDTH} if cpu and arch in ("unet", "unet_cls") else {}
     monitor = r.early_stopping_metric
@@ -88,7 +95,7 @@ def _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, device
         monitor = "val_dice"
     if kind == "classification" and monitor == "val_dice":
         monitor = "val_auc"
-    if size < 8 or n_epochs < 1:
+    if min(as_hw(size)) < 8 or n_epochs < 1:
         raise InputError("--input-size must be >= 8 and --epochs >= 1")
     out = {"task": task.name, "arch": arch, "kind": kind, "cv": cv or task.protocol.cv, "epochs": n_epochs,
            "input_size": size, "batch_size": int(batch_size or r.batch_size), "seed": int(seed),
@@ -137,7 +144,7 @@ def _prepare_run_dir(out, settings, fingerprint, resume) -> tuple[Path, dict | N
 
 
 def train(task, manifest, arch=None, cv=None, epochs=None, out=None, resume=False, progress: Callable | None = None,
-          *, seed: int = 0, input_size: int | None = None, batch_size: int | None = None,
+          *, seed: int = 0, input_size: int | tuple[int, int] | None = None, batch_size: int | None = None,
           device: str | None = None, deadline: float | None = None, arch_kwargs: dict | None = None) -> dict:
     """Train ``arch`` on ``manifest`` for ``task`` with the protocol ``cv``; returns run_dir, bundle, metrics.
 
@@ -163,6 +170,7 @@ def train(task, manifest, arch=None, cv=None, epochs=None, out=None, resume=Fals
     run_dir, old = _prepare_run_dir(out, settings, data_hash, resume)
     if old is not None:
         settings = {**old["settings"], "deadline": deadline}
+        settings["input_size"] = _input_size(settings["input_size"])        # JSON gives [h, w] back as a list
     if (run_dir / "splits.json").exists():
         splits = [Split.from_dict(d) for d in read_json(run_dir / "splits.json")["splits"]]
     else:
