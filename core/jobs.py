@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from core import store
-from core.demo import _patient_table
+from core.demo_build import patient_table
 from core.errors import InputError
 from core.models.meta import BundleMeta
 from core.paths import sonodash_home
@@ -61,7 +61,7 @@ def _register(result: dict, spec: JobSpec, job_id: str) -> dict:
     oof_path = Path(result["run_dir"]) / "oof_predictions.csv"
     if oof_path.is_file() and meta.class_names:
         oof = pd.read_csv(oof_path)
-        table = _patient_table(oof, list(meta.class_names), meta.positive_label)
+        table = patient_table(oof, list(meta.class_names), meta.positive_label)
         prob_cols = [c for c in table.columns if c.startswith("p_")]
         if prob_cols:
             table["scores"] = table[prob_cols].to_numpy().tolist()

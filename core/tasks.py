@@ -15,15 +15,9 @@ of task objects, or a Python file that calls :func:`register_task` and may add i
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import importlib.util
-import json
 import os
 import re
-import sys
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Iterable
 
 from core.errors import InputError
@@ -72,6 +66,9 @@ class Recipe:
     # Training arithmetic: "fp32", or "bf16" (bfloat16 autocast where the CPU has native bf16, fp32 elsewhere;
     # core.training.trainer.FitConfig). Prediction always runs in fp32.
     precision: str = "fp32"
+    # Train with the network in channels-last memory order (NHWC): oneDNN's convolutions run ~1.4x faster so on
+    # a CPU (a U-Net at 160x240 px: 62 -> 43 ms per image per step); results are the same up to rounding.
+    channels_last: bool = False
     # Overrides used when the network trains from scratch (no ImageNet weights in the local cache): the
     # papers fine-tune pretrained networks at lr 1e-4..5e-4, which barely moves a randomly initialised one.
     scratch: dict = field(default_factory=dict)
@@ -238,7 +235,7 @@ _GENERIC = {
                          default_arch="unet",
                          recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=8, epochs=30, input_size=128,
                                        loss="bce_dice", augment="segmentation", patience=8, resize="letterbox",
-                                       schedule="cosine", precision="bf16"),
+                                       schedule="cosine", precision="bf16", channels_last=True),
                          protocol=Protocol(cv="holdout", metrics=("dice", "iou"), postprocess="fill")),
     "instance": Task(name="instance", kind="instance", title="Instance segmentation (your structures)",
                      default_arch="maskrcnn_mobilenet",
@@ -296,75 +293,6 @@ def _check_task(task: Task) -> None:
                          f"({', '.join(CROP_AUGMENTS)}); use crop_ratio 1 with augment {task.recipe.augment!r}")
 
 
-def task_from_dict(data: dict) -> Task:
-    """A :class:`Task` from plain data (a task file's JSON object): nested ``recipe`` / ``protocol`` objects,
-    lists for tuples. Unknown keys are refused by name (a typo would otherwise silently train the default)."""
-    if not isinstance(data, dict):
-        raise InputError(f"a task is a JSON object, got {type(data).__name__}")
-
-    def build(cls, values, where):
-        if not isinstance(values, dict):
-            raise InputError(f"{where}: expected an object, got {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}")
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-
-    fields = build(Task, data, f"task {data.get('name')!r}")
-    if "recipe" in fields:
-        fields["recipe"] = Recipe(**build(Recipe, fields["recipe"], "recipe"))
-    if "protocol" in fields:
-        fields["protocol"] = Protocol(**build(Protocol, fields["protocol"], "protocol"))
-    if "views" in fields:
-        fields["views"] = {str(k): tuple(v) for k, v in dict(fields["views"]).items()}
-    try:
-        return Task(**fields)
-    except TypeError as err:
-        raise InputError(f"task {data.get('name')!r}: {err}") from None
-
-
-def load_task_file(path) -> list[str]:
-    """Register the tasks of one task file; returns their names.
-
-    ``.json``: one task object or a list of them (:func:`task_from_dict`). ``.py``: imported as a module;
-    every :class:`Task` in its module-level list ``TASKS`` is registered, and it may call
-    :func:`register_task` itself or add a model family with ``@register_model``. A Python task file is code
-    you chose to run, like a plugin: point ``SONODASH_TASKS`` only at files you trust.
-    """
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise InputError(f"{TASKS_ENV}: task file {str(p)!r} not found")
-    if p.suffix == ".json":
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputError(f"{p}: not a readable JSON task file ({str(err)[:120]})") from None
-        items = data if isinstance(data, list) else [data]
-        return [register_task(task_from_dict(item), replace_existing=True).name for item in items]
-    if p.suffix == ".py":
-        before = set(_USER)
-        digest = hashlib.blake2b(str(p.resolve()).encode(), digest_size=6).hexdigest()
-        module_name = f"sonodash_user_tasks_{digest}"
-        spec = importlib.util.spec_from_file_location(module_name, p)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except InputError:
-            raise
-        except Exception as err:  # noqa: BLE001 - the user's file: one line naming it, exit 2
-            sys.modules.pop(module_name, None)
-            raise InputError(f"{p}: task file failed ({type(err).__name__}: {err})") from None
-        listed = getattr(module, "TASKS", ())
-        if not isinstance(listed, (list, tuple)):
-            raise InputError(f"{p}: TASKS must be a list of core.tasks.Task")
-        for task in listed:
-            register_task(task, replace_existing=True)
-        return sorted(set(_USER) - before | {t.name for t in listed})
-    raise InputError(f"{p}: a task file is .json or .py")
-
-
 def load_user_tasks() -> None:
     """Read the task files named by ``SONODASH_TASKS`` (paths separated by the OS path separator), once each.
 
@@ -378,6 +306,8 @@ def load_user_tasks() -> None:
     todo = [p for p in paths if p not in _loaded_files]
     if not todo:
         return
+    from core.task_files import load_task_file   # task_files builds Tasks from files: it imports this module
+
     _loading = True
     try:
         for p in todo:
@@ -385,6 +315,11 @@ def load_user_tasks() -> None:
             _loaded_files.add(p)
     finally:
         _loading = False
+
+
+def user_task_names() -> set[str]:
+    """Names of the tasks registered at run time (not the studies or the generic kinds)."""
+    return set(_USER)
 
 
 def list_tasks() -> list[str]:

@@ -3,7 +3,7 @@ the first-trimester per-structure table (paper layout) of instance models and ru
 
 import streamlit as st
 
-from dashboard import bland_altman_view, charts
+from dashboard import bland_altman_view, charts, instance_eval_view
 from dashboard import evaluations_view as view
 from dashboard.resources import bootstrap, evaluation, evaluations
 
@@ -13,7 +13,7 @@ st.title("Evaluations")
 curves_tab, structures_tab, real_tab = st.tabs(["ROC / PR evaluations", "First-trimester structures",
                                                 "Real-data benchmarks"])
 with structures_tab:        # drawn first: the curves tab may st.stop() when there is nothing to compare
-    view.instance_section()
+    instance_eval_view.instance_section()
 with real_tab:
     bland_altman_view.section()
 with curves_tab:

@@ -159,3 +159,55 @@ def test_evaluations_tab_without_runs_says_how_to_make_one(tmp_path, monkeypatch
     monkeypatch.setenv("SONODASH_HOME", str(tmp_path))
     at = AppTest.from_function(_page, default_timeout=60).run()
     assert not at.exception and "bench-real" in at.info[0].value
+
+
+def test_non_square_input_size_trains_and_predicts_at_its_own_aspect(tmp_path, monkeypatch, capsys):
+    """--input-size 32x48 (height x width): the 60x90 scans fill the input without padding; the bundle records
+    [32, 48] and the test masks come back at the scans' own size."""
+    monkeypatch.setenv("SONODASH_HOME", str(tmp_path / "home"))
+    manifest = _write_set(tmp_path)
+    out = tmp_path / "run"
+    rc = main(["bench-real", "--manifest", str(manifest), "--epochs", "1", "--input-size", "32x48",
+               "--batch-size", "4", "--out", str(out), "--json", "--quiet"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["n_test"] == 4
+    meta = json.loads((out / "bundle" / "model.json").read_text())
+    assert meta["input_size"] == [32, 48] and meta["recipe"]["input_size"] == [32, 48]
+    assert letterbox_geometry(60, 90, (32, 48)) == (0, 0, 32, 48)          # no padding at this aspect
+    from core.models import load_predictor
+
+    mask = load_predictor(out / "bundle").predict_mask([np.zeros((60, 90), np.uint8)])[0]
+    assert mask.shape == (60, 90)
+
+
+@pytest.mark.parametrize("text, expected", [("160", 160), ("160x240", (160, 240)), (" 96X128 ", (96, 128)),
+                                            ("64\u00d780", (64, 80))])
+def test_parse_input_size(text, expected):
+    from core.models.transforms import parse_input_size
+
+    assert parse_input_size(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["0", "160x", "x160", "1x2x3", "big", "4x0"])
+def test_bad_input_size_is_refused_with_exit_2(bad, tmp_path, capsys):
+    manifest = _write_set(tmp_path, n=4)
+    with pytest.raises(SystemExit) as stop:
+        main(["bench-real", "--manifest", str(manifest), "--input-size", bad])
+    assert stop.value.code == 2
+    assert "HEIGHTxWIDTH" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recipe", ["segmentation", "basic", "crop_jitter", "crop_flip", "none"])
+def test_every_augmentation_gives_the_pair_size(recipe):
+    """Training and evaluation transforms hand the network (height, width) = the pair, masks alike."""
+    import torch
+
+    from core.data.augment import base_size, build_transform
+
+    big = base_size((16, 24), 1.14 if recipe.startswith("crop_") else 1.0)
+    image = torch.zeros((1, *([big] * 2 if isinstance(big, int) else big)), dtype=torch.uint8)
+    mask = torch.zeros(image.shape[1:], dtype=torch.uint8)
+    for train in (True, False):
+        out, out_mask = build_transform(recipe, train=train, input_size=(16, 24))(image, mask)
+        assert tuple(out.shape) == (1, 16, 24) and tuple(out_mask.shape) == (16, 24)

@@ -19,7 +19,8 @@ from torch import nn
 
 from core.models import build_model, load_bundle, load_predictor, read_meta, save_bundle
 from core.models.bundle import complete_meta
-from core.models.meta import META_RANGES, BundleError, BundleMeta, Normalization, training_meta
+from core.models.meta import META_RANGES, BundleError, BundleMeta, Normalization
+from core.models.meta_builder import training_meta
 from core.tasks import get_task
 
 torch.set_num_threads(1)

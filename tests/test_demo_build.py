@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from core import demo
+from core import demo, demo_build
 from core.demo_quality import DEMO_TARGETS, MIN_PATIENTS, rate
 from core.training.folds import BalancedEpochs, balanced_copies
 
@@ -88,7 +88,7 @@ def test_multitask_run_keeps_the_best_validation_dice_epoch(tiny_preterm, tmp_pa
 
 def test_demo_card_says_what_the_model_was_trained_on():
     spec = demo.demo_spec("preterm")
-    facts = demo.demo_card_facts(spec, {"n_patients": spec.n_patients}, 3.5)
+    facts = demo_build.demo_card_facts(spec, {"n_patients": spec.n_patients}, 3.5)
     data = facts["training_data"]
     assert data["synthetic"] is True and data["n_patients"] == spec.n_patients
     assert f"--n-patients {spec.n_patients} --seed 0" in data["source"]
@@ -107,7 +107,7 @@ def test_first_patients_manifest_keeps_the_training_patients_only(tmp_path):
     df = pd.DataFrame({"image_path": [f"images/p{i}.png" for i in range(6)],
                        "patient_id": ["FT0003", "FT0001", "FT0002", "FT0001", "FT0004", "FT0003"]})
     df.to_csv(tmp_path / "manifest.csv", index=False)
-    out = pd.read_csv(demo._first_patients(tmp_path / "manifest.csv", 2))
+    out = pd.read_csv(demo_build._first_patients(tmp_path / "manifest.csv", 2))
     assert out["patient_id"].tolist() == ["FT0001", "FT0002", "FT0001"]
     assert out.columns.tolist() == ["image_path", "patient_id"]
 

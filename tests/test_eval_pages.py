@@ -66,7 +66,7 @@ def test_evaluations_roc_statistics_match_core_and_follow_the_specificity_slider
 def fresh_instance_sources():
     """instance_sources is cached for 10 s across the process: clear it so this test's run folder is seen and
     the next test does not see this one."""
-    from dashboard.evaluations_view import instance_sources
+    from dashboard.instance_eval_view import instance_sources
 
     instance_sources.clear()
     yield

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from core import demo
+from core import demo, demo_build
 from core.bench import _instance_rows
 
 
@@ -37,10 +37,10 @@ def _fake_run(tmp_path, mb: float) -> dict:
 
 @pytest.mark.parametrize("mb, kept", [(0.5, True), (1.5, False)])
 def test_instance_demo_keeps_metrics_and_the_bundle_only_within_budget(tmp_path, monkeypatch, mb, kept):
-    monkeypatch.setattr(demo, "DEMO_BUNDLE_LIMIT_MB", 1.0)
+    monkeypatch.setattr(demo_build, "DEMO_BUNDLE_LIMIT_MB", 1.0)
     target = tmp_path / "models" / "first_trimester"
     target.mkdir(parents=True)
-    out = demo._keep_instance_run(_fake_run(tmp_path, mb), target)
+    out = demo_build._keep_instance_run(_fake_run(tmp_path, mb), target)
     saved = json.loads((target / "metrics.json").read_text())
     assert saved["per_structure"][0]["structure"] == "cranium" and "history" not in saved["runs"][0]
     assert (target / "bundle" / "model.json").is_file() is kept

@@ -3,6 +3,7 @@
 import pytest
 
 from core.errors import InputError
+from core.task_files import load_task_file
 from core.tasks import FIRST_TRIMESTER_STRUCTURES, get_task, list_tasks
 
 
@@ -87,17 +88,17 @@ def test_bad_task_files_are_one_line_input_errors(user_tasks, tmp_path):
     bad.write_text('{"name": "x_test", "kind": "classification", "title": "x", "labels": ["a", "b"], '
                    '"recipe": {"learning_rate": 1}}')
     with pytest.raises(InputError, match="recipe: unknown field\\(s\\) learning_rate"):
-        user_tasks.load_task_file(bad)
+        load_task_file(bad)
     broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('boom')\n")
     with pytest.raises(InputError, match="broken.py: task file failed \\(RuntimeError: boom\\)"):
-        user_tasks.load_task_file(broken)
+        load_task_file(broken)
     with pytest.raises(InputError, match="not found"):
-        user_tasks.load_task_file(tmp_path / "missing.json")
+        load_task_file(tmp_path / "missing.json")
     yaml = tmp_path / "tasks.yaml"
     yaml.write_text("name: x\n")
     with pytest.raises(InputError, match="is .json or .py"):
-        user_tasks.load_task_file(yaml)
+        load_task_file(yaml)
 
 
 def test_python_task_file_registers_its_tasks_and_a_model_family(user_tasks, tmp_path, monkeypatch):

@@ -27,7 +27,8 @@ def add_arguments(parser):
 def run(args) -> int:
     from pathlib import Path
 
-    from core.demo import build_demo, register_demo_assets
+    from core.demo import register_demo_assets
+    from core.demo_build import build_demo
 
     if args.demo_command == "build":
         result = build_demo(data_dir=Path(args.data_dir), studies=args.study, fresh_data=args.fresh_data)

@@ -5,7 +5,7 @@ torch until something is actually built.
 
 ``build_model``, ``list_models``, ``model_kind``, ``register_model``, ``get_model_spec``, ``cam_target_layer``
 (registry); ``save_bundle``, ``load_bundle``, ``read_meta``, ``write_meta``, ``BundleError`` (bundle);
-``BundleMeta``, ``training_meta`` (meta: model.json as a typed value); ``load_predictor``,
+``BundleMeta`` (meta: model.json as a typed value); ``training_meta`` (meta_builder); ``load_predictor``,
 ``Predictor`` (predictor); ``ModelEnsemble`` (ensemble).
 """
 
@@ -15,7 +15,7 @@ _EXPORTS = {
     "build_model": "registry", "list_models": "registry", "model_kind": "registry", "register_model": "registry",
     "get_model_spec": "registry", "cam_target_layer": "registry", "MODEL_KINDS": "registry",
     "save_bundle": "bundle", "load_bundle": "bundle", "read_meta": "bundle", "BundleError": "bundle",
-    "write_meta": "bundle", "BundleMeta": "meta", "training_meta": "meta",
+    "write_meta": "bundle", "BundleMeta": "meta", "training_meta": "meta_builder",
     "load_predictor": "predictor", "Predictor": "predictor", "Prediction": "predictor",
     "ModelEnsemble": "ensemble",
 }

@@ -129,7 +129,7 @@ def _safetensors_state(state: dict) -> tuple[dict, dict]:
 def save_bundle(directory, model, meta: dict | BundleMeta) -> Path:
     """Write ``model`` and ``meta`` as a bundle directory, atomically; returns the directory.
 
-    ``meta`` (a :class:`BundleMeta`, or a dict such as :func:`core.models.meta.training_meta` builds) carries
+    ``meta`` (a :class:`BundleMeta`, or a dict such as :func:`core.models.meta_builder.training_meta` builds) carries
     task, class_names, input_size, normalization ("unit", "imagenet" or {"mean", "std"}),
     threshold, recipe, data fingerprint, metrics...; architecture, num_classes, in_channels and whether
     ImageNet weights were used come from the model when it was made by :func:`build_model`.

@@ -42,7 +42,7 @@ from core.models.transforms import as_hw
 from core.data.datasets import load_pictures
 from core.data.splits import Split, check_cv_feasible, fixed_split, make_splits, parse_cv
 from core.errors import InputError
-from core.models.meta import training_meta
+from core.models.meta_builder import training_meta
 from core.training import distributed as dist_util
 from core.training import instance as instance_kind
 from core.training.callbacks import fan_out
@@ -223,7 +223,8 @@ def _run_folds(task, man, settings, splits, run_dir: Path, dev, progress) -> dic
     config = FitConfig(epochs=settings["epochs"], optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay,
                        warmup_epochs=r.warmup_epochs, schedule=r.schedule, monitor=settings["monitor"],
                        patience=r.patience, amp=dev.type == "cuda", keep=r.keep,
-                       deadline=settings.get("deadline"), precision=r.precision)
+                       deadline=settings.get("deadline"), precision=r.precision,
+                       channels_last=r.channels_last)
     recipe = replace(r, input_size=settings["input_size"], epochs=settings["epochs"],
                      batch_size=settings["batch_size"])
     started = read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else None

@@ -19,7 +19,6 @@ ranks take the same early-stopping decision; only rank 0 writes files.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -55,6 +54,8 @@ class FitConfig:
     # "fp32", or "bf16": bfloat16 autocast on a CPU that computes it natively (AMX / AVX512-BF16; about twice
     # as fast for convolutions there); elsewhere it falls back to fp32 (emulated bf16 is slower).
     precision: str = "fp32"
+    # Train in channels-last memory order (core.tasks.Recipe.channels_last); weights handed back are contiguous.
+    channels_last: bool = False
 
     def __post_init__(self):
         if self.keep not in ("best", "last"):
@@ -69,6 +70,11 @@ def cpu_bf16_native() -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def _cpu_copy(state: dict) -> dict:
+    """A CPU copy of a state dict in contiguous memory order (whatever order the training model uses)."""
+    return {k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in state.items()}
 
 
 def _to_device(batch, device):
@@ -149,7 +155,7 @@ class Trainer:
             if loss_fn is None:
                 raise TypeError("Trainer needs an adapter or a loss_fn")
             adapter = FunctionAdapter(loss_fn, metrics_fn)
-        self.model = model.to(device)
+        self.model = model.to(device, memory_format=torch.channels_last) if config.channels_last else model.to(device)
         self.net = dist_util.wrap_model(self.model, device)
         self.adapter, self.config = adapter, config
         self.device = device
@@ -249,7 +255,7 @@ class Trainer:
             if cfg.keep == "last" or not math.isfinite(score) or score > state["best_score"]:
                 state.update(best_score=score if math.isfinite(score) else state["best_score"], best_epoch=epoch,
                              best_metrics=metrics, bad_epochs=0,
-                             best_state={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()})
+                             best_state=_cpu_copy(self.model.state_dict()))
             else:
                 state["bad_epochs"] += 1
             state["history"].append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
@@ -265,7 +271,9 @@ class Trainer:
                     **state, "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict()})
         if state["best_state"] is None:
-            state["best_state"] = copy.deepcopy({k: v.cpu() for k, v in self.model.state_dict().items()})
+            state["best_state"] = _cpu_copy(self.model.state_dict())
+        if cfg.channels_last:       # back to the usual order: bundles (safetensors) store contiguous tensors
+            self.model.to(memory_format=torch.contiguous_format)
         self.model.load_state_dict(state["best_state"])
         self.emit({"event": "fold_end", "fold": self.fold, "n_folds": self.n_folds,
                    "best": {"epoch": state["best_epoch"], **state["best_metrics"]}})
