@@ -46,7 +46,7 @@ real-data: $(STAMP)
 	  echo "HC18 is at https://zenodo.org/records/1327317 (Radboud UMC; read its licence)."; exit 2; fi
 	$(PY) scripts/hc18_manifest.py --root "$(HC18)" --out "$(HC18_OUT)" --seed 0
 	nice -n 10 $(PY) -m core bench-real --manifest "$(HC18_OUT)/manifest.csv" --task segmentation \
-	  --budget-min $(BUDGET_MIN) --input-size 160 --postprocess ellipse --json
+	  --budget-min $(BUDGET_MIN) --input-size 160x240 --postprocess ellipse --json
 
 demo: $(STAMP)
 	$(PY) -m core demo build

@@ -120,7 +120,7 @@ def _shipped(study):
 
 # Shipped before this session's fixes and not rebuilt yet (core.demo's comment on DEMO_SPECS has the figures
 # and the specs proposed); strict, so a rebuild that meets the target makes this list wrong and the test fail.
-BELOW_TARGET = {"miscarriage": "patient AUC 0.785 < 0.80", "cns": "patient accuracy 0.583 < 0.85",
+BELOW_TARGET = {"miscarriage": "patient AUC 0.785 < 0.80",
                 "preterm": "300 held-out patients: AUC 0.696 < 0.70, Dice 0.661 < 0.90 (8 epochs at 64 px)"}
 
 

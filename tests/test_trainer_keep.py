@@ -65,3 +65,30 @@ def test_miscarriage_from_scratch_anneals_and_keeps_the_last_weights():
     recipe = get_task("miscarriage").recipe
     assert recipe.keep == "best" and recipe.early_stopping_metric == "val_auc"      # the paper's fine-tuning
     assert {"schedule": "cosine", "warmup_epochs": 1, "keep": "last"}.items() <= recipe.scratch.items()
+
+
+def _fit_conv(channels_last: bool):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    config = FitConfig(epochs=2, lr=0.05, monitor="val_loss", keep="last", channels_last=channels_last)
+    seen = []
+    trainer = Trainer(model, loss_fn=Adapter("classification").loss, config=config, device=torch.device("cpu"),
+                      emit=lambda e: seen.append(model[2].weight.is_contiguous(memory_format=torch.channels_last)
+                                                 and not model[2].weight.is_contiguous()))
+    fit = trainer.fit(_loader(12, seed=0), _loader(4, seed=1))
+    return {**fit, "seen_channels_last": all(seen[:-1])}, model
+
+
+def test_channels_last_trains_the_same_weights_and_hands_them_back_contiguous():
+    """Channels-last is a memory order, not a different model: the weights match the usual order's run up to
+    rounding, and the model and kept state come back contiguous (safetensors refuses strided tensors)."""
+    from safetensors.torch import save
+
+    plain, _ = _fit_conv(False)
+    fit, model = _fit_conv(True)
+    assert fit["seen_channels_last"]
+    assert model[2].weight.is_contiguous() and all(v.is_contiguous() for v in fit["best_state"].values())
+    for k, v in plain["best_state"].items():
+        assert torch.allclose(fit["best_state"][k], v, atol=1e-5), k
+    assert save(fit["best_state"])                       # bytes: the bundle format accepts the kept weights

@@ -2,7 +2,7 @@
 
 Examples:
   python -m core bench-real --manifest hc18/manifest.csv --task segmentation --budget-min 20 --json
-  python -m core bench-real --manifest masks.csv --task segmentation --postprocess ellipse --input-size 160
+  python -m core bench-real --manifest masks.csv --task segmentation --postprocess ellipse --input-size 160x240
 
 Prints {"dice", "hd95_mm", "hc_abs_err_mm": {"mean", "sd", "loa": [lo, hi], ...}, "train_s", "n_test", ...}:
 mean Dice and HD95 (mm) over the test cases at the scans' own size; the head-circumference error of the

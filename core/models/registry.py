@@ -170,7 +170,7 @@ def build_model(name: str, *, num_classes: int, in_channels: int = 1, weights=No
         raise InputError(f"in_channels must be an integer in 1..16, got {in_channels!r}")
     try:
         model = spec.builder(num_classes=num_classes, in_channels=in_channels, **kw)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:      # an unknown option, or a value the builder refuses
         raise InputError(f"architecture {name!r}: bad option ({err})") from None
     info = apply_pretrained(model, spec, weights)
     model.sonodash_build = {"architecture": name, "kind": spec.kind, "num_classes": num_classes,

@@ -22,6 +22,26 @@ from torch import nn
 from core.models.registry import register_model
 
 
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward; the gradient flowing back is multiplied by ``scale`` (0: the input is detached)."""
+
+    @staticmethod
+    def forward(ctx, x, scale: float):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.scale, None
+
+
+def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x`` unchanged, with the gradient that reaches it through this path scaled by ``scale``."""
+    if scale == 1.0:
+        return x
+    return x.detach() if scale == 0.0 else _ScaleGradient.apply(x, float(scale))
+
+
 def _double_conv(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
@@ -77,10 +97,14 @@ class UNet(nn.Module):
     """Encoder / decoder / heads. With ``num_classes_cls`` set, a classification head reads the bottleneck."""
 
     def __init__(self, *, in_channels: int = 1, mask_channels: int = 1, width: int = 32, depth: int = 4,
-                 num_classes_cls: int | None = None, cls_hidden: int = 128, cls_dropout: float = 0.3):
+                 num_classes_cls: int | None = None, cls_hidden: int = 128, cls_dropout: float = 0.3,
+                 cls_encoder_grad: float = 1.0):
         super().__init__()
         if depth < 1 or width < 1:
             raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
+        if not 0.0 <= cls_encoder_grad <= 1.0:
+            raise ValueError(f"cls_encoder_grad must lie in [0, 1], got {cls_encoder_grad}")
+        self.cls_encoder_grad = float(cls_encoder_grad)
         self.encoder = UNetEncoder(in_channels=in_channels, width=width, depth=depth)
         self.decoder = UNetDecoder(encoder_channels=self.encoder.channels)
         self.segmentation_head = nn.Conv2d(self.decoder.out_channels, mask_channels, 1)
@@ -95,7 +119,8 @@ class UNet(nn.Module):
         mask_logits = self.segmentation_head(self.decoder(feats))
         if self.classification_head is None:
             return mask_logits
-        return {"mask_logits": mask_logits, "class_logits": self.classification_head(feats[-1])}
+        bottleneck = scale_gradient(feats[-1], self.cls_encoder_grad)
+        return {"mask_logits": mask_logits, "class_logits": self.classification_head(bottleneck)}
 
     @torch.inference_mode()
     def predict(self, x: torch.Tensor):
@@ -113,7 +138,11 @@ def unet(*, num_classes: int = 1, in_channels: int = 1, width: int = 32, depth: 
 
 @register_model("unet_cls", kind="multitask", cam_layer=lambda m: m.encoder.downs[-1])
 def unet_cls(*, num_classes: int, in_channels: int = 1, width: int = 32, depth: int = 4, cls_hidden: int = 128,
-             cls_dropout: float = 0.3) -> nn.Module:
-    """U-Net whose contracting-path features feed fully connected layers (preterm study's multitask net)."""
+             cls_dropout: float = 0.3, cls_encoder_grad: float = 1.0) -> nn.Module:
+    """U-Net whose contracting-path features feed fully connected layers (preterm study's multitask net).
+
+    ``cls_encoder_grad``: the share of the classification loss's gradient that reaches the shared encoder
+    (1: joint training as in the paper; 0: the head reads features the segmentation alone shaped).
+    """
     return UNet(in_channels=in_channels, mask_channels=1, width=width, depth=depth, num_classes_cls=num_classes,
-                cls_hidden=cls_hidden, cls_dropout=cls_dropout)
+                cls_hidden=cls_hidden, cls_dropout=cls_dropout, cls_encoder_grad=cls_encoder_grad)
