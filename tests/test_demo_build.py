@@ -118,14 +118,7 @@ def _shipped(study):
     return folder, meta
 
 
-# Shipped before this session's fixes and not rebuilt yet (core.demo's comment on DEMO_SPECS has the figures
-# and the specs proposed); strict, so a rebuild that meets the target makes this list wrong and the test fail.
-BELOW_TARGET = {"miscarriage": "patient AUC 0.785 < 0.80",
-                "preterm": "300 held-out patients: AUC 0.696 < 0.70, Dice 0.661 < 0.90 (8 epochs at 64 px)"}
-
-
-@pytest.mark.parametrize("study", [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=BELOW_TARGET[s]))
-                                   if s in BELOW_TARGET else s for s in ("miscarriage", "preterm", "cns")])
+@pytest.mark.parametrize("study", ["miscarriage", "preterm", "cns"])
 def test_shipped_demo_meets_its_targets(study):
     folder, meta = _shipped(study)
     cases = demo.evaluation_cases(folder / "evaluation.csv", meta["class_names"])

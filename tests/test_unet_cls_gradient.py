@@ -42,3 +42,29 @@ def test_a_bundle_option_out_of_range_is_an_input_error():
 
     with pytest.raises(InputError, match="architecture 'unet_cls': bad option .*cls_encoder_grad"):
         build_model("unet_cls", num_classes=2, cls_encoder_grad=-1)
+
+
+def test_the_preterm_recipe_hands_its_share_to_the_multitask_network_only():
+    """The recipe's share reaches unet_cls (recorded in the bundle's arch_kwargs through the run settings); the
+    same task trained with the plain U-Net (segmentation only) gets no such option."""
+    from core.tasks import get_task
+    from core.training.run import _settings
+
+    task = get_task("preterm")
+    assert task.recipe.cls_encoder_grad == 0.1
+    cpu = torch.device("cpu")
+    multi = _settings(task, "unet_cls", "multitask", None, 1, 32, 4, 0, cpu)
+    assert multi["arch_kwargs"]["cls_encoder_grad"] == 0.1
+    assert "cls_encoder_grad" not in _settings(task, "unet", "segmentation", None, 1, 32, 4, 0, cpu)["arch_kwargs"]
+
+
+def test_a_task_with_a_share_outside_zero_to_one_is_refused():
+    import dataclasses
+
+    from core.errors import InputError
+    from core.tasks import Task, Recipe, register_task
+
+    bad = Task(name="mt_bad_share", kind="multitask", title="x", labels=("a", "b"),
+               recipe=dataclasses.replace(Recipe(), cls_encoder_grad=2.0))
+    with pytest.raises(InputError, match="cls_encoder_grad 2.0 must be a number in \\[0, 1\\]"):
+        register_task(bad)

@@ -90,6 +90,8 @@ def _settings(task, arch, kind, cv, epochs, input_size, batch_size, seed, device
     size = _input_size(input_size) if input_size else (min(r.input_size, CPU_INPUT_SIZE) if cpu else r.input_size)
     n_epochs = int(epochs or (min(r.epochs, CPU_MAX_EPOCHS) if cpu else r.epochs))
     arch_kwargs = {"width": CPU_UNET_WIDTH} if cpu and arch in ("unet", "unet_cls") else {}
+    if kind == "multitask" and r.cls_encoder_grad != 1.0:
+        arch_kwargs["cls_encoder_grad"] = float(r.cls_encoder_grad)
     monitor = r.early_stopping_metric
     if kind == "segmentation" and monitor in ("val_auc", "val_accuracy"):
         monitor = "val_dice"
