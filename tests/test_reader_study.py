@@ -160,3 +160,21 @@ def test_no_changes_when_not_permitted_and_bad_answers(people, bundle):
     nxt = s.next_item(sid)
     with pytest.raises(AccessDenied, match="closed"):
         s.submit(sid, nxt.case_id, "unaided", label="live_birth", confidence=2)
+
+
+def test_a_sample_of_cases_keeps_every_class_in_proportion():
+    """3 cases from a 30 %-positive set: 2 negatives and 1 positive (a plain random draw has no positive a
+    third of the time, and then no sensitivity); shares follow the source; the draw is seeded."""
+    from core.reader_study.sources import CaseSpec, _subset
+
+    def make(truth, n):
+        return [CaseSpec(case_key=f"{truth}{i}", images=[], truth=truth, clinical={}) for i in range(n)]
+
+    cases = make("live_birth", 224) + make("miscarriage", 96)
+    for seed in range(5):
+        assert sorted(c.truth for c in _subset(cases, 3, seed)) == ["live_birth", "live_birth", "miscarriage"]
+    ten = [c.truth for c in _subset(cases, 10, 0)]
+    assert ten.count("miscarriage") == 3 and len({c.case_key for c in _subset(cases, 10, 0)}) == 10
+    assert [c.case_key for c in _subset(cases, 10, 4)] == [c.case_key for c in _subset(cases, 10, 4)]
+    three = make("a", 5) + make("b", 1) + make("c", 1)
+    assert sorted(c.truth for c in _subset(three, 2, 0)) == ["a", "a"]     # fewer cases than classes: by share

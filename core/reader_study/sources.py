@@ -82,8 +82,34 @@ def _subset(cases: list[CaseSpec], limit: int | None, seed: int) -> list[CaseSpe
         return cases
     if limit < 1:
         raise StudyError(f"number of cases {limit}: must be at least 1")
-    keep = np.sort(np.random.default_rng(seed).choice(len(cases), size=int(limit), replace=False))
-    return [cases[i] for i in keep]
+    rng = np.random.default_rng(seed)
+    keep = []
+    for truth, n in _per_class(cases, int(limit)).items():
+        members = [i for i, c in enumerate(cases) if c.truth == truth]
+        keep += rng.choice(members, size=n, replace=False).tolist()
+    return [cases[i] for i in sorted(keep)]
+
+
+def _per_class(cases: list[CaseSpec], limit: int) -> dict:
+    """How many cases of each truth a ``limit``-case sample takes: proportional to the source (largest
+    remainder), and at least one of each class while ``limit`` allows.
+
+    Why stratified: a plain random draw of 3 cases from a set with 30 % positives has no positive a third of
+    the time, and a study without positives has no sensitivity to report.
+    """
+    counts = {t: sum(c.truth == t for c in cases) for t in sorted({c.truth for c in cases})}
+    share = {t: limit * n / len(cases) for t, n in counts.items()}
+    take = {t: min(counts[t], max(1 if limit >= len(counts) else 0, int(share[t]))) for t in counts}
+    by_remainder = sorted(counts, key=lambda t: (share[t] - int(share[t]), counts[t]), reverse=True)
+    while sum(take.values()) < limit:
+        t = next(t for t in by_remainder if take[t] < counts[t])
+        take[t] += 1
+        by_remainder.remove(t)
+        by_remainder.append(t)
+    while sum(take.values()) > limit:             # the at-least-one floor overshot: trim the largest class
+        t = max(take, key=lambda k: take[k])
+        take[t] -= 1
+    return take
 
 
 def demo_data_root(study: str) -> Path | None:
