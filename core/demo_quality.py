@@ -5,8 +5,9 @@ scores all sit between 0.34 and 0.54 (collapsed) looks, on a ROC plot, like any 
 something says it is broken. The figures are recomputed here from per-case rows (patient level: the mean
 score per patient, as the studies aggregate), never taken from a stored summary.
 
-Targets (issue 19, item 3; core.demo.DemoSpec.targets; each on at least MIN_PATIENTS held-out patients): miscarriage patient AUC >= 0.80;
-preterm Dice >= 0.90 and AUC >= 0.70; CNS patient-level accuracy >= 0.85; first trimester mask mAP@0.5 >= 0.70.
+Targets (issue 19, item 3; core.demo.DemoSpec.targets; each on at least MIN_PATIENTS held-out patients):
+miscarriage patient AUC >= 0.80; preterm Dice >= 0.90 and AUC >= 0.70; CNS patient-level accuracy >= 0.85;
+first trimester mask mAP@0.5 >= 0.70.
 A task without targets gets only the task-independent checks (inverted, collapsed, too few patients).
 
 >>> import pandas as pd

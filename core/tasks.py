@@ -70,8 +70,9 @@ class Recipe:
     # Training arithmetic: "fp32", or "bf16" (bfloat16 autocast where the CPU has native bf16, fp32 elsewhere;
     # core.training.trainer.FitConfig). Prediction always runs in fp32.
     precision: str = "fp32"
-    # Train with the network in channels-last memory order (NHWC): oneDNN's convolutions run ~1.4x faster so on
-    # a CPU (a U-Net at 160x240 px: 62 -> 43 ms per image per step); results are the same up to rounding.
+    # Train with the network in channels-last memory order (NHWC), where oneDNN's CPU convolutions are faster
+    # (scripts/bench_train_step.py, U-Net at 160x240 px, bf16: 56 -> 31 ms per image per step); the results
+    # are the same up to rounding.
     channels_last: bool = False
     # Overrides used when the network trains from scratch (no ImageNet weights in the local cache): the
     # papers fine-tune pretrained networks at lr 1e-4..5e-4, which barely moves a randomly initialised one.

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -21,6 +20,7 @@ import torch  # noqa: E402
 
 from core.models.transforms import as_hw, parse_input_size  # noqa: E402
 from core.models.unet import unet  # noqa: E402
+from core.timing import median_seconds  # noqa: E402
 from core.training.trainer import cpu_bf16_native  # noqa: E402
 
 
@@ -33,18 +33,16 @@ def step_ms(*, size_hw, batch: int, width: int, channels_last: bool, bf16: bool,
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     x = torch.randn(batch, 1, *size_hw)
     y = (torch.rand(batch, 1, *size_hw) > 0.5).float()
-    times = []
-    for _ in range(repeats + 1):
-        started = time.perf_counter()
+
+    def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = net(x)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(out.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        times.append(time.perf_counter() - started)
-    kept = sorted(times[1:])
-    return 1000.0 * kept[len(kept) // 2] / batch
+
+    return 1000.0 * median_seconds(step, repeats=repeats, warmup=1) / batch
 
 
 def main(argv=None) -> int:

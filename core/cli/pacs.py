@@ -47,7 +47,8 @@ def run(args) -> int:
     from core.data.synthetic import REFERENCE_STUDY
     from core.pacs.orthanc import LocalOrthanc
 
-    folder = Path(args.load) if args.load else Path(__file__).resolve().parents[2] / "sample_data" / REFERENCE_STUDY / "dicom"
+    sample = Path(__file__).resolve().parents[2] / "sample_data" / REFERENCE_STUDY / "dicom"
+    folder = Path(args.load) if args.load else sample
     files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     if not files:
         raise InputError(f"{folder}: no files to load")

@@ -32,8 +32,8 @@ META_EXCLUDE = {"image_path", "mask_path", "instances_path", "instance_classes",
 @dataclass
 class Pictures:
     """Decoded samples: ``images`` (N, C, H, W) uint8, ``masks`` (N, H, W) uint8 coverage (0..255) or None,
-    ``records`` with one
-    row per sample (case, patient_id, row, frame, label, mask_path, height, width + manifest metadata)."""
+    ``records`` with one row per sample (case, patient_id, row, frame, label, mask_path, height, width +
+    manifest metadata)."""
 
     images: np.ndarray
     masks: np.ndarray | None

@@ -34,6 +34,7 @@ from core.errors import InputError
 from core.evaluation.bland_altman import bland_altman
 from core.io import load_image
 from core.models import load_predictor
+from core.models.meta import BundleMeta
 from core.paths import sonodash_home
 from core.segmentation.biometry import measure
 from core.segmentation.metrics import dice, hausdorff95
@@ -41,7 +42,6 @@ from core.segmentation.postprocess import check_mode
 from core.segmentation.postprocess import postprocess as apply_post
 from core.tasks import get_task
 from core.training import train
-from core.models.meta import BundleMeta
 
 CASES_FILE = "bench_real_cases.csv"
 SUMMARY_FILE = "bench_real.json"
@@ -219,7 +219,6 @@ def run_bench(manifest, *, task: str = "segmentation", budget_min: float | None 
 
 
 def _load_average() -> float | None:
-
     try:
         return float(os.getloadavg()[0])
     except (OSError, AttributeError):

@@ -68,7 +68,8 @@ def plan_run(task, man, settings: dict, config: FitConfig, meta: dict, device, e
     samples = load_samples(man.df, structures=structures, short_side=int(settings["input_size"]),
                            progress=lambda done, total: emit({"event": "load", "done": done, "total": total}))
     size = settings["arch_kwargs"]
-    bundle_meta = dict(meta)    # core.models.meta_builder.training_meta: structures, views, score threshold, working size
+    # core.models.meta_builder.training_meta: structures, views, score threshold, working size
+    bundle_meta = dict(meta)
     return InstancePlan(task=task, arch=settings["arch"], structures=structures, samples=samples,
                         config=replace(config, clip_grad_norm=CLIP_GRAD_NORM, min_warmup_steps=MIN_WARMUP_STEPS),
                         batch_size=int(settings["batch_size"]), in_channels=int(settings["in_channels"]),

@@ -38,11 +38,11 @@ import pandas as pd
 import torch
 
 from core.data.augment import base_size
-from core.models.transforms import as_hw
 from core.data.datasets import load_pictures
 from core.data.splits import Split, check_cv_feasible, fixed_split, make_splits, parse_cv
 from core.errors import InputError
 from core.models.meta_builder import training_meta
+from core.models.transforms import as_hw
 from core.training import distributed as dist_util
 from core.training import instance as instance_kind
 from core.training.callbacks import fan_out
